@@ -1,0 +1,97 @@
+// Names on the wire: MQTT topics devices publish to, Kafka topics and record headers.
+import { Type, type Static } from '@sinclair/typebox';
+import { EVENT_KINDS, isEventKind, SCHEMA_VERSION, type EventKind } from './schemas.ts';
+
+/** A device publishes only under `city/v1/devices/<deviceId>/`, one sub-topic per event kind. */
+export const MQTT_ROOT = 'city/v1/devices';
+
+export function mqttTopic(deviceId: string, kind: EventKind): string {
+  return `${MQTT_ROOT}/${deviceId}/${kind}`;
+}
+
+/** Prefix under which `deviceId` may publish (for ACLs). */
+export function mqttDevicePrefix(deviceId: string): string {
+  return `${MQTT_ROOT}/${deviceId}/`;
+}
+
+export type MqttTopicParse =
+  | { ok: true; deviceId: string; kind: EventKind }
+  | { ok: false; deviceId: string | undefined; reason: string };
+
+export function parseMqttTopic(topic: string): MqttTopicParse {
+  const rest = topic.startsWith(`${MQTT_ROOT}/`) ? topic.slice(MQTT_ROOT.length + 1) : undefined;
+  if (rest === undefined) return { ok: false, deviceId: undefined, reason: `topic must start with ${MQTT_ROOT}/` };
+  const parts = rest.split('/');
+  const deviceId = parts[0] || undefined;
+  if (parts.length !== 2 || deviceId === undefined) {
+    return { ok: false, deviceId, reason: `topic must be ${MQTT_ROOT}/<deviceId>/<kind>` };
+  }
+  if (!isEventKind(parts[1])) {
+    return { ok: false, deviceId, reason: `unknown event kind "${parts[1]}" in topic; expected one of ${EVENT_KINDS.join(', ')}` };
+  }
+  return { ok: true, deviceId, kind: parts[1] };
+}
+
+/** One Kafka topic per event kind; record key = device id, so each device's events stay in order. */
+export const KAFKA_TOPICS: { readonly [K in EventKind]: string } = Object.fromEntries(
+  EVENT_KINDS.map((kind) => [kind, `city.${kind}.v${SCHEMA_VERSION}`]),
+) as { [K in EventKind]: string };
+
+export const DEADLETTER_TOPIC = `city.deadletter.v${SCHEMA_VERSION}`;
+
+const KIND_BY_TOPIC = new Map<string, EventKind>(EVENT_KINDS.map((kind) => [KAFKA_TOPICS[kind], kind]));
+
+export function kindOfKafkaTopic(topic: string): EventKind | undefined {
+  return KIND_BY_TOPIC.get(topic);
+}
+
+/** Partition counts the topics are created with: busy kinds get more room to scale sink instances. */
+export const TOPIC_PARTITIONS: { readonly [topic: string]: number } = {
+  ...Object.fromEntries(EVENT_KINDS.map((kind) => [KAFKA_TOPICS[kind], 6])),
+  [KAFKA_TOPICS.gateway_health]: 1,
+  [KAFKA_TOPICS.emergency]: 3,
+  [DEADLETTER_TOPIC]: 3,
+};
+
+export function topicSpecs(): { topic: string; numPartitions: number }[] {
+  return Object.entries(TOPIC_PARTITIONS).map(([topic, numPartitions]) => ({ topic, numPartitions }));
+}
+
+/** Kafka record headers set by the gateway. */
+export const HEADERS = {
+  gatewayId: 'gateway-id',
+  receivedAt: 'gateway-received-at',
+  schemaVersion: 'schema-version',
+  eventId: 'event-id',
+} as const;
+
+/** A message the gateway refused, as written to the dead-letter topic. */
+export const DeadLetter = Type.Object(
+  {
+    stage: Type.Union([Type.Literal('gateway'), Type.Literal('sink')], { description: 'where it was refused' }),
+    reason: Type.String({ description: 'one-line summary of what was wrong' }),
+    problems: Type.Array(
+      Type.Object({ path: Type.String(), rule: Type.String(), message: Type.String() }, { additionalProperties: false }),
+    ),
+    payload: Type.String({ description: 'the payload as received' }),
+    payloadEncoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
+    mqttTopic: Type.String(),
+    clientId: Type.String(),
+    deviceId: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    eventId: Type.Optional(Type.String()),
+    gatewayId: Type.String(),
+    receivedAt: Type.Integer({ unit: 'ms', description: 'gateway receive time, epoch milliseconds' }),
+  },
+  { additionalProperties: false },
+);
+export type DeadLetter = Static<typeof DeadLetter>;
+
+/** Payload bytes as a string that survives JSON: UTF-8 where it is valid UTF-8, base64 otherwise. */
+export function encodePayload(payload: Uint8Array): Pick<DeadLetter, 'payload' | 'payloadEncoding'> {
+  try {
+    return { payload: new TextDecoder('utf-8', { fatal: true }).decode(payload), payloadEncoding: 'utf8' };
+  } catch {
+    return { payload: Buffer.from(payload).toString('base64'), payloadEncoding: 'base64' };
+  }
+}
