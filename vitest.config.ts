@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{protocol,gateway,cloud,device-sim}/src/**/*.test.ts', 'deploy/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['protocol/src/**/*.test.ts', 'gateway/src/**/*.test.ts', 'cloud/src/**/*.test.ts', 'device-sim/src/**/*.test.ts', 'deploy/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
