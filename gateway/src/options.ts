@@ -1,6 +1,6 @@
 // Gateway options: merged over defaults and validated once, with errors that name the field.
 import { Type, type Static } from '@sinclair/typebox';
-import { compileSchema, describeProblems, EVENT_KINDS, KAFKA_TOPICS, DEADLETTER_TOPIC, Location, type EventKind } from '@city/protocol';
+import { StringEnum, compileSchema, describeProblems, EVENT_KINDS, kafkaTopicSet, Location, type KafkaTopicSet } from '@city/protocol';
 import { DURABILITY } from './buffer.ts';
 import { gatewayErrors } from './errors.ts';
 
@@ -14,7 +14,7 @@ export const GatewayConfig = Type.Object(
     buffer: Type.Object(
       {
         path: Type.String({ minLength: 1 }),
-        durability: Type.Union([Type.Literal(DURABILITY.powerLoss), Type.Literal(DURABILITY.processCrash)]),
+        durability: StringEnum(Object.values(DURABILITY)),
         /** Group-commit window: 0 commits what arrived in one event-loop turn. */
         commitWindowMs: Millis(0, 1000),
         commitMaxRecords: Type.Integer({ minimum: 1, maximum: 100_000 }),
@@ -25,7 +25,7 @@ export const GatewayConfig = Type.Object(
       {
         brokers: Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d{1,5}$' }), { minItems: 1 }),
         clientId: Type.String({ minLength: 1 }),
-        compression: Type.Union([Type.Literal('none'), Type.Literal('gzip')]),
+        compression: StringEnum(['none', 'gzip'] as const),
         requestTimeoutMs: Millis(100, 300_000),
       },
       { additionalProperties: false },
@@ -58,9 +58,7 @@ export const GatewayConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export type GatewayConfig = Static<typeof GatewayConfig> & {
-  topics: { events: Record<EventKind, string>; deadletter: string };
-};
+export type GatewayConfig = Static<typeof GatewayConfig> & { topics: KafkaTopicSet };
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type GatewayOptions = DeepPartial<GatewayConfig> & { gatewayId: string; buffer: { path: string } };
@@ -70,7 +68,7 @@ export const GATEWAY_DEFAULTS = {
   buffer: { durability: DURABILITY.powerLoss, commitWindowMs: 0, commitMaxRecords: 5000 },
   kafka: { brokers: ['127.0.0.1:9092'], clientId: 'city-gateway', compression: 'none', requestTimeoutMs: 30_000 },
   forward: { batchSize: 2000, idleMs: 50, minBackoffMs: 100, maxBackoffMs: 30_000 },
-  topics: { events: { ...KAFKA_TOPICS }, deadletter: DEADLETTER_TOPIC },
+  topics: kafkaTopicSet(),
   healthIntervalMs: 60_000,
   drainOnCloseMs: 2_000,
   shutdownTimeoutMs: 15_000,

@@ -21,8 +21,10 @@ const Int = (unit: string, minimum: number, maximum: number, description: string
 const Text = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, description });
 const Ratio = (description: string) => Num('1', 0, 1, description);
 const Degrees = (description: string) => Type.Number({ unit: 'deg', minimum: 0, exclusiveMaximum: 360, description });
-const OneOf = <const T extends readonly string[]>(values: T, description: string) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], description });
+/** A string from a fixed list: validates with one clear "must be one of" error, unlike a union of literals. */
+export const StringEnum = <const T extends readonly string[]>(values: T, description?: string) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description === undefined ? {} : { description }) });
+const OneOf = StringEnum;
 
 export const Location = Type.Object(
   {

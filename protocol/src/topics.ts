@@ -1,6 +1,6 @@
 // Names on the wire: MQTT topics devices publish to, Kafka topics and record headers.
 import { Type, type Static } from '@sinclair/typebox';
-import { EVENT_KINDS, isEventKind, SCHEMA_VERSION, type EventKind } from './schemas.ts';
+import { EVENT_KINDS, isEventKind, SCHEMA_VERSION, StringEnum, type EventKind } from './schemas.ts';
 
 /** A device publishes only under `city/v1/devices/<deviceId>/`, one sub-topic per event kind. */
 export const MQTT_ROOT = 'city/v1/devices';
@@ -45,16 +45,40 @@ export function kindOfKafkaTopic(topic: string): EventKind | undefined {
   return KIND_BY_TOPIC.get(topic);
 }
 
-/** Partition counts the topics are created with: busy kinds get more room to scale sink instances. */
-export const TOPIC_PARTITIONS: { readonly [topic: string]: number } = {
-  ...Object.fromEntries(EVENT_KINDS.map((kind) => [KAFKA_TOPICS[kind], 6])),
-  [KAFKA_TOPICS.gateway_health]: 1,
-  [KAFKA_TOPICS.emergency]: 3,
-  [DEADLETTER_TOPIC]: 3,
+/** The Kafka topics one deployment uses. */
+export interface KafkaTopicSet {
+  events: { [K in EventKind]: string };
+  deadletter: string;
+}
+
+/** The standard topics, or the same names with `.<suffix>` appended (a test run, a staging namespace). */
+export function kafkaTopicSet(suffix?: string): KafkaTopicSet {
+  const name = (topic: string) => (suffix === undefined ? topic : `${topic}.${suffix}`);
+  return {
+    events: Object.fromEntries(EVENT_KINDS.map((kind) => [kind, name(KAFKA_TOPICS[kind])])) as KafkaTopicSet['events'],
+    deadletter: name(DEADLETTER_TOPIC),
+  };
+}
+
+/** Partition counts the topics are created with: busy kinds get room to scale sink instances. */
+export const TOPIC_PARTITIONS: { readonly [K in EventKind | 'deadletter']: number } = {
+  vehicle: 6,
+  gps: 6,
+  weather: 3,
+  air_quality: 3,
+  traffic_camera: 3,
+  emergency: 3,
+  phone: 6,
+  gateway_health: 1,
+  deadletter: 3,
 };
 
-export function topicSpecs(): { topic: string; numPartitions: number }[] {
-  return Object.entries(TOPIC_PARTITIONS).map(([topic, numPartitions]) => ({ topic, numPartitions }));
+/** Topic names with explicit partition counts, for creating the topics of a set. */
+export function topicSpecs(set: KafkaTopicSet = kafkaTopicSet()): { topic: string; numPartitions: number }[] {
+  return [
+    ...EVENT_KINDS.map((kind) => ({ topic: set.events[kind], numPartitions: TOPIC_PARTITIONS[kind] })),
+    { topic: set.deadletter, numPartitions: TOPIC_PARTITIONS.deadletter },
+  ];
 }
 
 /** Kafka record headers set by the gateway. */
@@ -68,13 +92,13 @@ export const HEADERS = {
 /** A message the gateway refused, as written to the dead-letter topic. */
 export const DeadLetter = Type.Object(
   {
-    stage: Type.Union([Type.Literal('gateway'), Type.Literal('sink')], { description: 'where it was refused' }),
+    stage: StringEnum(['gateway', 'sink'] as const, 'where it was refused'),
     reason: Type.String({ description: 'one-line summary of what was wrong' }),
     problems: Type.Array(
       Type.Object({ path: Type.String(), rule: Type.String(), message: Type.String() }, { additionalProperties: false }),
     ),
     payload: Type.String({ description: 'the payload as received' }),
-    payloadEncoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
+    payloadEncoding: StringEnum(['utf8', 'base64'] as const),
     mqttTopic: Type.String(),
     clientId: Type.String(),
     deviceId: Type.Optional(Type.String()),
