@@ -8,7 +8,8 @@ export const SCHEMA_VERSION = 1;
 export const EVENT_TIME_MIN_MS = 946_684_800_000;
 export const EVENT_TIME_MAX_MS = 4_102_444_800_000;
 
-const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** Device, event and incident ids: MQTT-topic safe, at most 64 characters. */
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
 /** An event time: RFC 3339 with a UTC offset, or epoch milliseconds. Never a naive local time. */
 const EventTime = (description: string) =>
@@ -115,7 +116,7 @@ export const TrafficCameraObservation = event(
     periodDuration: Int('s', 1, 3600, 'length of the counting period ending at dateObserved'),
     intensity: Int('1', 0, 100_000, 'vehicles counted in the period'),
     occupancy: Ratio('fraction of the period the detection zone was occupied'),
-    averageVehicleSpeed: Num('m/s', 0, 100, 'mean speed of counted vehicles'),
+    averageVehicleSpeed: Type.Optional(Num('m/s', 0, 100, 'mean speed of counted vehicles; absent when none were counted')),
     averageVehicleLength: Type.Optional(Num('m', 0, 30, 'mean length of counted vehicles')),
     congested: Type.Boolean({ description: 'whether the lane is congested' }),
   },
