@@ -1,0 +1,429 @@
+// The sink against the real Kafka broker of the test run: every test has its own topics and group.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Kafka, logLevel, Partitioners, type Admin, type Message, type Producer } from 'kafkajs';
+import {
+  EVENT_KINDS,
+  HEADERS,
+  kafkaTopicSet,
+  SCHEMA_VERSION,
+  topicSpecs,
+  type DeadLetter,
+  type EventKind,
+  type KafkaTopicSet,
+} from '@city/protocol';
+import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { parseDataFileKey } from './layout.ts';
+import { openLake } from './query.ts';
+import { sampleEvent } from './samples.ts';
+import { createSink, type FlushErrorInfo, type Sink } from './sink.ts';
+import { createLocalFolderStore, type ObjectStore } from './store.ts';
+import type { SinkOptions } from './options.ts';
+import { silentLog } from './log.ts';
+
+const brokers = inject('kafkaBrokers');
+const RECEIVED_AT = Date.UTC(2024, 4, 1, 6, 30);
+const CLI = join(import.meta.dirname, 'cli.ts');
+
+let kafka: Kafka;
+let producer: Producer;
+let admin: Admin;
+let root: string;
+const sinks: Sink[] = [];
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cloud-sink-'));
+  kafka = new Kafka({ clientId: 'sink-test', brokers, logLevel: logLevel.NOTHING });
+  // Idempotent: a plain kafkajs producer re-sends a whole request on a retriable error, which writes
+  // duplicates into the log (seen right after topic creation) and would blur what the sink does.
+  producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  admin = kafka.admin();
+  await withTimeout(Promise.all([producer.connect(), admin.connect()]), 30_000, 'connect');
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  await Promise.all(sinks.splice(0).map((s) => withTimeout(s.close(), 20_000, 'sink close').catch(() => undefined)));
+});
+
+afterAll(async () => {
+  await withTimeout(Promise.all([producer?.disconnect(), admin?.disconnect()]), 20_000, 'disconnect').catch(() => undefined);
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Scenario {
+  id: string;
+  topics: KafkaTopicSet;
+  groupId: string;
+  lakeDir: string;
+}
+
+async function scenario(name: string): Promise<Scenario> {
+  const id = `${name}${randomUUID().slice(0, 8)}`;
+  const topics = kafkaTopicSet(id);
+  await ensureTopics(brokers, topicSpecs(topics));
+  return { id, topics, groupId: `sink-${id}`, lakeDir: join(root, id) };
+}
+
+function startSink(s: Scenario, options: Partial<SinkOptions> = {}): Sink {
+  const sink = createSink({ brokers, groupId: s.groupId, lakeDir: s.lakeDir, topics: s.topics, maxAgeMs: 300, log: silentLog, ...options });
+  sinks.push(sink);
+  return sink;
+}
+
+const headers = (extra: Record<string, string> = {}) => ({
+  [HEADERS.gatewayId]: 'gw-test',
+  [HEADERS.receivedAt]: String(RECEIVED_AT),
+  [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
+  ...extra,
+});
+
+function eventMessages(s: Scenario, kind: EventKind, from: number, count: number): Message[] {
+  return Array.from({ length: count }, (_, i) => {
+    const event = sampleEvent(kind, from + i, { idPrefix: s.id });
+    return { key: event.deviceId, value: JSON.stringify(event), headers: headers({ [HEADERS.eventId]: event.eventId }) };
+  });
+}
+
+async function produce(topic: string, messages: Message[]): Promise<void> {
+  for (let i = 0; i < messages.length; i += 500) await producer.send({ topic, messages: messages.slice(i, i + 500), acks: -1 });
+}
+
+/** Rows per table, and distinct event ids per event table. */
+async function lakeCounts(lakeDir: string): Promise<Record<string, number>> {
+  const lake = await openLake(lakeDir);
+  try {
+    const counts: Record<string, number> = {};
+    for (const c of await lake.counts()) counts[c.table] = c.rows;
+    const ids = await lake.query(EVENT_KINDS.map((k) => `SELECT '${k}' AS kind, count(DISTINCT event_id) AS n FROM ${k}`).join(' UNION ALL '));
+    for (const row of ids.rows) counts[`${String(row.kind)}.ids`] = Number(row.n);
+    return counts;
+  } finally {
+    lake.close();
+  }
+}
+
+async function waitForRows(lakeDir: string, expected: Record<string, number>, timeout = 45_000): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const counts = await lakeCounts(lakeDir);
+        return Object.fromEntries(Object.keys(expected).map((k) => [k, counts[k] ?? 0]));
+      },
+      { timeout, interval: 250 },
+    )
+    .toEqual(expected);
+}
+
+/** Committed offset of the group vs the log end, per topic-partition ('-1' = nothing committed). */
+async function offsets(s: Scenario): Promise<{ committed: Record<string, string>; end: Record<string, string> }> {
+  const topics = [...Object.values(s.topics.events), s.topics.deadletter];
+  const committed: Record<string, string> = {};
+  const end: Record<string, string> = {};
+  for (const t of await admin.fetchOffsets({ groupId: s.groupId, topics })) {
+    for (const p of t.partitions) committed[`${t.topic}/${p.partition}`] = p.offset;
+  }
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic)) end[`${topic}/${p.partition}`] = p.high === '0' ? '-1' : p.high;
+  }
+  return { committed, end };
+}
+
+function expectedCounts(perKind: Partial<Record<EventKind, number>>, deadletter: number): Record<string, number> {
+  const out: Record<string, number> = { deadletter };
+  for (const kind of EVENT_KINDS) {
+    out[kind] = perKind[kind] ?? 0;
+    out[`${kind}.ids`] = perKind[kind] ?? 0;
+  }
+  return out;
+}
+
+describe('sink with a real Kafka broker', () => {
+  it('writes every record exactly once, keeps refused ones as dead letters, and commits the end offsets', async () => {
+    const s = await scenario('all');
+    const perKind: Partial<Record<EventKind, number>> = { vehicle: 120, gps: 90, weather: 30, air_quality: 25, traffic_camera: 20, emergency: 7, phone: 40, gateway_health: 3 };
+    for (const [kind, n] of Object.entries(perKind) as [EventKind, number][]) await produce(s.topics.events[kind], eventMessages(s, kind, 0, n));
+    const letters: DeadLetter[] = [0, 1, 2].map((i) => ({
+      stage: 'gateway',
+      reason: '/speed must be <= 100 [maximum]',
+      problems: [{ path: '/speed', rule: 'maximum', message: 'must be <= 100' }],
+      payload: `{"speed":${400 + i}}`,
+      payloadEncoding: 'utf8',
+      mqttTopic: `city/v1/devices/bus-${i}/vehicle`,
+      clientId: `bus-${i}`,
+      deviceId: `bus-${i}`,
+      kind: 'vehicle',
+      gatewayId: 'gw-test',
+      receivedAt: RECEIVED_AT + i,
+    }));
+    await produce(s.topics.deadletter, letters.map((l) => ({ key: l.deviceId ?? null, value: JSON.stringify(l), headers: headers() })));
+    // Refused here: bad JSON on an event topic and on the dead-letter topic, and an event breaking its schema.
+    await produce(s.topics.events.vehicle, [
+      { key: 'bus-9', value: '{"kind":"vehicle",', headers: headers({ [HEADERS.eventId]: 'broken-1' }) },
+      { key: 'bus-9', value: 'not json at all', headers: headers({ [HEADERS.eventId]: 'broken-2' }) },
+      { key: 'gps-1', value: JSON.stringify({ ...sampleEvent('gps', 1, { idPrefix: s.id }), speed: 9999 }), headers: headers({ [HEADERS.eventId]: `${s.id}-gps-1` }) },
+    ]);
+    await produce(s.topics.events.gps, [{ key: 'gps-0', value: JSON.stringify({ ...sampleEvent('gps', 1000, { idPrefix: s.id }), speed: 9999 }), headers: headers({ [HEADERS.eventId]: `${s.id}-gps-1000` }) }]);
+    await produce(s.topics.deadletter, [{ key: null, value: '<<garbage>>', headers: headers() }]);
+    const refused = 5;
+
+    const sink = startSink(s, { maxRows: 40 });
+    const flushes: number[] = [];
+    sink.on('flush', (f) => flushes.push(f.rows));
+    await sink.start();
+    await waitForRows(s.lakeDir, expectedCounts(perKind, letters.length + refused));
+    await withTimeout(sink.close(), 20_000, 'close');
+    expect(sink.state).toBe('closed');
+
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts(perKind, letters.length + refused));
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+    expect(sink.stats()).toMatchObject({ rejected: refused, buffered: 0, writeErrors: 0, commitErrors: 0 });
+    const events = Object.values(perKind).reduce((a, b) => a + b, 0);
+    expect(flushes.reduce((a, b) => a + b, 0)).toBe(events + letters.length + refused);
+
+    const lake = await openLake(s.lakeDir);
+    try {
+      const stages = await lake.query('SELECT stage, count(*) AS n FROM deadletter GROUP BY stage ORDER BY stage');
+      expect(stages.rows).toEqual([
+        { stage: 'gateway', n: 3 },
+        { stage: 'sink', n: refused },
+      ]);
+      const sinkLetters = await lake.query(`SELECT kind, event_id, reason, payload, gateway_id FROM deadletter WHERE stage = 'sink' ORDER BY payload`);
+      expect(sinkLetters.rows.map((r) => r.payload)).toEqual(
+        expect.arrayContaining(['{"kind":"vehicle",', 'not json at all', '<<garbage>>']),
+      );
+      for (const r of sinkLetters.rows) expect(r.reason).toMatch(/\[(json|maximum|topic)\]/);
+      expect(sinkLetters.rows.find((r) => r.payload === 'not json at all')).toMatchObject({ kind: 'vehicle', event_id: 'broken-2', gateway_id: 'gw-test' });
+      // A gps event on the vehicle topic is refused for both its speed and its kind.
+      expect(sinkLetters.rows.find((r) => r.event_id === `${s.id}-gps-1`)?.reason).toMatch(/\[maximum\].*\[topic\]/);
+      const gateway = await lake.query(`SELECT reason, received_at, event_date, event_hour FROM deadletter WHERE stage = 'gateway' ORDER BY received_at`);
+      expect(gateway.rows[0]).toEqual({ reason: letters[0]?.reason, received_at: '2024-05-01T06:30:00.000Z', event_date: '2024-05-01', event_hour: 6 });
+      const vehicle = await lake.query('SELECT min(date_observed) AS first, max(received_at) AS received, count(DISTINCT gateway_id) AS gateways FROM vehicle');
+      expect(vehicle.rows[0]).toEqual({ first: '2024-05-01T00:00:00.000Z', received: '2024-05-01T06:30:00.000Z', gateways: 1 });
+    } finally {
+      lake.close();
+    }
+
+    // Every file is named after its Kafka source; no scratch file is left.
+    const files = await createLocalFolderStore(s.lakeDir).list('');
+    expect(files.length).toBeGreaterThan(9);
+    for (const key of files) {
+      const parsed = parseDataFileKey(key);
+      expect(parsed, key).toBeDefined();
+      expect(parsed?.topic.endsWith(`.${s.id}`)).toBe(true);
+    }
+    expect(await readdir(join(s.lakeDir, '_scratch'))).toEqual([]);
+  }, 90_000);
+
+  it('closed with rows only buffered, it flushes and commits them; a restart reads only what is new', async () => {
+    const s = await scenario('closebuf');
+    await produce(s.topics.events.weather, eventMessages(s, 'weather', 0, 60));
+    const first = startSink(s, { maxAgeMs: 600_000 });
+    await first.start();
+    await expect.poll(() => first.stats().consumed, { timeout: 30_000 }).toBe(60);
+    expect(first.stats().flushes).toBe(0);
+    expect(await lakeCounts(s.lakeDir)).toMatchObject({ weather: 0 });
+    await withTimeout(first.close(), 20_000, 'close');
+    expect(await lakeCounts(s.lakeDir)).toMatchObject({ weather: 60 });
+
+    await produce(s.topics.events.weather, eventMessages(s, 'weather', 60, 15));
+    const second = startSink(s);
+    await second.start();
+    await waitForRows(s.lakeDir, expectedCounts({ weather: 75 }, 0));
+    await withTimeout(second.close(), 20_000, 'close');
+    expect(second.stats().consumed).toBe(15);
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ weather: 75 }, 0));
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+  }, 90_000);
+
+  it('abandoned mid-flush (close deadline), nothing is committed and a restart rewrites the same files', async () => {
+    const s = await scenario('abandon');
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 300));
+    await produce(s.topics.events.phone, eventMessages(s, 'phone', 0, 200));
+    // The first file is stored, then the store dawdles past the close deadline.
+    const local = createLocalFolderStore(s.lakeDir);
+    const slow: ObjectStore = {
+      ...local,
+      async put(key, scratch) {
+        await local.put(key, scratch);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      },
+    };
+    const first = startSink(s, { maxAgeMs: 600_000, closeTimeoutMs: 100, store: slow });
+    await first.start();
+    await expect.poll(() => first.stats().consumed, { timeout: 30_000 }).toBe(500);
+    await expect(first.close()).rejects.toMatchObject({ code: 'CLD_CLOSE_TIMEOUT' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const written = await local.list('curated/');
+    expect(written).toHaveLength(1);
+    const afterCrash = await offsets(s);
+    expect(Object.values(afterCrash.committed).every((o) => o === '-1')).toBe(true);
+
+    const second = startSink(s);
+    await second.start();
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 300, phone: 200 }, 0));
+    await withTimeout(second.close(), 20_000, 'close');
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ vehicle: 300, phone: 200 }, 0));
+    // The replay wrote the abandoned file again under the same name instead of adding a second copy.
+    expect(await local.list('curated/')).toContain(written[0]);
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+  }, 90_000);
+
+  it('killed with SIGKILL mid-way through a stream, a restart loses and duplicates nothing', async () => {
+    const s = await scenario('kill');
+    const total = 3000;
+    await produce(s.topics.events.gps, eventMessages(s, 'gps', 0, total));
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--brokers', brokers.join(','), '--lake', s.lakeDir, '--group', s.groupId, '--topic-suffix', s.id, '--max-rows', '50', '--max-age-ms', '100', '--session-timeout-ms', '6000'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(child);
+    let stderr = '';
+    const firstFlush = new Promise<void>((resolve) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('"message":"flushed"')) resolve();
+      });
+    });
+    await withTimeout(firstFlush, 30_000, 'first flush of the child sink').catch((err: unknown) => {
+      throw new Error(`${String(err)}; child stderr: ${stderr}`);
+    });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const partial = await lakeCounts(s.lakeDir);
+    expect(partial.gps).toBeGreaterThan(0);
+    expect(partial.gps).toBeLessThan(total);
+
+    const sink = startSink(s);
+    await sink.start();
+    await waitForRows(s.lakeDir, expectedCounts({ gps: total }, 0));
+    await withTimeout(sink.close(), 20_000, 'close');
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ gps: total }, 0));
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+  }, 90_000);
+
+  it('when the store fails, it commits nothing, reports the error and retries until the rows are written', async () => {
+    const s = await scenario('storefail');
+    await produce(s.topics.events.emergency, eventMessages(s, 'emergency', 0, 30));
+    const local = createLocalFolderStore(s.lakeDir);
+    let failures = 3;
+    const flaky: ObjectStore = {
+      ...local,
+      async put(key, scratch) {
+        if (failures > 0) {
+          failures--;
+          throw new Error('disk on fire');
+        }
+        return local.put(key, scratch);
+      },
+    };
+    const sink = startSink(s, { store: flaky, retryInitialMs: 50, retryMaxMs: 200 });
+    const errors: FlushErrorInfo[] = [];
+    let committedAtFirstError: Record<string, string> | undefined;
+    const firstError = new Promise<void>((resolve) => {
+      sink.on('flushError', (info) => {
+        errors.push(info);
+        if (errors.length === 1) {
+          void offsets(s).then((o) => {
+            committedAtFirstError = o.committed;
+            resolve();
+          });
+        }
+      });
+    });
+    await sink.start();
+    await withTimeout(firstError, 30_000, 'first flush error');
+    expect(Object.values(committedAtFirstError ?? { x: 'missing' }).every((o) => o === '-1')).toBe(true);
+    await waitForRows(s.lakeDir, expectedCounts({ emergency: 30 }, 0));
+    await withTimeout(sink.close(), 20_000, 'close');
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+    expect(errors[0]).toMatchObject({ stage: 'write', attempt: 1, error: { code: 'CLD_STORE_PUT', canRetry: true } });
+    expect(sink.stats().writeErrors).toBe(errors.length);
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ emergency: 30 }, 0));
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+  }, 90_000);
+
+  it('shares the partitions of a group between sinks across rebalances without loss or duplicates', async () => {
+    const s = await scenario('rebalance');
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 200));
+    const a = startSink(s, { clientId: 'sink-a' });
+    await a.start();
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 200 }, 0));
+
+    const b = startSink(s, { clientId: 'sink-b' });
+    const rebalanced = new Promise<void>((resolve) => a.once('rebalance', () => resolve()));
+    await b.start();
+    await withTimeout(rebalanced, 30_000, 'rebalance of the first sink');
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 200, 300));
+    await produce(s.topics.events.gps, eventMessages(s, 'gps', 0, 100));
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 500, gps: 100 }, 0));
+    expect(a.stats().consumed).toBeGreaterThan(0);
+    expect(b.stats().consumed).toBeGreaterThan(0);
+
+    await withTimeout(a.close(), 20_000, 'close a');
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 500, 100));
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 600, gps: 100 }, 0));
+    await withTimeout(b.close(), 20_000, 'close b');
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ vehicle: 600, gps: 100 }, 0));
+    const { committed, end } = await offsets(s);
+    expect(committed).toEqual(end);
+  }, 120_000);
+});
+
+describe('sink lifecycle', () => {
+  it('validates options once, naming the field', () => {
+    expect(() => createSink({ brokers: [], lakeDir: '/tmp/x' })).toThrow(/\/brokers/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxRows: 0 })).toThrow(/\/maxRows must be >= 1/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxRows: 10, maxBufferedRows: 5 })).toThrow(/maxBufferedRows/);
+    const sink = createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', groupId: undefined });
+    expect(sink.options).toMatchObject({ groupId: 'city-sink', maxRows: 50_000, maxAgeMs: 5_000, fromBeginning: true });
+    expect(sink.options.topics.deadletter).toBe('city.deadletter.v1');
+  });
+
+  it('closes idempotently with one promise, and refuses to start after close', async () => {
+    const sink = createSink({ brokers, lakeDir: join(root, 'lifecycle'), log: silentLog });
+    const a = sink.close();
+    expect(sink.close()).toBe(a);
+    await a;
+    expect(sink.state).toBe('closed');
+    await expect(sink.start()).rejects.toMatchObject({ code: 'CLD_CLOSED' });
+  });
+
+  it('fails to start with a catalogued error when its topics do not exist', async () => {
+    const s = { topics: kafkaTopicSet(`missing${randomUUID().slice(0, 8)}`) };
+    const sink = createSink({ brokers, lakeDir: join(root, 'missing'), topics: s.topics, log: silentLog });
+    sinks.push(sink);
+    const err = await withTimeout(sink.start(), 60_000, 'start').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CLD_KAFKA_START', canRetry: true });
+    expect((err as Error).message).toContain(`topics do not exist: ${s.topics.events.vehicle}, `);
+  }, 90_000);
+});
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
