@@ -90,8 +90,14 @@ async function main(): Promise<void> {
       await kafka?.stop().catch((e: Error) => say(`kafka: ${e.message}`));
       say(`stopped. The lake stays in ${lakeDir}; query it with: npm run query -- --lake ${lakeDir}`);
     })());
-  process.once('SIGINT', () => void stop().then(() => process.exit(0)));
-  process.once('SIGTERM', () => void stop().then(() => process.exit(0)));
+  // `on`, not `once`: the handler must stay registered so the Kafka launcher leaves shutdown to us.
+  let signals = 0;
+  const onSignal = () => {
+    if (++signals > 1) process.exit(130);
+    void stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
     say(process.env.KAFKA_BROKERS ? `using Kafka at ${process.env.KAFKA_BROKERS}` : 'starting Kafka (KRaft, single node)…');
@@ -115,6 +121,7 @@ async function main(): Promise<void> {
     );
     fleet = createFleet({ url: `mqtt://127.0.0.1:${gateway.port()}`, seed, ratePerDevice: rate, devices, invalid: { rate: invalidRate } });
     await fleet.start();
+    if (stopping) return;
   } catch (err) {
     say(`city failed to start: ${(err as Error).message}`);
     await stop();

@@ -360,7 +360,8 @@ export class Sink extends EventEmitter<SinkEvents> {
 
   #kafkaLog(entry: LogEntry): void {
     const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log;
-    const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+    // kafkajs logs every retried connection error as ERROR; the sink reports what outlasts retries itself.
+    const level = entry.level === logLevel.ERROR ? 'info' : 'debug';
     this.#log(level, `kafkajs: ${message}`, { namespace: entry.namespace, ...fields });
   }
 

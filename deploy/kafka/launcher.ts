@@ -310,7 +310,9 @@ async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
         'kafka.Kafka',
         propsPath,
       ],
-      { cwd: dataDir, stdio: ['ignore', logFd, logFd] },
+      // Its own process group: a terminal's Ctrl-C must reach us first, so clients can finish
+      // with the broker still up; our exit hooks and stop() end it.
+      { cwd: dataDir, stdio: ['ignore', logFd, logFd], detached: true },
     );
   } finally {
     // The child holds its own copy of the descriptor.

@@ -79,6 +79,11 @@ export interface DeviceOptions {
   intervalMs?: number;
   /** When set, event times are simulated: startTime + seq * intervalMs. Otherwise the wall clock. */
   startTime?: number;
+  /**
+   * Tells runs apart, since seq restarts at 0: without it a second run of the same seed would reuse
+   * the first run's event ids. Default: startTime when simulated (fully deterministic), else the wall clock now.
+   */
+  runId?: number;
 }
 
 export interface SimDevice<K extends SimKind = SimKind> {
@@ -99,8 +104,9 @@ export interface SimDevice<K extends SimKind = SimKind> {
 /** Longest gap integrated in one step: after a longer pause the world resumes, it does not fast-forward. */
 const MAX_DT_S = 3600;
 
-export function eventIdOf(seed: number, deviceId: string, seq: number): string {
-  return stableUuid('event', seed, deviceId, seq);
+/** Event ids derive from seed, run, device and seq: stable for one event, distinct across runs. */
+export function eventIdOf(seed: number, run: number, deviceId: string, seq: number): string {
+  return stableUuid('event', seed, run, deviceId, seq);
 }
 
 export function createDeviceWith<K extends SimKind>(
@@ -121,6 +127,7 @@ export function createDeviceWith<K extends SimKind>(
   const ctx: DeviceContext = { kind, index, seed, deviceId, rng: new Rng(seed, kind, index, 'world'), intervalMs };
   const generator = factory(ctx);
   const startTime = options.startTime;
+  const run = options.runId ?? startTime ?? Date.now();
   let seq = 0;
   let lastT: number | undefined;
 
@@ -141,7 +148,7 @@ export function createDeviceWith<K extends SimKind>(
       const body = generator.next(t, dt);
       const event = {
         kind,
-        eventId: eventIdOf(seed, deviceId, seq),
+        eventId: eventIdOf(seed, run, deviceId, seq),
         deviceId,
         seq,
         dateObserved: generator.timeFormat === 'epochMs' ? t : new Date(t).toISOString(),

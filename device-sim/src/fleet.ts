@@ -312,6 +312,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     const plan = o.invalidCount === undefined
       ? undefined
       : planInvalid(o.invalidCount, total, o.eventsPerDevice ?? Math.max(10, 2 * Math.ceil(o.invalidCount / Math.max(1, total))), o.seed);
+    const runId = o.startTime ?? Date.now();
     for (const kind of SIM_KINDS) {
       for (let index = 0; index < o.devices[kind]; index++) {
         const ordinal = this.#runners.length;
@@ -319,6 +320,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
           seed: o.seed,
           deviceIdPrefix: o.prefix,
           intervalMs: this.#intervalMs,
+          runId,
           ...(o.startTime === undefined ? {} : { startTime: o.startTime }),
         });
         this.#runners.push({

@@ -69,7 +69,7 @@ describe('determinism and ids', () => {
     }
   });
 
-  it('ids are UUIDs derived from seed, device and seq; seq counts up from 0', () => {
+  it('ids are UUIDs derived from seed, run, device and seq; seq counts up from 0', () => {
     const seen = new Set<string>();
     for (const kind of SIM_KINDS) {
       for (let index = 0; index < 5; index++) {
@@ -77,7 +77,7 @@ describe('determinism and ids', () => {
         events.forEach((e, i) => {
           expect(e.seq).toBe(i);
           expect(e.eventId).toMatch(UUID);
-          expect(e.eventId).toBe(eventIdOf(5, e.deviceId, e.seq));
+          expect(e.eventId).toBe(eventIdOf(5, start, e.deviceId, e.seq));
           seen.add(e.eventId);
         });
         expect(events[0]?.deviceId).toBe(`gen5-${DEVICE_SLUGS[kind]}-${String(index).padStart(4, '0')}`);
