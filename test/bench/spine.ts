@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { kafkaTopicSet, topicSpecs } from '@city/protocol';
 import { createGateway } from '@city/gateway';
 import { createSink, silentLog } from '@city/cloud';
-import { createFleet, SIM_KINDS } from '@city/device-sim';
+import { createDevice, createFleet, SIM_KINDS } from '@city/device-sim';
 import { ensureTopics, fetchKafka, useKafka, KAFKA_VERSION } from '../../deploy/kafka/launcher.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string' }, devices: { type: 'string' } } });
@@ -63,7 +63,9 @@ await sink.close();
 
 // Reference: Kafka's own producer perf tool, acks=all and idempotent like the gateway, same records.
 const libs = await fetchKafka();
-const bytes = Math.round(sink.stats().consumed > 0 ? 330 : 330);
+// Same record size as the fleet's events: the mean JSON size of a sample of each kind.
+const sample = SIM_KINDS.flatMap((kind) => Array.from({ length: 50 }, (_, i) => createDevice(kind, i, { seed: 7 }).next()));
+const bytes = Math.round(sample.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e)), 0) / sample.length);
 const { stdout } = await promisify(execFile)(
   'java',
   [
