@@ -15,6 +15,10 @@ export const cloudErrors = defineErrors({
   CLD_CLOSE_TIMEOUT: { message: 'close did not finish before its deadline', canRetry: false },
   CLD_LAKE_OPEN: { message: 'opening the lake failed', canRetry: true },
   CLD_QUERY: { message: 'query failed', canRetry: false },
+  CLD_CATALOG: { message: 'catalog request failed', canRetry: true },
+  CLD_ATHENA: { message: 'Athena request failed', canRetry: true },
+  CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false },
+  CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false },
 });
 
 export type CloudErrorCode = keyof typeof cloudErrors.catalog;

@@ -25,6 +25,7 @@ export {
 } from './records.ts';
 export { columnDefinitions, createParquetWriter, SQL_TYPES, type ParquetWriteOptions, type ParquetWriter } from './parquet.ts';
 export { createLocalFolderStore, type ObjectStore } from './store.ts';
+export { createS3Store, type S3StoreOptions } from './s3-store.ts';
 export { sampleEvent, type SampleOptions } from './samples.ts';
 export { createLakeWriter, type LakeFile, type LakeWriter } from './lake-writer.ts';
 export { resolveSinkOptions, SINK_DEFAULTS, type ResolvedSinkOptions, type SinkOptions } from './options.ts';
@@ -40,4 +41,43 @@ export {
   type SinkEvents,
   type SinkStats,
 } from './sink.ts';
-export { LAKE_TABLES, openLake, queryLake, toLakeValue, type Lake, type LakeTableInfo, type LakeValue, type QueryResult } from './query.ts';
+export {
+  LAKE_TABLES,
+  openLake,
+  queryLake,
+  objectSource,
+  syncLakeCache,
+  toLakeValue,
+  type Lake,
+  type LakeCacheSync,
+  type LakeTableInfo,
+  type LakeValue,
+  type ObjectSource,
+  type OpenLakeOptions,
+  type QueryResult,
+} from './query.ts';
+export {
+  AWS_RETRY_DEFAULTS,
+  createCatalog,
+  isRetryableAwsError,
+  withAwsRetry,
+  type CatalogConfig,
+  type CatalogPartition,
+  type CatalogPort,
+  type CatalogReader,
+  type CatalogTable,
+  type CatalogTableState,
+  type RetryPolicy,
+} from './catalog.ts';
+export { createLocalCatalog, LOCAL_CATALOG_FILE, mergeColumns, type LocalCatalog } from './catalog-local.ts';
+export {
+  createGlueCatalog,
+  GLUE_MAX_PARTITIONS_PER_CALL,
+  GLUE_TYPES,
+  projectionParameters,
+  type GlueCatalog,
+  type GlueCatalogOptions,
+  type GlueCatalogStats,
+} from './catalog-glue.ts';
+export { athenaValue, ATHENA_DEFAULTS, createAthenaEngine, newRequestToken, type AthenaEngine, type AthenaEngineOptions, type AthenaQueryResult } from './athena.ts';
+export { DISTRICT_BOXES, districtSql, NAMED_QUERIES, namedQuery, namedQuerySql, type NamedQuery, type NamedQueryParam, type QueryEngineName } from './queries.ts';

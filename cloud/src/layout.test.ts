@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dataFileKey, dataFileName, parseDataFileKey, partitionPrefix, tablePrefix, tableSchema } from './layout.ts';
+import { dataFileKey, dataFileName, isLakeTable, parseDataFileKey, partitionPrefix, tablePrefix, tableSchema } from './layout.ts';
 import { DEADLETTER_TABLE, eventTable } from '@city/protocol';
 
 describe('lake layout', () => {
@@ -35,6 +35,17 @@ describe('lake layout', () => {
     });
     expect(parseDataFileKey('curated/kind=nope/event_date=2024-05-01/event_hour=0/t+0+1.parquet')).toBeUndefined();
     expect(parseDataFileKey('_scratch/x/1-t+0+1.parquet')).toBeUndefined();
+  });
+
+  it('lays the raw zone out under raw/kind=… and parses its keys back', () => {
+    const key = dataFileKey('raw_gps', { event_date: '2024-05-01', event_hour: 9 }, { topic: 'city.gps.v1', partition: 1, firstOffset: 5n });
+    expect(key).toBe('raw/kind=gps/event_date=2024-05-01/event_hour=9/city.gps.v1+1+0000000000000000005.parquet');
+    expect(tablePrefix('raw_gps')).toBe('raw/kind=gps/');
+    expect(parseDataFileKey(key)).toMatchObject({ table: 'raw_gps', kafkaPartition: 1, firstOffset: 5n });
+    expect(isLakeTable('raw_gps')).toBe(true);
+    expect(isLakeTable('raw_nope')).toBe(false);
+    expect(tableSchema('raw_gps').columns.map((c) => c.name)).toContain('payload');
+    expect(parseDataFileKey('raw/kind=nope/event_date=2024-05-01/event_hour=0/t+0+1.parquet')).toBeUndefined();
   });
 
   it('refuses values that would break the layout', () => {

@@ -3,6 +3,7 @@ import { compileSchema, describeProblems, EVENT_KINDS } from '@city/protocol';
 import { cloudErrors } from './errors.ts';
 import { jsonLog, type Log } from './log.ts';
 import { DEFAULT_TOPICS, type SinkTopics } from './records.ts';
+import type { CatalogPort } from './catalog.ts';
 import type { ObjectStore } from './store.ts';
 
 export interface SinkOptions {
@@ -14,10 +15,24 @@ export interface SinkOptions {
   clientId?: string;
   /** Where a group without committed offsets starts. */
   fromBeginning?: boolean;
-  /** Rows in one open file buffer that trigger a flush. */
+  /**
+   * Segment rules (see sink.ts): records of one topic-partition after which its segment ends, and so its
+   * files roll. Counted over the record stream only, so a replay cuts the same files.
+   */
   maxRows?: number;
-  /** Age of the oldest buffered row that triggers a flush (wall clock). */
+  /** Record bytes (key + value) of one topic-partition after which its segment ends. */
+  maxBytes?: number;
+  /** Record time: a record whose Kafka timestamp is this far past its segment's first one starts a new segment. */
+  maxSpanMs?: number;
+  /** Freshness (wall clock): a segment whose partition has been idle this long ends and is written. */
   maxAgeMs?: number;
+  /**
+   * Duplicate window, in records per topic-partition: an event whose id appears among the previous
+   * dedupWindow records of its topic-partition is dropped. Rebuilt from Kafka after every (re)assignment.
+   */
+  dedupWindow?: number;
+  /** Also write the raw zone: every record of an event topic as received, with its Kafka metadata. */
+  rawZone?: boolean;
   /** Rows buffered in total above which consumption waits for a flush (memory bound, backpressure). */
   maxBufferedRows?: number;
   /**
@@ -33,6 +48,8 @@ export interface SinkOptions {
   topics?: SinkTopics;
   /** Object store to write through (closed with the sink); defaults to the local folder lakeDir. */
   store?: ObjectStore;
+  /** Catalog to register tables and partitions in before offsets are committed (not closed by the sink). */
+  catalog?: CatalogPort;
   log?: Log;
 }
 
@@ -43,7 +60,11 @@ export interface ResolvedSinkOptions {
   clientId: string;
   fromBeginning: boolean;
   maxRows: number;
+  maxBytes: number;
+  maxSpanMs: number;
   maxAgeMs: number;
+  dedupWindow: number;
+  rawZone: boolean;
   maxBufferedRows: number;
   sessionTimeoutMs: number;
   closeTimeoutMs: number;
@@ -51,6 +72,7 @@ export interface ResolvedSinkOptions {
   retryMaxMs: number;
   topics: SinkTopics;
   store: ObjectStore | undefined;
+  catalog: CatalogPort | undefined;
   log: Log;
 }
 
@@ -59,7 +81,12 @@ export const SINK_DEFAULTS = {
   clientId: 'city-sink',
   fromBeginning: true,
   maxRows: 50_000,
+  // One PutObject per file: well under S3's 5 GB single-put limit, and bounded memory.
+  maxBytes: 64 * 1024 * 1024,
+  maxSpanMs: 300_000,
   maxAgeMs: 5_000,
+  dedupWindow: 20_000,
+  rawZone: true,
   maxBufferedRows: 200_000,
   sessionTimeoutMs: 30_000,
   closeTimeoutMs: 30_000,
@@ -82,7 +109,11 @@ const optionsSchema = {
     clientId: { type: 'string', minLength: 1, maxLength: 255 },
     fromBeginning: { type: 'boolean' },
     maxRows: positiveInt(10_000_000),
+    maxBytes: { type: 'integer', minimum: 1024, maximum: 4 * 1024 ** 3 },
+    maxSpanMs: positiveInt(7 * 24 * 3600_000),
     maxAgeMs: positiveInt(24 * 3600_000),
+    dedupWindow: positiveInt(100_000_000),
+    rawZone: { type: 'boolean' },
     maxBufferedRows: positiveInt(100_000_000),
     // Kafka brokers refuse session timeouts outside group.min/max.session.timeout.ms (6 s to 30 min by default).
     sessionTimeoutMs: { type: 'integer', minimum: 1_000, maximum: 3600_000 },
@@ -106,10 +137,10 @@ const optionsSchema = {
   },
 };
 
-const validateOptions = compileSchema<Omit<ResolvedSinkOptions, 'store' | 'log'>>(optionsSchema);
+const validateOptions = compileSchema<Omit<ResolvedSinkOptions, 'store' | 'catalog' | 'log'>>(optionsSchema);
 
 export function resolveSinkOptions(options: SinkOptions): ResolvedSinkOptions {
-  const { store, log, ...data } = options;
+  const { store, catalog, log, ...data } = options;
   const merged: Record<string, unknown> = { ...SINK_DEFAULTS };
   // An explicit undefined means "default", not "unset".
   for (const [key, value] of Object.entries(data)) if (value !== undefined) merged[key] = value;
@@ -128,5 +159,8 @@ export function resolveSinkOptions(options: SinkOptions): ResolvedSinkOptions {
   if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.put !== 'function')) {
     throw cloudErrors.create('CLD_INVALID_OPTIONS', '/store must be an ObjectStore');
   }
-  return { ...resolved, brokers: [...resolved.brokers], store, log: log ?? jsonLog() };
+  if (catalog !== undefined && (typeof catalog !== 'object' || catalog === null || typeof catalog.addPartitions !== 'function')) {
+    throw cloudErrors.create('CLD_INVALID_OPTIONS', '/catalog must be a CatalogPort');
+  }
+  return { ...resolved, brokers: [...resolved.brokers], store, catalog, log: log ?? jsonLog() };
 }

@@ -19,9 +19,14 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { EVENT_KINDS, PARTITION_KEYS } from '@city/protocol';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { EVENT_KINDS, type Column } from '@city/protocol';
+import type { CatalogReader } from './catalog.ts';
+import { createLocalCatalog } from './catalog-local.ts';
 import { cloudErrors, errorMessage } from './errors.ts';
-import { tablePrefix, tableSchema, type LakeTable } from './layout.ts';
+import { isLakeTable, tablePrefix, tableSchema, type LakeTable } from './layout.ts';
+import { liveFiles } from './compaction.ts';
 import { SQL_TYPES } from './parquet.ts';
 import { createLocalFolderStore, type ObjectStore } from './store.ts';
 
@@ -33,7 +38,8 @@ export interface QueryResult {
 }
 
 export interface LakeTableInfo {
-  name: LakeTable;
+  /** A lake table, or a table the catalog registered (e.g. of another zone). */
+  name: string;
   /** Parquet files behind the view when it was (re)created; 0 means an empty view with the right columns. */
   files: number;
 }
@@ -51,9 +57,27 @@ export interface Lake {
 
 export const LAKE_TABLES: readonly LakeTable[] = [...EVENT_KINDS, 'deadletter'];
 
+/** What a view is made of: the table's columns and partition keys, and the key prefix of its files. */
+interface ViewSpec {
+  name: string;
+  columns: readonly Column[];
+  partitionKeys: readonly Column[];
+  prefix: string;
+}
+
+export interface OpenLakeOptions {
+  store?: ObjectStore;
+  /**
+   * Where the tables are registered; defaults to the local catalog beside the lake. Its tables add
+   * views (or widen the built-in ones with columns it holds); the layout's tables are always there.
+   */
+  catalog?: CatalogReader;
+}
+
 /** Opens an in-memory DuckDB with a view per lake table (named after the kind, plus `deadletter`). */
-export async function openLake(lakeDir: string, options: { store?: ObjectStore } = {}): Promise<Lake> {
+export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): Promise<Lake> {
   const store = options.store ?? createLocalFolderStore(lakeDir);
+  const catalog = options.catalog ?? createLocalCatalog(lakeDir);
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   try {
@@ -72,11 +96,41 @@ export async function openLake(lakeDir: string, options: { store?: ObjectStore }
 
   const refresh = async (): Promise<void> => {
     try {
+      const specs = new Map<string, ViewSpec & { optional: boolean }>();
+      const layoutView = (table: LakeTable, optional: boolean) => {
+        const schema = tableSchema(table);
+        specs.set(table, { name: table, columns: schema.columns, partitionKeys: schema.partitionKeys, prefix: tablePrefix(table), optional });
+      };
+      for (const table of LAKE_TABLES) layoutView(table, false);
+      // Other zones (raw_<kind>, where the layout has them) get a view once they hold files, so an empty
+      // lake keeps the plain table list.
+      for (const kind of EVENT_KINDS) {
+        const raw = `raw_${kind}`;
+        if (isLakeTable(raw)) layoutView(raw, true);
+      }
+      for (const t of await catalog.tables()) {
+        const known = specs.get(t.name);
+        // The catalog only ever adds columns; the protocol may be newer than the catalog: take both.
+        const names = new Set(known?.columns.map((c) => c.name));
+        const columns = [...(known?.columns ?? []), ...t.columns.filter((c) => !names.has(c.name))];
+        specs.set(t.name, { name: t.name, columns, partitionKeys: t.partitionKeys, prefix: t.location, optional: false });
+      }
       const next: LakeTableInfo[] = [];
-      for (const table of LAKE_TABLES) {
-        const keys = (await store.list(tablePrefix(table))).filter((key) => key.endsWith('.parquet'));
-        await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(table)} AS ${await viewSql(db, store, table, keys.length > 0)}`);
-        next.push({ name: table, files: keys.length });
+      for (const spec of specs.values()) {
+        // Only live files: inputs a compacted file has replaced must not be read twice. A file can vanish
+        // between listing and reading (compaction finished): list again.
+        for (let attempt = 1; ; attempt++) {
+          const keys = liveFiles((await store.list(spec.prefix)).filter((key) => key.endsWith('.parquet')));
+          if (spec.optional && keys.length === 0) break;
+          try {
+            await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(spec.name)} AS ${await viewSql(db, store, spec, keys)}`);
+          } catch (err) {
+            if (attempt < 20 && VANISHED_FILE.test(errorMessage(err))) continue;
+            throw err;
+          }
+          next.push({ name: spec.name, files: keys.length });
+          break;
+        }
       }
       tables = next;
     } catch (err) {
@@ -87,10 +141,16 @@ export async function openLake(lakeDir: string, options: { store?: ObjectStore }
   const query = async (sql: string): Promise<QueryResult> => {
     if (closed) throw cloudErrors.create('CLD_CLOSED', 'lake');
     let reader;
-    try {
-      reader = await db.runAndReadAll(sql);
-    } catch (err) {
-      throw cloudErrors.create('CLD_QUERY', errorMessage(err), err);
+    // Views list files at refresh; a running compaction may have removed some since. List again: it
+    // converges once the compactor has moved on (each merged file is durable before its inputs go).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reader = await db.runAndReadAll(sql);
+        break;
+      } catch (err) {
+        if (attempt >= 20 || !VANISHED_FILE.test(errorMessage(err))) throw cloudErrors.create('CLD_QUERY', errorMessage(err), err);
+        await refresh();
+      }
     }
     const columns = reader.columnNames();
     const rows = reader.getRows().map((values) => {
@@ -133,6 +193,9 @@ export async function openLake(lakeDir: string, options: { store?: ObjectStore }
   };
 }
 
+/** DuckDB's errors for a file listed a moment ago and gone now. */
+const VANISHED_FILE = /No files found|No such file|Could not open|Cannot open|does not exist/i;
+
 /** Opens the lake, runs one SQL statement over its views and closes it. */
 export async function queryLake(lakeDir: string, sql: string): Promise<QueryResult> {
   const lake = await openLake(lakeDir);
@@ -143,17 +206,16 @@ export async function queryLake(lakeDir: string, sql: string): Promise<QueryResu
   }
 }
 
-async function viewSql(db: DuckDBConnection, store: ObjectStore, table: LakeTable, hasFiles: boolean): Promise<string> {
-  const schema = tableSchema(table);
+async function viewSql(db: DuckDBConnection, store: ObjectStore, schema: ViewSpec, keys: readonly string[]): Promise<string> {
   const typed = (name: string, type: string) => `CAST(NULL AS ${type}) AS ${quotedIdentifier(name)}`;
-  const partitionKeys = PARTITION_KEYS.map((k) => ({ name: k.name, type: SQL_TYPES[k.type] }));
-  if (!hasFiles) {
+  const partitionKeys = schema.partitionKeys.map((k) => ({ name: k.name, type: SQL_TYPES[k.type] }));
+  if (keys.length === 0) {
     const columns = [...schema.columns.map((c) => ({ name: c.name, type: SQL_TYPES[c.type] })), ...partitionKeys];
     return `SELECT ${columns.map((c) => typed(c.name, c.type)).join(', ')} WHERE false`;
   }
   const hiveTypes = partitionKeys.map((k) => `${quotedString(k.name)}: ${k.type}`).join(', ');
   const source =
-    `read_parquet(${quotedString(store.locate(`${tablePrefix(table)}**/*.parquet`))}, ` +
+    `read_parquet([${keys.map((key) => quotedString(store.locate(key))).join(', ')}], ` +
     `hive_partitioning = true, union_by_name = true, hive_types = {${hiveTypes}})`;
   // Select the table's columns by name, so files written before a column existed read as NULL there
   // and the view keeps the schema's order whatever the files hold.
@@ -165,6 +227,75 @@ async function viewSql(db: DuckDBConnection, store: ObjectStore, table: LakeTabl
   );
   select.push(...partitionKeys.map((k) => quotedIdentifier(k.name)));
   return `SELECT ${select.join(', ')} FROM ${source}`;
+}
+
+/** A store the query side can read from. ObjectStore has no read method yet; S3 needs one (GetObject). */
+export interface ObjectSource {
+  list(prefix: string): Promise<string[]>;
+  /** Writes the object's bytes to a local file. */
+  download(key: string, toPath: string): Promise<void>;
+}
+
+/** An object store as a cache source; the store must be able to download (the local and S3 stores can). */
+export function objectSource(store: ObjectStore): ObjectSource {
+  const download = store.download;
+  if (download === undefined) throw cloudErrors.create('CLD_LAKE_OPEN', `the object store at ${store.root} cannot download objects`);
+  return { list: (prefix) => store.list(prefix), download: (key, toPath) => download.call(store, key, toPath) };
+}
+
+export interface LakeCacheSync {
+  downloaded: number;
+  kept: number;
+  removed: number;
+}
+
+/**
+ * Mirrors the lake's Parquet objects into a local folder, for querying an S3 lake: the bundled DuckDB
+ * has no httpfs extension and this machine cannot download one. Keys are written once (a data file's
+ * name is a function of its Kafka position), so a key already cached is not fetched again; cached
+ * files whose key is gone (compacted away) are removed.
+ */
+export async function syncLakeCache(source: ObjectSource, cacheDir: string): Promise<LakeCacheSync> {
+  const root = resolve(cacheDir);
+  const keys = (await source.list('')).filter((k) => k.endsWith('.parquet'));
+  const wanted = new Set(keys);
+  const local = new Set(
+    (
+      await readdir(root, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      })
+    )
+      .filter((e) => e.isFile() && e.name.endsWith('.parquet'))
+      .map((e) => relative(root, join(e.parentPath, e.name)).split(sep).join('/')),
+  );
+  const result: LakeCacheSync = { downloaded: 0, kept: 0, removed: 0 };
+  for (const key of keys) {
+    if (local.has(key)) {
+      result.kept++;
+      continue;
+    }
+    const target = resolve(root, ...key.split('/'));
+    if (!target.startsWith(root + sep)) throw cloudErrors.create('CLD_LAKE_OPEN', `object key outside the cache: ${key}`);
+    await mkdir(dirname(target), { recursive: true });
+    // Fetch beside the target, then rename: a crash never leaves a truncated file under a valid key.
+    const partial = `${target}.partial`;
+    try {
+      await source.download(key, partial);
+      await rename(partial, target);
+    } catch (err) {
+      throw cloudErrors.create('CLD_LAKE_OPEN', `fetching ${key}: ${errorMessage(err)}`, err);
+    } finally {
+      await rm(partial, { force: true });
+    }
+    result.downloaded++;
+  }
+  for (const key of local) {
+    if (wanted.has(key)) continue;
+    await rm(resolve(root, ...key.split('/')), { force: true });
+    result.removed++;
+  }
+  return result;
 }
 
 /** DuckDB values as plain JSON-able JS: BigInt → number when safe (else string), times → ISO strings. */

@@ -10,7 +10,8 @@ import {
   type DeadLetter,
   type TableSchema,
 } from '@city/protocol';
-import { createRecordDecoder, DEFAULT_TOPICS, type KafkaRecord, type SinkTopics } from './records.ts';
+import { RAW_COLUMNS, tableSchema } from './layout.ts';
+import { createRawRowBuilder, createRecordDecoder, DEFAULT_TOPICS, type KafkaRecord, type SinkTopics } from './records.ts';
 import { sampleEvent } from './samples.ts';
 
 const decode = createRecordDecoder(DEFAULT_TOPICS);
@@ -39,6 +40,51 @@ function asObject(table: TableSchema, row: readonly CellValue[]): Record<string,
   expect(row).toHaveLength(table.columns.length);
   return Object.fromEntries(table.columns.map((c, i) => [c.name, row[i] as CellValue]));
 }
+
+describe('raw zone rows', () => {
+  const raw = createRawRowBuilder(DEFAULT_TOPICS);
+
+  it('keeps the record as received with its Kafka metadata, in the partition of its curated row', () => {
+    const event = sampleEvent('gps', 3);
+    const rec = record(event);
+    const decoded = decode(KAFKA_TOPICS.gps, rec);
+    const out = raw(KAFKA_TOPICS.gps, 4, rec, decoded);
+    expect(out?.table).toBe('raw_gps');
+    expect(out?.partition).toEqual(decoded.partition);
+    expect(tableSchema('raw_gps').columns).toBe(RAW_COLUMNS);
+    const row = asObject(tableSchema('raw_gps'), out?.row ?? []);
+    expect(row).toEqual({
+      kafka_topic: KAFKA_TOPICS.gps,
+      kafka_partition: 4,
+      kafka_offset: 17,
+      kafka_timestamp: RECEIVED_AT + 5,
+      record_key: event.deviceId,
+      headers: expect.any(String),
+      payload: JSON.stringify(event),
+      payload_encoding: 'utf8',
+      event_id: event.eventId,
+      gateway_id: 'gw-1',
+      received_at: RECEIVED_AT,
+      valid: true,
+    });
+    expect(JSON.parse(String(row.headers))).toEqual({
+      [HEADERS.eventId]: event.eventId,
+      [HEADERS.gatewayId]: 'gw-1',
+      [HEADERS.receivedAt]: String(RECEIVED_AT),
+      [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
+    });
+  });
+
+  it('marks a refused record invalid, keeps non-UTF-8 bytes as base64, and skips the dead-letter topic', () => {
+    const rec = record('x', { value: Buffer.from([0xff, 0x00]) });
+    const decoded = decode(KAFKA_TOPICS.gps, rec);
+    const out = raw(KAFKA_TOPICS.gps, 0, rec, decoded);
+    const row = asObject(tableSchema('raw_gps'), out?.row ?? []);
+    expect(row).toMatchObject({ valid: false, payload: '/wA=', payload_encoding: 'base64', event_id: null });
+    expect(out?.partition).toEqual(decoded.partition);
+    expect(raw(DEADLETTER_TOPIC, 0, rec, decode(DEADLETTER_TOPIC, rec))).toBeUndefined();
+  });
+});
 
 describe('record decoding', () => {
   it('maps a valid event to a row in the table column order, with the gateway columns from headers', () => {

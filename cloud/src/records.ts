@@ -19,7 +19,7 @@ import {
   type KafkaTopicSet,
   type Problem,
 } from '@city/protocol';
-import type { LakePartition, LakeTable } from './layout.ts';
+import { rawTable, type LakePartition, type LakeTable } from './layout.ts';
 
 /** Topic names the sink reads; tests and staging use their own set (protocol's kafkaTopicSet(suffix)). */
 export type SinkTopics = KafkaTopicSet;
@@ -49,6 +49,39 @@ export interface LakeRow {
 }
 
 export type RecordDecoder = (topic: string, record: KafkaRecord) => LakeRow;
+
+/** Builds the raw-zone row of a record of an event topic (undefined for other topics), in the partition its curated row went to. */
+export type RawRowBuilder = (topic: string, partition: number, record: KafkaRecord, decoded: LakeRow) => LakeRow | undefined;
+
+export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
+  const kindByTopic = new Map<string, EventKind>(EVENT_KINDS.map((kind) => [topics.events[kind], kind]));
+  return (topic, partition, record, decoded) => {
+    const kind = kindByTopic.get(topic);
+    if (kind === undefined) return undefined;
+    const headers: Record<string, string> = {};
+    for (const name of Object.keys(record.headers ?? {}).sort()) {
+      const value = header(record, name);
+      if (value !== undefined) headers[name] = value;
+    }
+    const received = receivedAtHeader(record, []);
+    const { payload, payloadEncoding } = encodePayload(record.value ?? EMPTY);
+    const row: CellValue[] = [
+      topic,
+      partition,
+      Number(record.offset),
+      recordTimestamp(record) ?? null,
+      record.key === null ? null : record.key.toString('utf8'),
+      JSON.stringify(headers),
+      payload,
+      payloadEncoding,
+      header(record, HEADERS.eventId) ?? payloadEventId(record.value) ?? null,
+      header(record, HEADERS.gatewayId) ?? null,
+      received ?? null,
+      decoded.rejected === undefined,
+    ];
+    return { table: rawTable(kind), partition: decoded.partition, row };
+  };
+}
 
 const validateDeadLetter = compileSchema<DeadLetter>(DeadLetter);
 const EMPTY = Buffer.alloc(0);

@@ -182,7 +182,8 @@ describe('sink with a real Kafka broker', () => {
 
     const sink = startSink(s, { maxRows: 40 });
     const flushes: number[] = [];
-    sink.on('flush', (f) => flushes.push(f.rows));
+    // Curated and dead-letter rows; the raw zone holds one more row per event-topic record.
+    sink.on('flush', (f) => flushes.push(Object.entries(f.byKind).reduce((a, [t, n]) => (t.startsWith('raw_') ? a : a + n), 0)));
     await sink.start();
     await waitForRows(s.lakeDir, expectedCounts(perKind, letters.length + refused));
     await withTimeout(sink.close(), 20_000, 'close');
@@ -389,13 +390,99 @@ describe('sink with a real Kafka broker', () => {
   }, 120_000);
 });
 
+describe('sink files, duplicates and catalog', () => {
+  it('cuts the same files whatever the batches and timing: keys depend on the record stream only', async () => {
+    const s = await scenario('determ');
+    const stamped = (from: number, count: number): Message[] =>
+      // Kafka timestamps 4 s apart: the 60 s record-time rule ends a segment every 15 records or so.
+      eventMessages(s, 'gps', from, count).map((m, i) => ({ ...m, timestamp: String(RECEIVED_AT + (from + i) * 4_000) }));
+    await produce(s.topics.events.gps, stamped(0, 300));
+    const options = { maxRows: 40, maxSpanMs: 60_000, maxAgeMs: 600_000 };
+    // One sink reads a backlog in big batches; the other reads the same stream while it is produced.
+    const first = startSink({ ...s, groupId: `${s.groupId}-a`, lakeDir: `${s.lakeDir}-a` }, options);
+    await first.start();
+    const second = startSink({ ...s, groupId: `${s.groupId}-b`, lakeDir: `${s.lakeDir}-b` }, options);
+    await second.start();
+    for (let i = 300; i < 600; i += 20) await produce(s.topics.events.gps, stamped(i, 20));
+    await expect.poll(() => first.stats().consumed + second.stats().consumed, { timeout: 45_000 }).toBe(1200);
+    await withTimeout(Promise.all([first.close(), second.close()]), 30_000, 'close');
+    const keysA = await createLocalFolderStore(`${s.lakeDir}-a`).list('curated/');
+    const keysB = await createLocalFolderStore(`${s.lakeDir}-b`).list('curated/');
+    expect(keysA.length).toBeGreaterThan(600 / 40);
+    expect(keysB).toEqual(keysA);
+    expect(await lakeCounts(`${s.lakeDir}-a`)).toMatchObject(expectedCounts({ gps: 600 }, 0));
+  }, 90_000);
+
+  it('drops events sent again (same id) within the window, counts them, and catalogs before committing', async () => {
+    const s = await scenario('dedup');
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 100));
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 20, 30));
+    const calls: string[] = [];
+    const committedAtCatalog: string[] = [];
+    const catalog = {
+      async ensureTable(table: { name: string; location: string }) {
+        calls.push(`table ${table.name} ${table.location}`);
+      },
+      async addPartitions(table: string, partitions: readonly { values: string[]; location: string }[]) {
+        calls.push(...partitions.map((p) => `partition ${table} ${p.values.join('/')} ${p.location}`));
+        if (committedAtCatalog.length === 0) committedAtCatalog.push(...Object.values((await offsets(s)).committed));
+      },
+      async close() {},
+    };
+    let duplicates = 0;
+    const sink = startSink(s, { catalog, maxAgeMs: 300 });
+    sink.on('flush', (f) => (duplicates += f.duplicates));
+    await sink.start();
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 100 }, 0));
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 90, 20));
+    await waitForRows(s.lakeDir, expectedCounts({ vehicle: 110 }, 0));
+    await withTimeout(sink.close(), 20_000, 'close');
+    expect(duplicates).toBe(40);
+    expect(sink.stats().duplicates).toBe(40);
+    // A restarted sink rebuilds its window from Kafka: the same events sent again are still dropped.
+    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 10));
+    const again = startSink(s, { catalog });
+    await again.start();
+    await expect.poll(() => again.stats().duplicates, { timeout: 30_000 }).toBe(10);
+    await withTimeout(again.close(), 20_000, 'close');
+    expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ vehicle: 110 }, 0));
+    // The second sink wrote no row (all duplicates): one table and one partition registered, before any commit.
+    expect(calls).toEqual([
+      'table vehicle curated/kind=vehicle/',
+      'partition vehicle 2024-05-01/0 curated/kind=vehicle/event_date=2024-05-01/event_hour=0/',
+      'table raw_vehicle raw/kind=vehicle/',
+      'partition raw_vehicle 2024-05-01/0 raw/kind=vehicle/event_date=2024-05-01/event_hour=0/',
+    ]);
+    // The raw zone holds each kept record as received, once.
+    const lake = await openLake(s.lakeDir);
+    try {
+      const raw = await lake.query(
+        `SELECT count(*) AS n, count(DISTINCT event_id) AS ids, bool_and(valid) AS valid, min(payload_encoding) AS enc, max(gateway_id) AS gw, max(kind) AS kind
+         FROM read_parquet('${s.lakeDir}/raw/**/*.parquet', hive_partitioning = true)`,
+      );
+      expect(raw.rows[0]).toEqual({ n: 110, ids: 110, valid: true, enc: 'utf8', gw: 'gw-test', kind: 'vehicle' });
+      const sample = await lake.query(`SELECT payload, headers FROM read_parquet('${s.lakeDir}/raw/**/*.parquet') WHERE event_id = '${s.id}-vehicle-7'`);
+      expect(JSON.parse(String(sample.rows[0]?.payload))).toMatchObject({ eventId: `${s.id}-vehicle-7`, kind: 'vehicle' });
+      expect(JSON.parse(String(sample.rows[0]?.headers))).toMatchObject({ [HEADERS.gatewayId]: 'gw-test' });
+    } finally {
+      lake.close();
+    }
+    expect(committedAtCatalog.length).toBeGreaterThan(0);
+    expect(committedAtCatalog.every((o) => o === '-1')).toBe(true);
+  }, 90_000);
+});
+
 describe('sink lifecycle', () => {
   it('validates options once, naming the field', () => {
     expect(() => createSink({ brokers: [], lakeDir: '/tmp/x' })).toThrow(/\/brokers/);
     expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxRows: 0 })).toThrow(/\/maxRows must be >= 1/);
     expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxRows: 10, maxBufferedRows: 5 })).toThrow(/maxBufferedRows/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxBytes: 10 })).toThrow(/\/maxBytes must be >= 1024/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxSpanMs: 0 })).toThrow(/\/maxSpanMs/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', dedupWindow: 0 })).toThrow(/\/dedupWindow/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', catalog: {} as never })).toThrow(/\/catalog must be a CatalogPort/);
     const sink = createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', groupId: undefined });
-    expect(sink.options).toMatchObject({ groupId: 'city-sink', maxRows: 50_000, maxAgeMs: 5_000, fromBeginning: true });
+    expect(sink.options).toMatchObject({ groupId: 'city-sink', maxRows: 50_000, maxAgeMs: 5_000, maxSpanMs: 300_000, rawZone: true, fromBeginning: true });
     expect(sink.options.topics.deadletter).toBe('city.deadletter.v1');
   });
 

@@ -1,7 +1,7 @@
 // The object store port. The lake writer only ever calls these methods, so an S3 store can replace the
 // local folder without the sink changing. Keys are relative and '/'-separated.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { cloudErrors } from './errors.ts';
 
@@ -21,6 +21,10 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
   /** Reader-facing location of a key or key pattern (may contain globs). */
   locate(keyOrPattern: string): string;
+  /** Copies an object's bytes to a local file (query caches, audits). */
+  download?(key: string, toPath: string): Promise<void>;
+  /** Removes an object; a missing one is not an error (compaction). */
+  delete?(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,6 +83,14 @@ export function createLocalFolderStore(folder: string): ObjectStore {
     },
     locate(keyOrPattern) {
       return join(root, ...keyOrPattern.split('/'));
+    },
+    async download(key, toPath) {
+      await copyFile(pathOf(key), toPath);
+    },
+    async delete(key) {
+      const target = pathOf(key);
+      await rm(target, { force: true });
+      await fsyncPath(dirname(target), 'r').catch(() => undefined);
     },
     async close() {
       if (closed) return;

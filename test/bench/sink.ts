@@ -1,0 +1,233 @@
+// Benchmark (not a test): sink throughput from Kafka to Parquet, per core of CPU time, to a local folder
+// and to an S3-protocol server (s3rver in a child process, so its CPU is not counted as the sink's), next
+// to the same rows decoded and written straight through DuckDB in the same run (the reference).
+//   node test/bench/sink.ts [--events 200000] [--max-rows 50000] [--skip-s3] [--profile FILE.cpuprofile]
+// --profile writes a V8 CPU profile of the local sink phase only (open it in Chrome DevTools).
+// Events are valid sample events of every kind, all in one event hour (live traffic), pre-produced with
+// an idempotent, batched kafkajs producer before the sink starts, so the sink phase measures the sink only.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
+import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs, type CellValue } from '@city/protocol';
+import { createParquetWriter, createRecordDecoder, createSink, queryLake, sampleEvent, silentLog, tableSchema, type KafkaRecord, type LakeTable, type ObjectStore } from '@city/cloud';
+import { createS3Store } from '../../cloud/src/s3-store.ts';
+import { ensureTopics, useKafka, KAFKA_VERSION } from '../../deploy/kafka/launcher.ts';
+
+const { values } = parseArgs({
+  options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, profile: { type: 'string' } },
+});
+const total = Number(values.events ?? 200_000);
+const maxRows = Number(values['max-rows'] ?? 50_000);
+const HOUR_START = Date.UTC(2026, 10, 29, 6);
+
+const dir = mkdtempSync(join(tmpdir(), 'sink-bench-'));
+const kafka = await useKafka();
+const runId = `sinkbench${Date.now()}`;
+const topics = kafkaTopicSet(runId);
+await ensureTopics(kafka.brokers, topicSpecs(topics));
+
+// ---- input: valid events of every kind, as the gateway forwards them
+const byTopic = new Map<string, Message[]>();
+const records: { topic: string; record: KafkaRecord }[] = [];
+let payloadBytes = 0;
+for (let i = 0; i < total; i++) {
+  const kind = EVENT_KINDS[i % EVENT_KINDS.length] as (typeof EVENT_KINDS)[number];
+  const event = sampleEvent(kind, i, { idPrefix: runId, dateObserved: HOUR_START + (i % 3600) * 1000 });
+  const value = JSON.stringify(event);
+  payloadBytes += value.length;
+  const headers = {
+    [HEADERS.gatewayId]: 'gw-bench',
+    [HEADERS.receivedAt]: String(HOUR_START + 3_600_000),
+    [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
+    [HEADERS.eventId]: event.eventId,
+  };
+  const topic = topics.events[kind];
+  let list = byTopic.get(topic);
+  if (list === undefined) byTopic.set(topic, (list = []));
+  list.push({ key: event.deviceId, value, headers });
+  records.push({
+    topic,
+    record: {
+      key: Buffer.from(event.deviceId),
+      value: Buffer.from(value),
+      timestamp: String(Date.now()),
+      offset: String(i),
+      headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)])),
+    },
+  });
+}
+
+const client = new Kafka({ clientId: 'sink-bench', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
+const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+await producer.connect();
+const p0 = performance.now();
+const BATCH = 2_000;
+for (let start = 0; ; start += BATCH) {
+  const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages: messages.slice(start, start + BATCH) })).filter((t) => t.messages.length > 0);
+  if (topicMessages.length === 0) break;
+  await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+}
+const produceMs = performance.now() - p0;
+await producer.disconnect();
+
+// ---- the sink, Kafka → Parquet
+interface Run {
+  /** Rows also written to the raw zone, if the sink keeps one. */
+  raw: number;
+  wallMs: number;
+  cpuMs: number;
+  files: number;
+  flushes: number;
+}
+
+async function runSink(name: string, store: ObjectStore | undefined): Promise<Run> {
+  const sink = createSink({
+    brokers: kafka.brokers,
+    lakeDir: join(dir, name),
+    topics,
+    groupId: `${runId}-${name}`,
+    maxRows,
+    maxBufferedRows: Math.max(200_000, maxRows),
+    maxAgeMs: 1_000,
+    log: silentLog,
+    store,
+  });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sink.start();
+  // Curated rows only: the sink may also keep every record in a raw zone (raw_<kind> tables).
+  const written = () => EVENT_KINDS.reduce((a, k) => a + (sink.stats().rows[k] ?? 0), 0);
+  const rawRows = () => Object.entries(sink.stats().rows).reduce((a, [t, n]) => a + (t.startsWith('raw_') ? (n ?? 0) : 0), 0);
+  while (written() < total) await new Promise((r) => setTimeout(r, 20));
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const stats = sink.stats();
+  await sink.close();
+  if (written() !== total || stats.rejected !== 0) throw new Error(`${name}: ${written()} rows written, ${stats.rejected} rejected, expected ${total}`);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, files: stats.files, flushes: stats.flushes, raw: rawRows() };
+}
+
+/** kafkajs alone: the same records consumed by a group that only counts them (the client's own cost). */
+async function consumeOnly(): Promise<Run> {
+  const consumer = client.consumer({ groupId: `${runId}-consume-only`, maxWaitTimeInMs: 1_000 });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
+  let seen = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      seen += batch.messages.length;
+      if (seen >= total) done();
+    },
+  });
+  await finished;
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await consumer.disconnect();
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, files: 0, flushes: 0, raw: 0 };
+}
+const kafkajsOnly = await consumeOnly();
+
+const session = values.profile === undefined ? undefined : new Session();
+if (session !== undefined) {
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+}
+const local = await runSink('local', undefined);
+if (session !== undefined && values.profile !== undefined) {
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(values.profile, JSON.stringify(profile));
+  session.disconnect();
+}
+const check = await queryLake(
+  join(dir, 'local'),
+  `SELECT ${EVENT_KINDS.map((k) => `(SELECT count(*) FROM ${k})`).join(' + ')} AS n, ${EVENT_KINDS.map((k) => `(SELECT count(DISTINCT event_id) FROM ${k})`).join(' + ')} AS d`,
+);
+const lakeRows = Number(check.rows[0]?.n);
+const lakeIds = Number(check.rows[0]?.d);
+if (lakeRows !== total || lakeIds !== total) throw new Error(`local lake holds ${lakeRows} rows, ${lakeIds} distinct ids; expected ${total}`);
+
+let s3: Run | undefined;
+if (values['skip-s3'] !== true) {
+  // s3rver in its own process: the sink's CPU figure must not include the server's.
+  const server = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { startS3 } = await import(${JSON.stringify(new URL('../support/s3.ts', import.meta.url).href)});
+       const s3 = await startS3();
+       console.log(JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, credentials: s3.credentials }));
+       process.stdin.on('close', () => s3.stop().then(() => process.exit(0)));
+       process.stdin.resume();`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  try {
+    const first = await createInterface({ input: server.stdout })[Symbol.asyncIterator]().next();
+    const conn = JSON.parse(String(first.value)) as { endpoint: string; bucket: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
+    s3 = await runSink('s3', createS3Store({ bucket: conn.bucket, endpoint: conn.endpoint, region: conn.region, credentials: conn.credentials, prefix: 'lake' }));
+  } finally {
+    server.stdin?.end();
+    await new Promise((r) => server.once('exit', r));
+  }
+}
+
+// ---- reference, same process, same rows: decode, then DuckDB writes the Parquet files directly
+const decode = createRecordDecoder(topics);
+let c0 = process.cpuUsage();
+const groups = new Map<string, { table: LakeTable; rows: CellValue[][] }>();
+for (const { topic, record } of records) {
+  const row = decode(topic, record);
+  const key = `${topic}/${row.table}/${row.partition.event_date}/${row.partition.event_hour}`;
+  let g = groups.get(key);
+  if (g === undefined) groups.set(key, (g = { table: row.table, rows: [] }));
+  g.rows.push(row.row);
+}
+const decodeCpuMs = cpuMs(process.cpuUsage(c0));
+const writer = await createParquetWriter();
+c0 = process.cpuUsage();
+const w0 = performance.now();
+let refFiles = 0;
+for (const g of groups.values()) {
+  for (let s = 0; s < g.rows.length; s += maxRows) {
+    await writer.write(tableSchema(g.table), g.rows.slice(s, s + maxRows), join(dir, `ref-${refFiles++}.parquet`));
+  }
+}
+const writeCpuMs = cpuMs(process.cpuUsage(c0));
+const writeWallMs = performance.now() - w0;
+writer.close();
+
+await kafka.stop();
+rmSync(dir, { recursive: true, force: true });
+
+function cpuMs(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1000;
+}
+const perCore = (ms: number) => Math.round(total / (ms / 1000));
+const line = (label: string, r: Run) =>
+  `  ${label.padEnd(34)} ${perCore(r.cpuMs).toString().padStart(8)} events/s per core   (${perCore(r.wallMs)} events/s wall, ${(r.cpuMs / r.wallMs).toFixed(2)} cores busy, ${r.files} files in ${r.flushes} flushes, ${r.raw} raw-zone rows too)`;
+console.log(`Kafka ${KAFKA_VERSION}; ${total} valid events of ${EVENT_KINDS.length} kinds (${Math.round(payloadBytes / total)} B JSON each), ${topicSpecs(topics).length} topics, one event hour, maxRows ${maxRows}; 2 cores shared`);
+console.log(`  pre-produced (idempotent, batched)  ${perCore(produceMs)} events/s wall`);
+console.log(line('sink Kafka → Parquet, local folder', local));
+if (s3 !== undefined) console.log(line('sink Kafka → Parquet, S3 (s3rver)', s3));
+console.log(`reference, same rows, same process:`);
+console.log(`  kafkajs consume only (no sink)      ${perCore(kafkajsOnly.cpuMs).toString().padStart(8)} events/s per core  (${(kafkajsOnly.cpuMs * 1000 / total).toFixed(2)} µs/event)`);
+console.log(`  sink local, per event               ${(local.cpuMs * 1000 / total).toFixed(2).padStart(8)} µs CPU`);
+console.log(`  decode + validate only              ${perCore(decodeCpuMs).toString().padStart(8)} events/s per core  (${(decodeCpuMs * 1000 / total).toFixed(2)} µs/event)`);
+console.log(`  DuckDB writes the rows directly     ${perCore(writeCpuMs).toString().padStart(8)} events/s per core  (${(writeCpuMs * 1000 / total).toFixed(2)} µs/row CPU, ${perCore(writeWallMs)} rows/s wall, ${refFiles} files)`);
+console.log(`  decode + DuckDB write               ${perCore(decodeCpuMs + writeCpuMs).toString().padStart(8)} events/s per core`);
+console.log(`ratio sink local / (decode + DuckDB write): ${(perCore(local.cpuMs) / perCore(decodeCpuMs + writeCpuMs)).toFixed(3)}`);
+console.log(`ratio sink local / DuckDB write alone:      ${(perCore(local.cpuMs) / perCore(writeCpuMs)).toFixed(3)}`);
+console.log(`goal ≥ 100000 events/s per core Kafka → local Parquet: ${perCore(local.cpuMs) >= 100_000 ? 'met' : 'missed'}`);
+process.exit(0);
