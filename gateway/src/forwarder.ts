@@ -1,11 +1,24 @@
-// Moves buffered records to Kafka, oldest first, one batch at a time, so each device's order holds.
-// A batch leaves the buffer only after Kafka acknowledged all of it (acks=all, idempotent producer).
+// Moves buffered records to Kafka. A batch leaves the buffer only after Kafka acknowledged all of it
+// (acks=all, idempotent producer, one request in flight), so a retry resends the same records with
+// the same event ids and later stages drop duplicates by that id.
+//
+// Backlog and live. Records already in the buffer when this forwarder started (from before a restart)
+// or while Kafka was unreachable are the backlog: they carry the header `replayed: 1` and are paced by
+// a token bucket (records/s and bytes/s) so a long outage does not flood the uplink or starve live
+// traffic. Per-device order wins over live-first: a device with records in the backlog has its new
+// records held until its backlog is sent; "live-first" therefore means live records of devices that
+// have no backlog go ahead of the backlog (and "backlog-first" the reverse). The backlog itself, and
+// each device's records, always go in arrival order.
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes, Kafka, logLevel, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HEADERS, SCHEMA_VERSION } from '@city/protocol';
 import type { OutboxBuffer, StoredRecord } from './buffer.ts';
 import { gatewayErrors } from './errors.ts';
+
+export const REPLAYED_HEADER = 'replayed';
+export const REPLAY_ORDERS = ['live-first', 'backlog-first'] as const;
+export type ReplayOrder = (typeof REPLAY_ORDERS)[number];
 
 export interface ForwarderOptions {
   brokers: string[];
@@ -16,12 +29,20 @@ export interface ForwarderOptions {
   idleMs: number;
   minBackoffMs: number;
   maxBackoffMs: number;
+  /** kafkajs ships only gzip; snappy/lz4/zstd need codec packages the gateway does not carry. */
   compression: 'none' | 'gzip';
   requestTimeoutMs: number;
+  /** Backlog pace; 0 = unpaced. */
+  replayRecordsPerSec: number;
+  replayBytesPerSec: number;
+  replayOrder: ReplayOrder;
+  /** How often records past their lane's time-to-live are dropped (counted by the buffer). */
+  expireEveryMs: number;
 }
 
 export interface ForwarderEvents {
-  forwarded: [{ records: number; lastId: number }];
+  forwarded: [{ records: number; replayed: number; lastId: number }];
+  expired: [{ records: number }];
   error: [Error];
   connected: [];
 }
@@ -35,6 +56,39 @@ export interface Forwarder extends EventEmitter<ForwarderEvents> {
   close(): Promise<void>;
   /** Records Kafka acknowledged since start. */
   forwardedTotal(): number;
+  /** Of those, records sent as backlog (marked replayed). */
+  replayedTotal(): number;
+}
+
+/** Token bucket with one second of burst; `take` never drives it below zero. */
+class TokenBucket {
+  readonly rate: number;
+  #tokens: number;
+  #at = Date.now();
+  constructor(rate: number) {
+    this.rate = rate;
+    this.#tokens = rate;
+  }
+  available(): number {
+    if (this.rate === 0) return Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#at) / 1000) * this.rate);
+    this.#at = now;
+    return this.#tokens;
+  }
+  take(n: number): void {
+    if (this.rate > 0) this.#tokens = Math.max(0, this.#tokens - n);
+  }
+  /** Milliseconds until `n` tokens (capped at the burst) are available. */
+  waitMs(n: number): number {
+    if (this.rate === 0) return 0;
+    return Math.ceil((Math.max(0, Math.min(n, this.rate) - this.available()) / this.rate) * 1000);
+  }
+}
+
+/** Capped exponential backoff with jitter: a random wait in [backoff/2, backoff]. */
+export function jittered(backoffMs: number, random: () => number = Math.random): number {
+  return Math.round(backoffMs / 2 + random() * (backoffMs / 2));
 }
 
 export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions): Forwarder {
@@ -43,8 +97,9 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     brokers: options.brokers,
     logLevel: logLevel.NOTHING,
     requestTimeout: options.requestTimeoutMs,
-    // Our loop owns retries (capped backoff, forever); kafkajs only smooths over blips.
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    // Our loop owns retries (capped backoff, forever); kafkajs only smooths over blips such as a
+    // leader election, where its own retry resends just the failed partitions (no duplicates).
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
   });
   const emitter = new EventEmitter<ForwarderEvents>();
   let producer: Producer | undefined;
@@ -53,8 +108,24 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let forwardedTotal = 0;
+  let replayedTotal = 0;
   let closing: Promise<void> | undefined;
   const stopController = new AbortController();
+
+  // Records with id ≤ boundary are backlog; backlogKeys are the devices that still have some.
+  let boundary = buffer.maxId();
+  const backlogKeys = new Set(boundary > 0 ? buffer.keysBetween(0, boundary) : []);
+  const recordBucket = new TokenBucket(options.replayRecordsPerSec);
+  const byteBucket = new TokenBucket(options.replayBytesPerSec);
+  // Neither class is starved: the other always gets at least this share of a batch.
+  const minShare = Math.max(1, Math.floor(options.batchSize / 10));
+
+  const extendBacklog = () => {
+    const top = buffer.maxId();
+    if (top <= boundary) return;
+    for (const key of buffer.keysBetween(boundary, top)) backlogKeys.add(key);
+    boundary = top;
+  };
 
   const headersFor = (record: StoredRecord): Record<string, string> => {
     const headers: Record<string, string> = {
@@ -63,6 +134,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
     };
     if (record.eventId !== null) headers[HEADERS.eventId] = record.eventId;
+    if (record.id <= boundary) headers[REPLAYED_HEADER] = '1';
     return headers;
   };
 
@@ -97,12 +169,65 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       wake = done;
     });
 
+  /** Backlog records the buckets allow now, oldest first, at most `limit`. */
+  const takeBacklog = (limit: number): StoredRecord[] => {
+    if (backlogKeys.size === 0 || limit <= 0) return [];
+    const candidates = buffer.peek(Math.min(limit, Math.max(1, Math.floor(recordBucket.available()))), 0, boundary);
+    if (candidates.length === 0) {
+      // Backlog sent: every device is live again.
+      backlogKeys.clear();
+      return [];
+    }
+    const taken: StoredRecord[] = [];
+    let budget = byteBucket.available();
+    for (const record of candidates) {
+      if (recordBucket.available() - taken.length < 1) break;
+      // A record larger than the whole burst still goes when the bucket is full.
+      if (record.value.length > budget && !(taken.length === 0 && budget >= byteBucket.rate)) break;
+      taken.push(record);
+      budget -= record.value.length;
+    }
+    recordBucket.take(taken.length);
+    byteBucket.take(taken.reduce((n, r) => n + r.value.length, 0));
+    return taken;
+  };
+
+  /** Live records whose device has no backlog, oldest first, at most `limit`. */
+  const takeLive = (limit: number): StoredRecord[] => {
+    if (limit <= 0) return [];
+    if (backlogKeys.size === 0) return buffer.peek(limit, boundary);
+    // Held devices' records sit among the live ones: look further ahead so they do not crowd out the rest.
+    return buffer
+      .peek(limit * 4, boundary)
+      .filter((r) => !backlogKeys.has(r.key))
+      .slice(0, limit);
+  };
+
+  const nextBatch = (): StoredRecord[] => {
+    if (options.replayOrder === 'backlog-first') {
+      const backlog = takeBacklog(options.batchSize - minShare);
+      return [...backlog, ...takeLive(options.batchSize - backlog.length)];
+    }
+    const live = takeLive(options.batchSize);
+    return [...live, ...takeBacklog(Math.max(minShare, options.batchSize - live.length))];
+  };
+
   const run = async () => {
     let backoff = options.minBackoffMs;
+    let lastExpire = 0;
+    // Kafka failed and has not accepted a batch since: whatever is waiting now waited through an outage.
+    let down = false;
     while (running) {
-      const records = buffer.peek(options.batchSize);
+      if (options.expireEveryMs > 0 && Date.now() - lastExpire >= options.expireEveryMs) {
+        lastExpire = Date.now();
+        const expired = buffer.expire(lastExpire);
+        if (expired > 0) emitter.emit('expired', { records: expired });
+      }
+      if (down) extendBacklog();
+      const records = nextBatch();
       if (records.length === 0) {
-        await idle(options.idleMs);
+        // Nothing sendable: either the buffer is empty or the backlog waits for tokens.
+        await idle(backlogKeys.size > 0 ? Math.max(1, Math.min(options.idleMs, recordBucket.waitMs(1))) : options.idleMs);
         continue;
       }
       try {
@@ -113,15 +238,32 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
           timeout: options.requestTimeoutMs,
           compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
         });
-        const lastId = records[records.length - 1]!.id;
-        buffer.remove(lastId);
+        const ids = records.map((r) => r.id);
+        const replayed = records.filter((r) => r.id <= boundary).length;
+        buffer.removeIds(ids);
+        buffer.maintain();
         forwardedTotal += records.length;
+        replayedTotal += replayed;
         backoff = options.minBackoffMs;
-        emitter.emit('forwarded', { records: records.length, lastId });
+        // What arrived while this first batch after an outage was in flight also waited: backlog too.
+        if (down) extendBacklog();
+        down = false;
+        emitter.emit('forwarded', { records: records.length, replayed, lastId: Math.max(...ids) });
       } catch (err) {
-        // A failed batch stays in the buffer and is sent again, whole and in order.
+        // A failed batch stays in the buffer and is sent again, in order; everything waiting now
+        // (and arriving until Kafka is back) becomes backlog.
+        down = true;
+        extendBacklog();
+        // A kafkajs idempotent producer can stay wedged after a partly failed batch (its sequence
+        // numbers no longer match the broker's: OUT_OF_ORDER_SEQUENCE_NUMBER on every retry). A fresh
+        // producer gets a new producer id; what the old one already wrote comes again as a duplicate
+        // with the same event id, which later stages drop.
+        const stale = producer;
+        producer = undefined;
+        connected = false;
+        await stale?.disconnect().catch(() => undefined);
         emitter.emit('error', gatewayErrors.create('GW_KAFKA_SEND', (err as Error).message, err));
-        await sleep(backoff, undefined, { signal: stopController.signal }).catch(() => undefined);
+        await sleep(jittered(backoff), undefined, { signal: stopController.signal }).catch(() => undefined);
         backoff = Math.min(backoff * 2, options.maxBackoffMs);
       }
     }
@@ -156,6 +298,9 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     },
     forwardedTotal() {
       return forwardedTotal;
+    },
+    replayedTotal() {
+      return replayedTotal;
     },
   });
 }

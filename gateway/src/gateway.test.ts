@@ -51,6 +51,10 @@ function bufferRows(path: string): { topic: string; key: string; value: string }
   }
 }
 
+/**
+ * The first copy of each distinct record, in arrival order, once `expected` distinct ones arrived: a
+ * batch resent after a failed send may repeat records (same event id), which later stages drop.
+ */
 async function consumeAll(topics: string[], expected: number): Promise<(KafkaMessage & { topic: string })[]> {
   const kafka = new Kafka({ clientId: 'gw-test-reader', brokers, logLevel: logLevel.NOTHING });
   const consumer: Consumer = kafka.consumer({ groupId: `gw-test-${randomUUID()}` });
@@ -58,10 +62,14 @@ async function consumeAll(topics: string[], expected: number): Promise<(KafkaMes
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
   const messages: (KafkaMessage & { topic: string })[] = [];
+  const seen = new Set<string>();
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`only ${messages.length} of ${expected} records arrived`)), 30_000);
     void consumer.run({
       eachMessage: async ({ topic, message }) => {
+        const id = `${topic}/${message.value?.toString('base64')}`;
+        if (seen.has(id)) return;
+        seen.add(id);
         messages.push({ ...message, topic });
         if (messages.length >= expected) {
           clearTimeout(timer);

@@ -1,12 +1,12 @@
 // The edge gateway: an MQTT broker whose every accepted publish is committed to the SQLite buffer
 // before the device gets its PUBACK, and a forwarder that moves the buffer to Kafka.
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { statfsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { availableParallelism, freemem, loadavg, totalmem } from 'node:os';
-import { dirname } from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
 import {
   decodeEvent,
   describeProblems,
@@ -18,10 +18,14 @@ import {
   type GatewayHealth,
   type Problem,
 } from '@city/protocol';
-import { openBuffer, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
+import { openBuffer, type LaneCounts, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder } from './forwarder.ts';
+import { buildHealthEvent, createHealthMonitor, createRateMeter, type HealthMonitor, type StatusSnapshot } from './health.ts';
+import { createStatusServer, type StatusServer } from './http.ts';
 import { resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+import type { DeviceRegistry } from './registry.ts';
+import { REFUSAL_REASONS, createSecurity, type RefusalCounts, type Security } from './security.ts';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type Log = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -37,10 +41,22 @@ export interface GatewayStats {
   forwarded: number;
   /** Group commits that failed (their devices were not acknowledged). */
   commitFailures: number;
+  /** Group commits written (each one transaction, one fsync in power-loss mode). */
+  groupCommits: number;
   bufferDepth: number;
   bufferBytes: number;
+  /** Of the forwarded records, those sent as backlog (header `replayed: 1`). */
+  replayed: number;
+  /** Records evicted to make room / dropped past their time-to-live / refused (not acknowledged), by lane. */
+  evicted: LaneCounts;
+  expired: LaneCounts;
+  refused: LaneCounts;
+  /** Buffer files found corrupt at start and moved aside (see the bufferCorrupt event for the path). */
+  bufferCorrupt: number;
   oldestUnsentAgeMs: number | null;
   connectedDevices: number;
+  /** Connections, publishes and subscriptions refused by device security, per reason. */
+  denied: RefusalCounts;
 }
 
 export interface GatewayEvents {
@@ -48,6 +64,8 @@ export interface GatewayEvents {
   deadletter: [DeadLetter];
   forwarded: [{ records: number }];
   kafkaError: [Error];
+  /** The buffer file failed its integrity check at start; the error names where it was moved. */
+  bufferCorrupt: [Error];
   closed: [];
 }
 
@@ -62,9 +80,19 @@ export interface Gateway extends EventEmitter<GatewayEvents> {
   close(): Promise<void>;
   /** Port the MQTT listener is bound to (after start). */
   port(): number;
+  /** Ports of every listener (after start); tls and websocket only when configured. */
+  ports(): { mqtt: number; tls?: number; websocket?: number };
+  /** The device registry when auth.mode is 'registry' (after start). */
+  devices(): DeviceRegistry | undefined;
+  /** Revokes a device and drops its live connection now; false if it is unknown. */
+  revokeDevice(deviceId: string): boolean;
   stats(): GatewayStats;
   /** Reports the gateway's health now, as a gateway_health event through the normal path. */
   reportHealth(): Promise<GatewayHealth>;
+  /** What /healthz and /metrics serve: counters, buffer, cached system sample (never waits on sampling). */
+  status(): StatusSnapshot;
+  /** Port of the status and metrics listener (0 when disabled or not started). */
+  httpPort(): number;
 }
 
 export const defaultLog: Log = (level, message, fields) => {
@@ -74,16 +102,38 @@ export const defaultLog: Log = (level, message, fields) => {
 export function createGateway(options: GatewayOptions, log: Log = defaultLog): Gateway {
   const config = resolveGatewayOptions(options);
   const emitter = new EventEmitter<GatewayEvents>();
-  const counters = { received: 0, accepted: 0, deadLettered: 0, commitFailures: 0 };
+  const counters = { received: 0, accepted: 0, deadLettered: 0, commitFailures: 0, groupCommits: 0, bufferCorrupt: 0 };
 
   let state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
   let buffer: OutboxBuffer | undefined;
   let forwarder: Forwarder | undefined;
   let broker: Aedes | undefined;
   let server: Server | undefined;
+  let tlsServer: TlsServer | undefined;
+  let httpServer: HttpServer | undefined;
+  let wsServer: WebSocketServer | undefined;
+  let security: Security | undefined;
   let healthTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  let lastHealth = { at: Date.now(), accepted: 0, forwarded: 0 };
+  let statusServer: StatusServer | undefined;
+  // /healthz: the buffer is writable until a group commit fails, and again once one succeeds.
+  let bufferError: string | undefined;
+  let kafka: StatusSnapshot['kafka'] = 'unknown';
+  emitter.on('kafkaError', () => (kafka = 'unreachable'));
+  emitter.on('forwarded', () => (kafka = 'reachable'));
+  // Health events measure rates between reports; /metrics between system samples (scrape-independent).
+  const eventRates = { in: createRateMeter(), out: createRateMeter() };
+  const sampleRates = { in: createRateMeter(), out: createRateMeter(), last: { in: 0, out: 0 } };
+  const monitor: HealthMonitor = createHealthMonitor({
+    bufferPath: config.buffer.path,
+    ...config.health,
+    warn: (message, fields) => log('warn', message, fields),
+    onSample: (sample) => {
+      if (state !== 'running') return; // a sample finishing during close must not read a closed buffer
+      const s = stats();
+      sampleRates.last = { in: sampleRates.in.next(s.accepted, sample.at), out: sampleRates.out.next(s.forwarded, sample.at) };
+    },
+  });
 
   // Group commit: everything that arrives within one window shares one transaction (and one fsync).
   let pending: Pending[] = [];
@@ -95,18 +145,34 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     const batch = pending;
     pending = [];
     let failure: Error | undefined;
+    let refused: readonly number[] = [];
     try {
       if (buffer === undefined) throw gatewayErrors.create('GW_CLOSED');
-      buffer.append(batch.map((p) => p.record));
+      const result = buffer.append(batch.map((p) => p.record));
+      counters.groupCommits++;
+      bufferError = undefined;
+      refused = result.refused;
+      if (refused.length > 0) bufferError = `full: ${refused.length} records refused, nothing evictable`;
+      if (result.evicted > 0) log('warn', 'buffer full; evicted the oldest records of the lowest lane', { evicted: result.evicted });
     } catch (err) {
       failure = err as Error;
+      bufferError = failure.message;
       counters.commitFailures++;
       log('error', 'buffer commit failed; devices are not acknowledged and will resend', {
         records: batch.length,
         error: failure.message,
       });
     }
-    for (const p of batch) p.done(failure);
+    if (refused.length > 0) {
+      // Not stored, so not acknowledged: aedes drops the connection and the device resends later.
+      const full = gatewayErrors.create('GW_BUFFER_FULL', `${refused.length} records refused`);
+      log('error', 'buffer full and nothing evictable; refusing publishes', { records: refused.length });
+      for (const i of refused) batch[i]!.done(full);
+      const skip = new Set(refused);
+      batch.forEach((p, i) => skip.has(i) || p.done(failure));
+    } else {
+      for (const p of batch) p.done(failure);
+    }
     if (failure === undefined) forwarder?.notify();
   };
 
@@ -152,12 +218,20 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
       value: Buffer.from(JSON.stringify(letter)),
       receivedAt,
       eventId: null,
+      lane: 'deadletter',
     };
   };
 
   const eventRecord = (event: CityEvent, payload: Buffer, receivedAt: number): OutboxRecord => {
     counters.accepted++;
-    return { topic: config.topics.events[event.kind], key: event.deviceId, value: payload, receivedAt, eventId: event.eventId };
+    return {
+      topic: config.topics.events[event.kind],
+      key: event.deviceId,
+      value: payload,
+      receivedAt,
+      eventId: event.eventId,
+      lane: event.kind === 'emergency' ? 'emergency' : 'telemetry',
+    };
   };
 
   const authorizePublish = (client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void) => {
@@ -169,6 +243,21 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     const receivedAt = Date.now();
     const clientId = client?.id ?? '';
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    // Rate, size and topic ownership are checked before anything parses the payload (security.ts).
+    const verdict = security!.checkPublish(client, packet, payload.length);
+    if (verdict.action === 'refuse') {
+      callback(verdict.error);
+      return;
+    }
+    if (verdict.action === 'deadletter') {
+      const kept = { ...packet, payload: payload.subarray(0, verdict.keepBytes) };
+      const named = parseMqttTopic(packet.topic);
+      enqueue(deadLetter(kept, clientId, receivedAt, [verdict.problem], named.deviceId, named.ok ? named.kind : undefined), (err) => {
+        callback(err);
+        if (!err && verdict.disconnect && client !== null) setImmediate(() => client.close());
+      });
+      return;
+    }
     const topic = parseMqttTopic(packet.topic);
     let record: OutboxRecord;
     if (!topic.ok) {
@@ -193,71 +282,80 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     return {
       ...counters,
       forwarded: forwarder?.forwardedTotal() ?? 0,
+      replayed: forwarder?.replayedTotal() ?? 0,
       bufferDepth: b.depth,
       bufferBytes: b.bytes,
+      ...(buffer?.counters() ?? { evicted: zeroLanes(), expired: zeroLanes(), refused: zeroLanes() }),
       oldestUnsentAgeMs: b.oldestUnsentAgeMs,
       connectedDevices: broker?.connectedClients ?? 0,
+      denied: security?.refusals() ?? (Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as RefusalCounts),
     };
   };
 
-  const healthEvent = (): GatewayHealth => {
+  const healthEvent = async (): Promise<GatewayHealth> => {
+    const sample = await monitor.current();
     const now = Date.now();
     const s = stats();
-    const seconds = Math.max(0.001, (now - lastHealth.at) / 1000);
-    let diskFree = 0;
-    try {
-      const fs = statfsSync(dirname(config.buffer.path));
-      diskFree = fs.bavail * fs.bsize;
-    } catch {
-      // the health report still goes out; disk free reads 0
-    }
-    const event: GatewayHealth = {
-      kind: 'gateway_health',
-      // Stored once and resent as stored, so a random id stays stable across retries and replays.
-      eventId: randomUUID(),
-      deviceId: config.gatewayId,
+    return buildHealthEvent({
+      gatewayId: config.gatewayId,
       seq: buffer!.nextSequence('health'),
-      dateObserved: new Date(now).toISOString(),
-      cpuLoad: Math.min(1, loadavg()[0]! / availableParallelism()),
-      memoryUsed: totalmem() - freemem(),
-      memoryTotal: totalmem(),
-      diskFree,
-      uptime: process.uptime(),
+      sample,
       bufferDepth: s.bufferDepth,
       bufferBytes: s.bufferBytes,
+      oldestUnsentAgeMs: s.oldestUnsentAgeMs,
       connectedDevices: s.connectedDevices,
-      inRate: (s.accepted - lastHealth.accepted) / seconds,
-      outRate: Math.max(0, s.forwarded - lastHealth.forwarded) / seconds,
-    };
-    if (s.oldestUnsentAgeMs !== null) event.oldestUnsentAge = s.oldestUnsentAgeMs / 1000;
-    if (config.location !== undefined) event.location = config.location;
-    lastHealth = { at: now, accepted: s.accepted, forwarded: s.forwarded };
-    return event;
+      inRate: eventRates.in.next(s.accepted, now),
+      outRate: eventRates.out.next(s.forwarded, now),
+      ...(config.location === undefined ? {} : { location: config.location }),
+      now,
+    });
   };
 
-  const reportHealth = (): Promise<GatewayHealth> =>
-    new Promise((resolve, reject) => {
-      if (state !== 'running') {
-        reject(gatewayErrors.create('GW_NOT_STARTED'));
-        return;
-      }
-      const event = healthEvent();
-      const checked = validateEvent(event);
-      if (!checked.ok) {
-        reject(gatewayErrors.create('GW_BUFFER_WRITE', `health event invalid: ${describeProblems(checked.problems)}`));
-        return;
-      }
-      enqueue(eventRecord(event, Buffer.from(JSON.stringify(event)), Date.now()), (err) =>
-        err ? reject(err) : resolve(event),
-      );
+  const status = (): StatusSnapshot => {
+    const snapshot: StatusSnapshot = {
+      gatewayId: config.gatewayId,
+      state,
+      bufferWritable: bufferError === undefined,
+      kafka,
+      stats: { ...stats() } as Record<string, unknown>,
+      sampleFailures: monitor.failures(),
+      inRate: sampleRates.last.in,
+      outRate: sampleRates.last.out,
+      uptime: process.uptime(),
+    };
+    if (bufferError !== undefined) snapshot.bufferError = bufferError;
+    const sample = monitor.latest();
+    if (sample) snapshot.sample = sample;
+    return snapshot;
+  };
+
+  const reportHealth = async (): Promise<GatewayHealth> => {
+    if (state !== 'running') throw gatewayErrors.create('GW_NOT_STARTED');
+    // The system sample is cached; only the very first report waits for one.
+    const event = await healthEvent();
+    if (state !== 'running') throw gatewayErrors.create('GW_CLOSED', 'closed while sampling health');
+    const checked = validateEvent(event);
+    if (!checked.ok) throw gatewayErrors.create('GW_BUFFER_WRITE', `health event invalid: ${describeProblems(checked.problems)}`);
+    return new Promise((resolve, reject) => {
+      enqueue(eventRecord(event, Buffer.from(JSON.stringify(event)), Date.now()), (err) => (err ? reject(err) : resolve(event)));
     });
+  };
 
   const start = async (): Promise<void> => {
     if (state !== 'new') throw gatewayErrors.create(state === 'closed' ? 'GW_CLOSED' : 'GW_NOT_STARTED', 'start() called twice');
     state = 'starting';
-    buffer = openBuffer(config.buffer.path, config.buffer.durability);
+    buffer = openBuffer(config.buffer.path, config.buffer.durability, config.buffer);
+    if (buffer.recovered !== null) {
+      counters.bufferCorrupt++;
+      const err = gatewayErrors.create('GW_BUFFER_CORRUPT', `moved to ${buffer.recovered.movedTo}: ${buffer.recovered.reason}`);
+      log('error', 'buffer file corrupt; moved aside and started a fresh buffer', {
+        movedTo: buffer.recovered.movedTo,
+        reason: buffer.recovered.reason,
+      });
+      emitter.emit('bufferCorrupt', err);
+    }
     const backlog = buffer.stats();
-    if (backlog.depth > 0) log('info', 'buffer holds records from before; forwarding them first', { records: backlog.depth });
+    if (backlog.depth > 0) log('info', 'buffer holds records from before; replaying them paced and marked replayed', { records: backlog.depth });
 
     forwarder = createForwarder(buffer, {
       brokers: config.kafka.brokers,
@@ -273,30 +371,79 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
       kafkaDown = true;
       emitter.emit('kafkaError', err);
     });
+    forwarder.on('expired', ({ records }) => log('warn', 'records outlived their time-to-live; dropped', { records }));
     forwarder.on('forwarded', ({ records }) => {
       if (kafkaDown) log('info', 'Kafka reachable again; forwarding the backlog');
       kafkaDown = false;
       emitter.emit('forwarded', { records });
     });
 
+    security = createSecurity(config, log);
+    const guarded = security;
+    // Read before any listener opens, so a bad path fails start() with nothing listening.
+    let tlsFiles: { cert: Buffer; key: Buffer } | undefined;
+    if (config.tls !== undefined) {
+      try {
+        tlsFiles = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+      } catch (err) {
+        throw gatewayErrors.create('GW_TLS_FILES', (err as Error).message, err);
+      }
+    }
     broker = await Aedes.createBroker({
       id: config.gatewayId,
+      preConnect: guarded.preConnect,
+      authenticate: guarded.authenticate,
+      authorizeSubscribe: guarded.authorizeSubscribe,
       authorizePublish,
       drainTimeout: 10_000,
       maxTopicLevels: 8,
       heartbeatInterval: 60_000,
     });
     broker.on('clientError', (client, err) => log('warn', 'client error', { clientId: client.id, error: err.message }));
-    server = createServer(broker.handle);
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(config.mqtt.port, config.mqtt.host, () => {
-        server!.off('error', reject);
-        resolve();
+    const handle = broker.handle;
+    server = createServer((socket) => handle(guarded.guard(socket)));
+    const listen = (s: Server | HttpServer, port: number, host: string) =>
+      new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, host, () => {
+          s.off('error', reject);
+          resolve();
+        });
       });
+    await listen(server, config.mqtt.port, config.mqtt.host);
+    if (config.tls !== undefined && tlsFiles !== undefined) {
+      tlsServer = createTlsServer(tlsFiles, (socket) => handle(guarded.guard(socket)));
+      tlsServer.on('tlsClientError', (err) => log('warn', 'TLS handshake failed', { error: err.message }));
+      await listen(tlsServer, config.tls.port, config.tls.host ?? config.mqtt.host);
+    }
+    if (config.websocket !== undefined) {
+      httpServer = createHttpServer();
+      const maxPayload = config.limits.maxPacketBytes === 0 ? undefined : config.limits.maxPacketBytes;
+      wsServer = new WebSocketServer({ server: httpServer, path: config.websocket.path, ...(maxPayload === undefined ? {} : { maxPayload }) });
+      wsServer.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => ws.terminate());
+        handle(guarded.guard(stream, req.socket.remoteAddress), req);
+      });
+      await listen(httpServer, config.websocket.port, config.websocket.host ?? config.mqtt.host);
+    }
+    security.attach(broker);
+    const listeners = {
+      ...(tlsServer ? { tls: (tlsServer.address() as AddressInfo).port } : {}),
+      ...(httpServer ? { websocket: (httpServer.address() as AddressInfo).port } : {}),
+    };
+    log(config.auth.mode === 'none' ? 'warn' : 'info', config.auth.mode === 'none' ? 'auth.mode is "none": any client may connect' : 'device auth on', {
+      auth: config.auth.mode,
+      ...listeners,
     });
+    if (config.http.enabled) {
+      statusServer = createStatusServer({ host: config.http.host, port: config.http.port, snapshot: status });
+      const http = await statusServer.start();
+      log('info', 'status and metrics listening', { http: `${http.host}:${http.port}`, paths: ['/healthz', '/metrics'] });
+    }
     state = 'running';
     forwarder.start();
+    monitor.start();
     if (config.healthIntervalMs > 0) {
       healthTimer = setInterval(() => {
         reportHealth().catch((err: Error) => log('warn', 'health report failed', { error: err.message }));
@@ -312,9 +459,15 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
   const shutdown = async (): Promise<void> => {
     state = 'closing';
     clearInterval(healthTimer);
+    monitor.close();
     const serverClosed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+    const tlsClosed = tlsServer ? new Promise<void>((resolve) => tlsServer!.close(() => resolve())) : Promise.resolve();
+    for (const ws of wsServer?.clients ?? []) ws.terminate();
+    wsServer?.close();
+    const httpClosed = httpServer ? new Promise<void>((resolve) => httpServer!.close(() => resolve())) : Promise.resolve();
     if (broker) await new Promise<void>((resolve) => broker!.close(() => resolve()));
-    await serverClosed;
+    await Promise.all([serverClosed, tlsClosed, httpClosed]);
+    security?.close();
     clearTimeout(commitTimer as NodeJS.Timeout);
     clearImmediate(commitTimer as NodeJS.Immediate);
     commit();
@@ -326,6 +479,8 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
       }
       await forwarder.close();
     }
+    // Kept up until here so /healthz answers 503 "closing" while the backlog drains.
+    await statusServer?.close();
     buffer?.close();
     state = 'closed';
     emitter.emit('closed');
@@ -353,8 +508,24 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     start,
     close,
     port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
+    ports: () => {
+      const portOf = (s: Server | HttpServer | undefined) => (s?.address() as AddressInfo | null | undefined)?.port;
+      const tls = portOf(tlsServer);
+      const websocket = portOf(httpServer);
+      return { mqtt: portOf(server) ?? 0, ...(tls === undefined ? {} : { tls }), ...(websocket === undefined ? {} : { websocket }) };
+    },
+    devices: () => security?.registry,
+    revokeDevice: (deviceId: string) => {
+      const registry = security?.registry;
+      if (registry === undefined) throw gatewayErrors.create('GW_NOT_STARTED', 'no device registry (auth.mode is not "registry" or the gateway is not started)');
+      const known = registry.revoke(deviceId);
+      security!.enforceRevocations();
+      return known;
+    },
     stats,
     reportHealth,
+    status,
+    httpPort: () => statusServer?.port() ?? 0,
   });
 }
 
@@ -366,4 +537,8 @@ function peekEventId(payload: Buffer): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function zeroLanes(): LaneCounts {
+  return { emergency: 0, deadletter: 0, telemetry: 0 };
 }

@@ -2,7 +2,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { StringEnum, compileSchema, describeProblems, EVENT_KINDS, kafkaTopicSet, Location, type KafkaTopicSet } from '@city/protocol';
 import { DURABILITY } from './buffer.ts';
+import { REPLAY_ORDERS } from './forwarder.ts';
 import { gatewayErrors } from './errors.ts';
+import { AuthConfig, LimitsConfig, SECURITY_DEFAULTS, TlsConfig, WebSocketConfig, checkSecurityConfig } from './security.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Millis = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
@@ -17,7 +19,21 @@ export const GatewayConfig = Type.Object(
         durability: StringEnum(Object.values(DURABILITY)),
         /** Group-commit window: 0 commits what arrived in one event-loop turn. */
         commitWindowMs: Millis(0, 1000),
+        /** A group commit also closes as soon as this many records wait (bounds latency and memory). */
         commitMaxRecords: Type.Integer({ minimum: 1, maximum: 100_000 }),
+        /** Cap on payload bytes held; 0 = none. Telemetry then dead letters are evicted oldest-first, emergency never. */
+        maxBytes: Type.Integer({ minimum: 0 }),
+        /** Free space to keep on the buffer's file system (statfs of its directory); 0 = none. */
+        minFreeDiskBytes: Type.Integer({ minimum: 0 }),
+        /** Optional time-to-live per lane (ms, 0 = forever); expired records are counted, not sent. */
+        ttlMs: Type.Object(
+          {
+            emergency: Type.Optional(Millis(0, 31_536_000_000)),
+            deadletter: Type.Optional(Millis(0, 31_536_000_000)),
+            telemetry: Type.Optional(Millis(0, 31_536_000_000)),
+          },
+          { additionalProperties: false },
+        ),
       },
       { additionalProperties: false },
     ),
@@ -36,6 +52,12 @@ export const GatewayConfig = Type.Object(
         idleMs: Millis(1, 60_000),
         minBackoffMs: Millis(1, 60_000),
         maxBackoffMs: Millis(1, 3_600_000),
+        /** Backlog pace (records and payload bytes per second, 0 = unpaced); see forwarder.ts. */
+        replayRecordsPerSec: Type.Integer({ minimum: 0 }),
+        replayBytesPerSec: Type.Integer({ minimum: 0 }),
+        /** Which goes first in a batch; per-device order holds either way. */
+        replayOrder: StringEnum(REPLAY_ORDERS),
+        expireEveryMs: Millis(100, 3_600_000),
       },
       { additionalProperties: false },
     ),
@@ -50,10 +72,25 @@ export const GatewayConfig = Type.Object(
     ),
     /** How often the gateway reports its own health through the event path; 0 = never. */
     healthIntervalMs: Millis(0, 86_400_000),
+    /** System sampling (CPU, memory, temperature, disk) runs on its own timer and is cached: it is slow. */
+    health: Type.Object(
+      { sampleIntervalMs: Millis(1000, 3_600_000), sampleTimeoutMs: Millis(100, 600_000) },
+      { additionalProperties: false },
+    ),
+    /** Status and metrics listener (/healthz, /metrics); loopback by default. */
+    http: Type.Object(
+      { enabled: Type.Boolean(), host: Type.String({ minLength: 1 }), port: Port },
+      { additionalProperties: false },
+    ),
     location: Type.Optional(Location),
     /** On close, how long to keep forwarding what is buffered before leaving it for the next start. */
     drainOnCloseMs: Millis(0, 600_000),
     shutdownTimeoutMs: Millis(100, 600_000),
+    /** Device security (security.ts): credentials, ACL, size and rate limits; TLS and WebSocket listeners are optional. */
+    auth: AuthConfig,
+    limits: LimitsConfig,
+    tls: Type.Optional(TlsConfig),
+    websocket: Type.Optional(WebSocketConfig),
   },
   { additionalProperties: false },
 );
@@ -65,13 +102,25 @@ export type GatewayOptions = DeepPartial<GatewayConfig> & { gatewayId: string; b
 
 export const GATEWAY_DEFAULTS = {
   mqtt: { host: '0.0.0.0', port: 1883 },
-  buffer: { durability: DURABILITY.powerLoss, commitWindowMs: 0, commitMaxRecords: 5000 },
+  buffer: { durability: DURABILITY.powerLoss, commitWindowMs: 0, commitMaxRecords: 5000, maxBytes: 0, minFreeDiskBytes: 64 * 1024 * 1024, ttlMs: {} },
   kafka: { brokers: ['127.0.0.1:9092'], clientId: 'city-gateway', compression: 'none', requestTimeoutMs: 30_000 },
-  forward: { batchSize: 2000, idleMs: 50, minBackoffMs: 100, maxBackoffMs: 30_000 },
+  forward: {
+    batchSize: 2000,
+    idleMs: 50,
+    minBackoffMs: 100,
+    maxBackoffMs: 30_000,
+    replayRecordsPerSec: 5000,
+    replayBytesPerSec: 0,
+    replayOrder: 'live-first',
+    expireEveryMs: 1000,
+  },
   topics: kafkaTopicSet(),
   healthIntervalMs: 60_000,
+  health: { sampleIntervalMs: 15_000, sampleTimeoutMs: 10_000 },
+  http: { enabled: false, host: '127.0.0.1', port: 9180 },
   drainOnCloseMs: 2_000,
   shutdownTimeoutMs: 15_000,
+  ...SECURITY_DEFAULTS,
 } as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -96,5 +145,7 @@ export function resolveGatewayOptions(options: GatewayOptions): GatewayConfig {
   if (result.value.forward.minBackoffMs > result.value.forward.maxBackoffMs) {
     throw gatewayErrors.create('GW_OPTIONS_INVALID', '/forward/minBackoffMs must not exceed maxBackoffMs');
   }
+  const security = checkSecurityConfig(result.value);
+  if (security !== undefined) throw gatewayErrors.create('GW_OPTIONS_INVALID', security);
   return result.value;
 }

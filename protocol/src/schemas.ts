@@ -167,6 +167,12 @@ export const GatewayHealth = event('gateway_health', 'Gateway health report; dev
   connectedDevices: Int('1', 0, 10_000_000, 'devices connected now'),
   inRate: Num('1/s', 0, 1e9, 'messages accepted per second'),
   outRate: Num('1/s', 0, 1e9, 'messages forwarded per second'),
+  // Totals since the gateway process started; nothing leaves the buffer unaccounted for.
+  evictedTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'buffered messages evicted to make room (never emergency)')),
+  expiredTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'buffered messages dropped past their time-to-live')),
+  refusedTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'publishes not acknowledged because the buffer could not store them')),
+  replayedTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'messages forwarded as backlog after an outage or restart')),
+  bufferCorruptTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'corrupt buffer files moved aside at start')),
 });
 
 export const EVENT_SCHEMAS = {

@@ -1,0 +1,256 @@
+import { existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
+import { openBuffer, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
+import { createGateway, type Gateway } from './gateway.ts';
+import type { GatewayOptions } from './options.ts';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-buffer-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function open(path: string, limits: Parameters<typeof openBuffer>[2] = {}): OutboxBuffer {
+  const buffer = openBuffer(path, 'process-crash', limits);
+  cleanups.push(() => buffer.close());
+  return buffer;
+}
+
+let n = 0;
+function record(lane: Lane, size = 10, receivedAt = 1000 + n): OutboxRecord {
+  n++;
+  return { topic: 't', key: `d${n % 3}`, value: Buffer.alloc(size, 65), receivedAt, eventId: `e${n}`, lane };
+}
+
+describe('buffer bounds', () => {
+  it('evicts telemetry oldest-first, then dead letters, never emergency, and refuses what cannot fit', () => {
+    const buffer = open(join(tempDir(), 'b.db'), { maxBytes: 100 });
+    const telemetry = [record('telemetry'), record('telemetry'), record('telemetry')];
+    buffer.append([...telemetry, record('deadletter'), record('emergency')]);
+    expect(buffer.stats()).toMatchObject({ depth: 5, bytes: 50 });
+
+    // 60 more bytes: 10 over the cap → the oldest telemetry record goes.
+    const more = [record('emergency'), record('emergency'), record('emergency'), record('emergency'), record('emergency'), record('emergency')];
+    expect(buffer.append(more)).toEqual({ refused: [], evicted: 1 });
+    expect(buffer.peek(100).map((r) => r.eventId)).not.toContain(telemetry[0]!.eventId);
+    expect(buffer.stats().bytes).toBe(100);
+
+    // 30 more: the two remaining telemetry records and then the dead letter make room.
+    expect(buffer.append([record('emergency'), record('emergency'), record('emergency')])).toEqual({ refused: [], evicted: 3 });
+    expect(buffer.counters().evicted).toEqual({ emergency: 0, deadletter: 1, telemetry: 3 });
+    expect(buffer.counters().depth).toEqual({ emergency: 10, deadletter: 0, telemetry: 0 });
+
+    // Only emergency left: nothing evictable, so new records are refused (telemetry before emergency).
+    const result = buffer.append([record('emergency'), record('telemetry')]);
+    expect(result.refused.sort()).toEqual([0, 1]);
+    expect(buffer.counters().refused).toEqual({ emergency: 1, deadletter: 0, telemetry: 1 });
+    expect(buffer.stats()).toMatchObject({ depth: 10, bytes: 100 });
+
+    // Once the forwarder removed some, emergency is stored again.
+    buffer.removeIds(buffer.peek(2).map((r) => r.id));
+    expect(buffer.append([record('emergency')]).refused).toEqual([]);
+    expect(buffer.stats()).toMatchObject({ depth: 9, bytes: 90 });
+  });
+
+  it('keeps the free-disk floor by evicting as many bytes as arrive, and refuses emergency when nothing is evictable', () => {
+    // A floor no disk can meet: every append must make room first.
+    const buffer = open(join(tempDir(), 'b.db'), { minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+    expect(buffer.append([record('emergency')]).refused).toEqual([0]);
+    expect(buffer.counters().refused.emergency).toBe(1);
+    expect(buffer.stats().depth).toBe(0);
+  });
+
+  it('drops records past their lane time-to-live and counts them', () => {
+    const buffer = open(join(tempDir(), 'b.db'), { ttlMs: { telemetry: 1000 } });
+    buffer.append([record('telemetry', 10, 1000), record('emergency', 10, 1000), record('telemetry', 10, 5000)]);
+    expect(buffer.expire(3000)).toBe(1);
+    expect(buffer.counters().expired).toEqual({ emergency: 0, deadletter: 0, telemetry: 1 });
+    expect(buffer.stats()).toMatchObject({ depth: 2, bytes: 20, oldestReceivedAt: 1000 });
+  });
+});
+
+describe('buffer bookkeeping', () => {
+  it('keeps running depth and bytes that match the table across reopen, and ids that only grow', () => {
+    const path = join(tempDir(), 'b.db');
+    let buffer = openBuffer(path, 'power-loss');
+    buffer.append([record('telemetry', 7), record('emergency', 5), record('deadletter', 3)]);
+    const top = buffer.maxId();
+    buffer.removeIds(buffer.peek(3).map((r) => r.id));
+    expect(buffer.stats()).toEqual({ depth: 0, bytes: 0, oldestReceivedAt: null });
+    buffer.append([record('telemetry', 4)]);
+    // SQLite alone would hand out id 1 again once the table is empty.
+    expect(buffer.peek(1)[0]!.id).toBe(top + 1);
+    buffer.append([record('telemetry', 6)]);
+    buffer.close();
+    buffer = open(path);
+    expect(buffer.stats()).toMatchObject({ depth: 2, bytes: 10 });
+    expect(buffer.counters().depth).toEqual({ emergency: 0, deadletter: 0, telemetry: 2 });
+    expect(buffer.keysBetween(0, buffer.maxId()).length).toBeGreaterThan(0);
+  });
+
+  it('reclaims space incrementally once drained (auto_vacuum=INCREMENTAL, WAL truncated)', () => {
+    const path = join(tempDir(), 'b.db');
+    const buffer = open(path);
+    for (let i = 0; i < 20; i++) buffer.append(Array.from({ length: 100 }, () => record('telemetry', 1000)));
+    buffer.maintain();
+    buffer.removeIds(buffer.peek(10_000).map((r) => r.id));
+    buffer.maintain();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+      expect(db.pragma('freelist_count', { simple: true })).toBe(0);
+    } finally {
+      db.close();
+    }
+    expect(statSync(`${path}-wal`).size).toBe(0);
+    expect(statSync(path).size).toBeLessThan(100_000);
+  });
+});
+
+describe('buffer integrity', () => {
+  it('moves a corrupt file aside with its WAL, reports where, and opens a fresh buffer', () => {
+    const dir = tempDir();
+    const path = join(dir, 'b.db');
+    const first = openBuffer(path, 'power-loss');
+    for (let i = 0; i < 10; i++) first.append(Array.from({ length: 50 }, () => record('telemetry', 500)));
+    first.close();
+    // Scribble over the middle of the file, past the header: pages of the table become garbage.
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(8192, 0x5a), 0, 8192, 16_384);
+    closeSync(fd);
+
+    const buffer = open(path);
+    expect(buffer.recovered).not.toBeNull();
+    expect(buffer.recovered!.movedTo).toMatch(/b\.db\.corrupt-/);
+    expect(existsSync(buffer.recovered!.movedTo)).toBe(true);
+    expect(buffer.stats().depth).toBe(0);
+    buffer.append([record('emergency')]);
+    expect(buffer.stats().depth).toBe(1);
+    // Nothing was wiped: the old file is still there beside the new one.
+    expect(readdirSync(dir).filter((f) => f.includes('.corrupt-')).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('moves aside a file that is not a database at all', () => {
+    const dir = tempDir();
+    const path = join(dir, 'b.db');
+    const fd = openSync(path, 'w');
+    writeSync(fd, Buffer.alloc(4096, 0x41));
+    closeSync(fd);
+    const buffer = open(path);
+    expect(buffer.recovered?.reason).toBeTruthy();
+    expect(existsSync(buffer.recovered!.movedTo)).toBe(true);
+  });
+});
+
+describe('gateway with a bounded buffer (Kafka unreachable)', () => {
+  function gateway(path: string, buffer: Partial<GatewayOptions['buffer']> = {}): Gateway {
+    const gw = createGateway(
+      {
+        gatewayId: 'gw-bounded',
+        mqtt: { host: '127.0.0.1', port: 0 },
+        buffer: { path, ...buffer },
+        // Nothing listens on port 1: everything stays buffered.
+        kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 500 },
+        topics: kafkaTopicSet(`bounded${n}`),
+        healthIntervalMs: 0,
+        drainOnCloseMs: 0,
+      },
+      () => undefined,
+    );
+    cleanups.push(() => gw.close());
+    return gw;
+  }
+
+  it('evicts telemetry for emergency, then stops acknowledging emergency it cannot store, and counts both', async () => {
+    const path = join(tempDir(), 'b.db');
+    const gw = gateway(path, { maxBytes: 2000 });
+    await gw.start();
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port()}`, { clientId: 'bounded-1', reconnectPeriod: 0 });
+    cleanups.push(() => client.endAsync(true));
+    for (let seq = 0; seq < 10; seq++) {
+      const event = exampleEvent('vehicle', { deviceId: 'bus-b', seq, eventId: `bus-b-${seq}` });
+      await client.publishAsync(mqttTopic('bus-b', 'vehicle'), JSON.stringify(event), { qos: 1 });
+    }
+    expect(gw.stats().bufferBytes).toBeLessThanOrEqual(2000);
+    expect(gw.stats().evicted.telemetry).toBeGreaterThan(0);
+
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const acked: string[] = [];
+    let refused = false;
+    for (let seq = 0; seq < 20 && !refused; seq++) {
+      const eventId = `amb-b-${seq}`;
+      const event = exampleEvent('emergency', { deviceId: 'amb-b', seq, eventId });
+      const outcome = await Promise.race([
+        client.publishAsync(mqttTopic('amb-b', 'emergency'), JSON.stringify(event), { qos: 1 }).then(() => 'acked' as const),
+        closed.then(() => 'closed' as const),
+      ]);
+      if (outcome === 'acked') acked.push(eventId);
+      else refused = true;
+    }
+    expect(refused).toBe(true);
+    const stats = gw.stats();
+    expect(stats.refused.emergency).toBe(1);
+    expect(stats.evicted.emergency).toBe(0);
+    expect(stats.evicted.telemetry).toBe(10);
+    expect(stats.bufferBytes).toBeLessThanOrEqual(2000);
+    await gw.close();
+    // Every acknowledged emergency record is still in the buffer.
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT event_id FROM outbox WHERE lane = 'emergency' ORDER BY id").pluck().all()).toEqual(acked);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('honours the group commit count and window', async () => {
+    // commitMaxRecords 1: every publish is its own commit.
+    const one = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1, commitWindowMs: 1000 });
+    await one.start();
+    const c1 = await mqtt.connectAsync(`mqtt://127.0.0.1:${one.port()}`, { clientId: 'commit-1', reconnectPeriod: 0 });
+    cleanups.push(() => c1.endAsync(true));
+    await Promise.all(
+      [0, 1, 2, 3].map((seq) =>
+        c1.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq, eventId: `c-${seq}` })), { qos: 1 }),
+      ),
+    );
+    expect(one.stats()).toMatchObject({ accepted: 4, groupCommits: 4 });
+
+    // A window holds the PUBACK until the window closes (a lower bound, so load cannot break it).
+    const windowed = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1000, commitWindowMs: 400 });
+    await windowed.start();
+    const c2 = await mqtt.connectAsync(`mqtt://127.0.0.1:${windowed.port()}`, { clientId: 'commit-2', reconnectPeriod: 0 });
+    cleanups.push(() => c2.endAsync(true));
+    const started = performance.now();
+    await c2.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq: 9, eventId: 'c-9' })), { qos: 1 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350);
+    expect(windowed.stats()).toMatchObject({ accepted: 1, groupCommits: 1 });
+  });
+
+  it('reports a corrupt buffer file it moved aside, and keeps working', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'b.db');
+    const fd = openSync(path, 'w');
+    writeSync(fd, Buffer.alloc(8192, 0x42));
+    closeSync(fd);
+    const gw = gateway(path);
+    const reports: Error[] = [];
+    gw.on('bufferCorrupt', (err) => reports.push(err));
+    await gw.start();
+    expect(gw.stats().bufferCorrupt).toBe(1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.message).toMatch(/GW_BUFFER_CORRUPT|moved aside/);
+    expect(reports[0]!.message).toContain(join(dir, 'b.db.corrupt-'));
+    expect(readdirSync(dir).some((f) => f.startsWith('b.db.corrupt-'))).toBe(true);
+  });
+});

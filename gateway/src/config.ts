@@ -1,0 +1,82 @@
+// Config file loading for `gateway start` and `gateway status`: one JSON file with the same shape as
+// the gateway options, validated by the same schema; flags and environment override it.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { gatewayErrors } from './errors.ts';
+import { mergeDefaults, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+
+/** What the CLI runs with when neither the file nor a flag says otherwise (the library keeps HTTP off). */
+export const CLI_DEFAULTS = { http: { enabled: true }, buffer: { path: 'gateway-buffer.db' } } as const;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function optionsProblem(err: unknown): string {
+  const prefix = `${gatewayErrors.catalog.GW_OPTIONS_INVALID.message}: `;
+  const text = err instanceof Error ? err.message : String(err);
+  const detail = text.startsWith(prefix) ? text.slice(prefix.length) : text;
+  // The shared validator words unknown keys for events; in a config file they are options.
+  return detail.replaceAll('is not a field of this event kind', 'is not a known option');
+}
+
+/**
+ * Reads and checks a config file on its own, so every error names the file and the field
+ * (`/mqtt/port must be integer`, `/mqtt/prot must NOT have additional properties`). Required fields
+ * may be left to flags or the environment. A relative buffer path is taken relative to the file.
+ */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: ${(err as Error).message}`, err);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: not valid JSON: ${(err as Error).message}`, err);
+  }
+  if (!isRecord(value)) throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: (root) must be a JSON object`);
+  try {
+    // Stand-ins only for the fields flags may still supply; anything the file says is checked as written.
+    resolveGatewayOptions(mergeDefaults({ gatewayId: 'config-check', buffer: { path: 'config-check.db' } }, value) as GatewayOptions);
+  } catch (err) {
+    throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: ${optionsProblem(err)}`, err);
+  }
+  const buffer = value.buffer;
+  if (isRecord(buffer) && typeof buffer.path === 'string' && !isAbsolute(buffer.path)) {
+    return { ...value, buffer: { ...buffer, path: resolve(dirname(resolve(path)), buffer.path) } };
+  }
+  return value;
+}
+
+export interface ConfigSources {
+  /** JSON config file. */
+  file?: string;
+  /** From the environment: GATEWAY_ID, KAFKA_BROKERS (HOSTNAME only when nothing names the gateway). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** From flags; win over everything. */
+  overrides?: unknown;
+}
+
+/** Layers CLI defaults < file < environment < flags and validates the result once. */
+export function loadGatewayConfig(sources: ConfigSources): GatewayConfig {
+  const env = sources.env ?? {};
+  const fromFile = sources.file === undefined ? {} : readConfigFile(sources.file);
+  const fromEnv: Record<string, unknown> = {};
+  if (env.GATEWAY_ID) fromEnv.gatewayId = env.GATEWAY_ID;
+  if (env.KAFKA_BROKERS) fromEnv.kafka = { brokers: env.KAFKA_BROKERS.split(',').map((b) => b.trim()) };
+  let merged = mergeDefaults(mergeDefaults(mergeDefaults(CLI_DEFAULTS, fromFile), fromEnv), sources.overrides ?? {});
+  if (isRecord(merged) && merged.gatewayId === undefined) merged = { ...merged, gatewayId: env.HOSTNAME ?? 'gateway' };
+  try {
+    return resolveGatewayOptions(merged as GatewayOptions);
+  } catch (err) {
+    throw gatewayErrors.create('GW_OPTIONS_INVALID', `${optionsProblem(err)} (after applying flags and environment)`, err);
+  }
+}
+
+/** Where `gateway status` finds a gateway configured by this file: its HTTP listener, loopback if bound to all. */
+export function statusUrlFromConfig(config: GatewayConfig): string {
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
+}

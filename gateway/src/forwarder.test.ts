@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { HEADERS } from '@city/protocol';
+import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { openBuffer, type OutboxBuffer } from './buffer.ts';
+import { REPLAYED_HEADER, createForwarder, jittered, type Forwarder, type ForwarderOptions } from './forwarder.ts';
+
+const brokers = inject('kafkaBrokers');
+const kafka = new Kafka({ clientId: 'gw-forwarder-test', brokers, logLevel: logLevel.NOTHING });
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempBuffer(): OutboxBuffer {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-fwd-'));
+  const buffer = openBuffer(join(dir, 'b.db'), 'process-crash');
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => buffer.close());
+  return buffer;
+}
+
+/** One partition, so the topic's order is the order the forwarder sent in. */
+async function createTopic(topic: string): Promise<void> {
+  await ensureTopics(brokers, [{ topic, numPartitions: 1 }]);
+}
+
+function forwarder(buffer: OutboxBuffer, overrides: Partial<ForwarderOptions>): Forwarder {
+  const f = createForwarder(buffer, {
+    brokers,
+    clientId: `fwd-${randomUUID().slice(0, 8)}`,
+    gatewayId: 'gw-fwd',
+    batchSize: 100,
+    idleMs: 20,
+    minBackoffMs: 50,
+    maxBackoffMs: 500,
+    compression: 'gzip',
+    requestTimeoutMs: 5000,
+    replayRecordsPerSec: 0,
+    replayBytesPerSec: 0,
+    replayOrder: 'live-first',
+    expireEveryMs: 1000,
+    ...overrides,
+  });
+  cleanups.push(() => f.close());
+  return f;
+}
+
+async function consume(topic: string, expected: number): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}` });
+  cleanups.push(() => consumer.disconnect());
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const messages: KafkaMessage[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      messages.push(message);
+    },
+  });
+  await expect.poll(() => messages.length, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(expected);
+  return messages;
+}
+
+const rec = (topic: string, key: string, eventId: string) => ({
+  topic,
+  key,
+  value: Buffer.from(JSON.stringify({ eventId })),
+  receivedAt: Date.now(),
+  eventId,
+});
+const idOf = (m: KafkaMessage) => m.headers?.[HEADERS.eventId]?.toString() ?? '';
+const replayed = (m: KafkaMessage) => m.headers?.[REPLAYED_HEADER]?.toString() === '1';
+
+describe('backoff', () => {
+  it('is jittered within [backoff/2, backoff]', () => {
+    expect(jittered(1000, () => 0)).toBe(500);
+    expect(jittered(1000, () => 1)).toBe(1000);
+    expect(jittered(1000, () => 0.5)).toBe(750);
+  });
+});
+
+describe('forwarder replay', () => {
+  it('paces the backlog, marks it replayed, sends live devices first and keeps each device in order', { timeout: 90_000 }, async () => {
+    const topic = `gw-fwd-replay-${randomUUID().slice(0, 8)}`;
+    await createTopic(topic);
+    const buffer = tempBuffer();
+    // Backlog from "before the restart": two devices, interleaved.
+    for (let i = 0; i < 4; i++) buffer.append([rec(topic, 'A', `A-old-${i}`), rec(topic, 'B', `B-old-${i}`)]);
+    // One backlog record per second: the backlog takes ≥ 7 s, live records need not wait for it.
+    const f = forwarder(buffer, { replayRecordsPerSec: 1 });
+    f.once('forwarded', () => {
+      buffer.append([rec(topic, 'C', 'C-live-0'), rec(topic, 'A', 'A-live-0'), rec(topic, 'C', 'C-live-1')]);
+      f.notify();
+    });
+    f.start();
+    const messages = await consume(topic, 11);
+    const order = messages.map(idOf);
+    expect(order).toHaveLength(11);
+
+    const backlog = order.filter((id) => id.includes('-old-'));
+    expect(backlog).toEqual(['A-old-0', 'B-old-0', 'A-old-1', 'B-old-1', 'A-old-2', 'B-old-2', 'A-old-3', 'B-old-3']);
+    // Live-first across devices: C (no backlog) went before the backlog was through.
+    expect(order.indexOf('C-live-1')).toBeLessThan(order.indexOf('B-old-3'));
+    expect(order.indexOf('C-live-0')).toBeLessThan(order.indexOf('C-live-1'));
+    // Per-device order beats live-first: A's live record waited for A's backlog.
+    expect(order.indexOf('A-live-0')).toBeGreaterThan(order.indexOf('A-old-3'));
+    for (const m of messages) expect(replayed(m)).toBe(idOf(m).includes('-old-'));
+    await expect.poll(() => buffer.stats().depth).toBe(0);
+    expect(f.replayedTotal()).toBe(8);
+    expect(f.forwardedTotal()).toBe(11);
+  });
+
+  it('marks records that waited through an outage as replayed, and later ones as live', { timeout: 90_000 }, async () => {
+    // The topic does not exist yet: every send fails, as while Kafka is away.
+    const topic = `gw-fwd-outage-${randomUUID().slice(0, 8)}`;
+    const buffer = tempBuffer();
+    const f = forwarder(buffer, {});
+    let failures = 0;
+    f.on('error', () => failures++);
+    buffer.append([rec(topic, 'D', 'D-0')]);
+    f.start();
+    await expect.poll(() => failures, { timeout: 60_000 }).toBeGreaterThan(0);
+    buffer.append([rec(topic, 'D', 'D-1')]);
+    await createTopic(topic);
+    await expect.poll(() => buffer.stats().depth, { timeout: 60_000 }).toBe(0);
+    buffer.append([rec(topic, 'D', 'D-2')]);
+    f.notify();
+    const messages = await consume(topic, 3);
+    expect(messages.map((m) => [idOf(m), replayed(m)])).toEqual([
+      ['D-0', true],
+      ['D-1', true],
+      ['D-2', false],
+    ]);
+  });
+});
