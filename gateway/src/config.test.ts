@@ -6,6 +6,7 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exampleEvent, mqttTopic } from '@city/protocol';
 import { loadGatewayConfig, readConfigFile, statusUrlFromConfig } from './config.ts';
+import { openRegistry } from './registry.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -104,6 +105,17 @@ async function logLine(run: Running, message: string): Promise<Record<string, un
 
 const portOf = (address: unknown): number => Number(String(address).split(':').pop());
 
+describe('CLI security defaults', () => {
+  it('admits registered devices only, with the registry beside the buffer unless the file names it', () => {
+    const dir = tempDir();
+    const fromFlags = loadGatewayConfig({ env: {}, overrides: { gatewayId: 'gw-1', buffer: { path: join(dir, 'b.db') } } });
+    expect(fromFlags.auth).toMatchObject({ mode: 'registry', registryPath: join(dir, 'gateway-devices.db') });
+    const file = join(dir, 'gw.json');
+    writeFileSync(file, JSON.stringify({ gatewayId: 'gw-1', auth: { mode: 'registry', registryPath: 'keys/devices.db' } }));
+    expect(loadGatewayConfig({ file, env: {} }).auth.registryPath).toBe(join(dir, 'keys/devices.db'));
+  });
+});
+
 describe('gateway start (CLI)', () => {
   it('refuses a bad config file with the field named, before starting anything', async () => {
     const file = configFile({ gatewayId: 'gw-cli', mqtt: { port: 'x' } });
@@ -137,11 +149,20 @@ describe('gateway start (CLI)', () => {
     expect(run.stderr()).toContain('"message":"shutting down","signal":"SIGTERM"');
     await expect(fetch(`http://127.0.0.1:${http}/healthz`)).rejects.toThrow();
 
+    // The CLI admits registered devices only; the registry sits beside the buffer by default.
+    const registry = openRegistry(join(dir, 'gateway-devices.db'));
+    const secret = registry.add('ws-cli');
+    registry.close();
     const slow = spawnCli(['start', '--config', slowFile, '--http', 'off']);
     const mqttPort = portOf((await logLine(slow, 'gateway listening')).mqtt);
     expect(slow.stderr()).not.toContain('status and metrics listening');
     // One buffered record gives the drain something to wait for.
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'ws-cli', reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+      clientId: 'ws-cli',
+      username: 'ws-cli',
+      password: secret,
+      reconnectPeriod: 0,
+    });
     await client.publishAsync(mqttTopic('ws-cli', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-cli' })), { qos: 1 });
     await client.endAsync();
     slow.child.kill('SIGINT');

@@ -1,12 +1,14 @@
 // Config file loading for `gateway start` and `gateway status`: one JSON file with the same shape as
 // the gateway options, validated by the same schema; flags and environment override it.
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { SECURE_AUTH } from './security.ts';
 import { gatewayErrors } from './errors.ts';
 import { mergeDefaults, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 
 /** What the CLI runs with when neither the file nor a flag says otherwise (the library keeps HTTP off). */
-export const CLI_DEFAULTS = { http: { enabled: true }, buffer: { path: 'gateway-buffer.db' } } as const;
+/** A gateway started from the command line is a field gateway: status endpoint on, only registered devices. */
+export const CLI_DEFAULTS = { http: { enabled: true }, buffer: { path: 'gateway-buffer.db' }, auth: { mode: SECURE_AUTH.mode } } as const;
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -43,11 +45,15 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: ${optionsProblem(err)}`, err);
   }
-  const buffer = value.buffer;
-  if (isRecord(buffer) && typeof buffer.path === 'string' && !isAbsolute(buffer.path)) {
-    return { ...value, buffer: { ...buffer, path: resolve(dirname(resolve(path)), buffer.path) } };
+  // Files the config names are relative to the config file, wherever the gateway is started from.
+  const near = (file: string) => (isAbsolute(file) ? file : resolve(dirname(resolve(path)), file));
+  let out = value;
+  if (isRecord(out.buffer) && typeof out.buffer.path === 'string') out = { ...out, buffer: { ...out.buffer, path: near(out.buffer.path) } };
+  if (isRecord(out.auth) && typeof out.auth.registryPath === 'string') out = { ...out, auth: { ...out.auth, registryPath: near(out.auth.registryPath) } };
+  for (const key of ['certFile', 'keyFile'] as const) {
+    if (isRecord(out.tls) && typeof out.tls[key] === 'string') out = { ...out, tls: { ...out.tls, [key]: near(out.tls[key] as string) } };
   }
-  return value;
+  return out;
 }
 
 export interface ConfigSources {
@@ -68,6 +74,11 @@ export function loadGatewayConfig(sources: ConfigSources): GatewayConfig {
   if (env.KAFKA_BROKERS) fromEnv.kafka = { brokers: env.KAFKA_BROKERS.split(',').map((b) => b.trim()) };
   let merged = mergeDefaults(mergeDefaults(mergeDefaults(CLI_DEFAULTS, fromFile), fromEnv), sources.overrides ?? {});
   if (isRecord(merged) && merged.gatewayId === undefined) merged = { ...merged, gatewayId: env.HOSTNAME ?? 'gateway' };
+  // The registry lives beside the buffer unless the config names it (a separate file: it survives a corrupt buffer).
+  if (isRecord(merged) && isRecord(merged.auth) && merged.auth.mode === 'registry' && merged.auth.registryPath === undefined) {
+    const bufferPath = isRecord(merged.buffer) && typeof merged.buffer.path === 'string' ? merged.buffer.path : 'gateway-buffer.db';
+    merged = { ...merged, auth: { ...merged.auth, registryPath: join(dirname(bufferPath), basename(SECURE_AUTH.registryPath)) } };
+  }
   try {
     return resolveGatewayOptions(merged as GatewayOptions);
   } catch (err) {

@@ -306,6 +306,13 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
       connectedDevices: s.connectedDevices,
       inRate: eventRates.in.next(s.accepted, now),
       outRate: eventRates.out.next(s.forwarded, now),
+      totals: {
+        evicted: sumLanes(s.evicted),
+        expired: sumLanes(s.expired),
+        refused: sumLanes(s.refused),
+        replayed: s.replayed,
+        bufferCorrupt: s.bufferCorrupt,
+      },
       ...(config.location === undefined ? {} : { location: config.location }),
       now,
     });
@@ -541,4 +548,8 @@ function peekEventId(payload: Buffer): string | undefined {
 
 function zeroLanes(): LaneCounts {
   return { emergency: 0, deadletter: 0, telemetry: 0 };
+}
+
+function sumLanes(counts: LaneCounts): number {
+  return Object.values(counts).reduce((a: number, b) => a + (b ?? 0), 0);
 }

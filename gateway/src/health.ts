@@ -202,6 +202,8 @@ export interface HealthEventInput {
   connectedDevices: number;
   inRate: number;
   outRate: number;
+  /** Buffer counters since start, so nothing the buffer dropped or refused goes unreported. */
+  totals?: { evicted: number; expired: number; refused: number; replayed: number; bufferCorrupt: number };
   location?: Location;
   now?: number;
 }
@@ -227,6 +229,13 @@ export function buildHealthEvent(input: HealthEventInput): GatewayHealth {
     inRate: input.inRate,
     outRate: input.outRate,
   };
+  if (input.totals !== undefined) {
+    event.evictedTotal = input.totals.evicted;
+    event.expiredTotal = input.totals.expired;
+    event.refusedTotal = input.totals.refused;
+    event.replayedTotal = input.totals.replayed;
+    event.bufferCorruptTotal = input.totals.bufferCorrupt;
+  }
   if (sample.temperature !== undefined) event.temperature = sample.temperature;
   if (input.oldestUnsentAgeMs !== null) event.oldestUnsentAge = input.oldestUnsentAgeMs / 1000;
   if (input.location !== undefined) event.location = input.location;
