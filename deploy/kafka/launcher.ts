@@ -89,6 +89,10 @@ export interface StartKafkaOptions extends FetchKafkaOptions {
   heapMb?: number;
   readyTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /** Fixed client listener port (default: a free one). */
+  port?: number;
+  /** Port advertised to clients in metadata instead of the listener's, e.g. a fault proxy's in front of it. */
+  advertisedPort?: number;
 }
 
 export interface TopicSpec {
@@ -231,6 +235,11 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
   }
   if (!(readyTimeoutMs > 0)) throw invalidOption(`readyTimeoutMs must be > 0, got ${String(readyTimeoutMs)}`);
   if (!(stopTimeoutMs > 0)) throw invalidOption(`stopTimeoutMs must be > 0, got ${String(stopTimeoutMs)}`);
+  for (const [name, value] of [['port', options.port], ['advertisedPort', options.advertisedPort]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= 65_535)) {
+      throw invalidOption(`${name} must be an integer in 1..65535, got ${String(value)}`);
+    }
+  }
 
   const java = javaCommand();
   const libsDir = await fetchKafka({ version, log });
@@ -243,7 +252,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     // Another process may take a port between our probe and the JVM's bind: try fresh ports then.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await startOnce({ java, classpath, dataDir, ownedDir, version, heapMb, readyTimeoutMs, stopTimeoutMs, log });
+        return await startOnce({ java, classpath, dataDir, ownedDir, version, heapMb, readyTimeoutMs, stopTimeoutMs, log, port: options.port, advertisedPort: options.advertisedPort });
       } catch (err) {
         if (attempt < 3 && err instanceof KafkaLauncherError && err.code === KafkaLauncherErrorCodes.EXITED && /Address already in use|BindException/.test(err.message)) {
           log(`port taken before the broker could bind it, retrying (attempt ${attempt + 1})`);
@@ -268,17 +277,20 @@ interface StartContext {
   readyTimeoutMs: number;
   stopTimeoutMs: number;
   log: (line: string) => void;
+  port: number | undefined;
+  advertisedPort: number | undefined;
 }
 
 async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
   const { java, classpath, dataDir, version, log } = ctx;
-  const [port, controllerPort] = await freePorts(2);
+  const [freePort, controllerPort] = await freePorts(2);
+  const port = ctx.port ?? freePort;
   const host = '127.0.0.1';
   const propsPath = join(dataDir, 'server.properties');
   const log4jPath = join(dataDir, 'log4j2.properties');
   const logFile = join(dataDir, 'broker.log');
   const logDirs = join(dataDir, 'kraft-logs');
-  await writeFile(propsPath, serverProperties({ host, port, controllerPort, logDirs }));
+  await writeFile(propsPath, serverProperties({ host, port, advertisedPort: ctx.advertisedPort ?? port, controllerPort, logDirs }));
   await writeFile(log4jPath, LOG4J2_PROPERTIES);
 
   const jvmCommon = [
@@ -620,14 +632,14 @@ export async function ensureTopics(
 // ---------------------------------------------------------------------------------------------
 // Broker configuration
 
-function serverProperties(p: { host: string; port: number; controllerPort: number; logDirs: string }): string {
+function serverProperties(p: { host: string; port: number; advertisedPort: number; controllerPort: number; logDirs: string }): string {
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     // Static quorum: formatting then needs neither --standalone nor a directory id.
     'controller.quorum.voters': `1@${p.host}:${p.controllerPort}`,
     listeners: `PLAINTEXT://${p.host}:${p.port},CONTROLLER://${p.host}:${p.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${p.host}:${p.port}`,
+    'advertised.listeners': `PLAINTEXT://${p.host}:${p.advertisedPort}`,
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name': 'PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',

@@ -1,0 +1,380 @@
+// Offline-buffer soak: simulated devices → gateway (a child process, killed with SIGKILL at random and
+// restarted on the same buffer file) → TCP fault proxy (drops and blackholes) → a Kafka broker of its
+// own whose advertised listener is the proxy, so every byte the gateway sends to Kafka — bootstrap and
+// partition leaders alike — crosses the proxy. At the end the gateway drains and Kafka is read back.
+import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import { HEADERS, kafkaTopicSet, topicSpecs } from '@city/protocol';
+import { SIM_KINDS, createAckLedger, createFleet, type Fleet } from '@city/device-sim';
+import { ensureTopics, startKafka, type KafkaCluster } from '../../deploy/kafka/launcher.ts';
+import { createTcpProxy, type ProxyMode, type TcpProxy } from '../support/tcp-proxy.ts';
+import { freePort, gatewayProcess, sleep, type GatewayProcess } from './gateway-process.ts';
+
+export interface SoakOptions {
+  minutes: number;
+  devices: number;
+  ratePerDevice?: number;
+  /** Lower bounds the schedule guarantees (it adds more when time allows). */
+  minOutages?: number;
+  minKills?: number;
+  /** After the faults end: how long the gateway gets to deliver every acknowledged event. */
+  drainTimeoutMs?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+export interface SoakReport {
+  suffix: string;
+  /** Replays the same fault schedule and device seed. */
+  seed: number;
+  sent: number;
+  acknowledged: number;
+  /** Distinct acknowledged event ids found in Kafka. */
+  delivered: number;
+  lost: number;
+  /** Kafka records whose event id had already been read (redeliveries after a kill or a cut). */
+  duplicates: number;
+  /** Event ids in Kafka that no device saw acknowledged (accepted, then the PUBACK died with the process). */
+  unacknowledgedDelivered: number;
+  recordsRead: number;
+  recordsWithoutId: number;
+  outages: { mode: ProxyMode; ms: number }[];
+  kills: number;
+  /** Eviction counts by lane as the gateway reported them, or 'n/a' when it reports none. */
+  evicted: Record<string, number> | 'n/a';
+  bufferHighWaterBytes: number;
+  /** Highest buffer_depth (records waiting) the gateway's /metrics showed. */
+  bufferDepthHighWater: number | undefined;
+  /** buffer_depth last read before the final heal: the backlog the drain time is about. */
+  depthAtLastHeal: number | undefined;
+  /** From the last heal until the gateway's /metrics showed an empty buffer. */
+  bufferEmptyMs: number | undefined;
+  longestOfflineMs: number;
+  /** From the last heal until every acknowledged id had been read back from Kafka. */
+  drainMs: number | undefined;
+  deviceReconnects: number;
+  gatewayLog: string;
+}
+
+/** Deterministic PRNG so a failing schedule can be replayed with the same seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function runSoak(options: SoakOptions): Promise<SoakReport> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`[soak] ${line}\n`));
+  const seed = options.seed ?? Date.now();
+  const rand = mulberry32(seed);
+  const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
+  const durationMs = options.minutes * 60_000;
+  const minOutages = options.minOutages ?? 3;
+  const minKills = options.minKills ?? 3;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 180_000;
+  const suffix = `soak${Date.now()}${Math.floor(rand() * 1e6)}`;
+  const topics = kafkaTopicSet(suffix);
+  const dir = mkdtempSync(join(tmpdir(), 'city-soak-'));
+  const bufferPath = join(dir, 'buffer.db');
+  const gatewayLog = join(dir, 'gateway.log');
+  const logStream = createWriteStream(gatewayLog);
+
+  let kafka: KafkaCluster | undefined;
+  let proxy: TcpProxy | undefined;
+  let gateway: GatewayProcess | undefined;
+  let fleet: Fleet | undefined;
+  let consumer: kafkajs.Consumer | undefined;
+  let highWater = 0;
+  let metrics: MetricsPoller | undefined;
+  const sampleBuffer = () => {
+    let bytes = 0;
+    for (const suffixName of ['', '-wal']) {
+      try {
+        bytes += statSync(bufferPath + suffixName).size;
+      } catch {
+        // Not created yet.
+      }
+    }
+    highWater = Math.max(highWater, bytes);
+  };
+  const sampler = setInterval(sampleBuffer, 250);
+  sampler.unref();
+
+  try {
+    const [kafkaPort, proxyPort, mqttPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: kafkaPort, port: proxyPort });
+    await proxy.start();
+    kafka = await startKafka({ port: kafkaPort, advertisedPort: proxyPort, heapMb: 384, log });
+    const viaProxy = [`127.0.0.1:${proxyPort}`];
+    await ensureTopics(viaProxy, topicSpecs(topics));
+
+    const configPath = join(dir, 'gateway.json');
+    // Short Kafka timeouts so a blackhole is noticed within seconds rather than the 30 s default.
+    // Device authentication is not what this soak is about: devices connect without a registry.
+    writeFileSync(configPath, JSON.stringify({ topics, auth: { mode: 'none' }, kafka: { requestTimeoutMs: 5_000 }, forward: { maxBackoffMs: 2_000 } }));
+    gateway = gatewayProcess({
+      args: ['--config', configPath, '--port', String(mqttPort), '--host', '127.0.0.1', '--buffer', bufferPath, '--brokers', viaProxy.join(','), '--id', `gw-${suffix}`, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
+      port: mqttPort,
+      log: logStream,
+    });
+    await gateway.start();
+    metrics = pollMetrics(`http://127.0.0.1:${httpPort}/metrics`);
+
+    const perKind = Math.max(1, Math.floor(options.devices / SIM_KINDS.length));
+    const devices = Object.fromEntries(SIM_KINDS.map((k, i) => [k, perKind + (i < options.devices - perKind * SIM_KINDS.length ? 1 : 0)]));
+    fleet = createFleet({
+      url: `mqtt://127.0.0.1:${mqttPort}`,
+      seed: Math.floor(rand() * 1e9),
+      deviceIdPrefix: suffix,
+      devices,
+      ratePerDevice: options.ratePerDevice ?? 1,
+      reconnectPeriod: 500,
+      // A loaded machine can take long to accept hundreds of connections at once.
+      connectTimeoutMs: 60_000,
+    });
+    fleet.on('deviceError', () => undefined);
+    fleet.on('publishError', () => undefined);
+    const ledger = createAckLedger(fleet);
+    await fleet.start();
+    log(`${options.devices} devices on gateway :${mqttPort}, Kafka :${kafkaPort} behind proxy :${proxyPort}, ${options.minutes} min`);
+
+    // Fault schedule: cycles of connected time then an outage (drop or blackhole), with one kill -9
+    // per cycle at a random moment — sometimes inside the outage, when the buffer holds a backlog.
+    const outages: { mode: ProxyMode; ms: number }[] = [];
+    let kills = 0;
+    let lastHealAt = Date.now();
+    let depthAtLastHeal: number | undefined;
+    const started = Date.now();
+    const end = started + durationMs;
+    const killAndRestart = async () => {
+      await gateway!.kill9();
+      metrics!.processEnded();
+      kills++;
+      sampleBuffer();
+      await sleep(between(200, 2_000));
+      await gateway!.start();
+      log(`kill -9 #${kills} at ${((Date.now() - started) / 1000).toFixed(0)} s, restarted`);
+    };
+    while (Date.now() < end || outages.length < minOutages || kills < minKills) {
+      const remaining = Math.max(0, end - Date.now());
+      const scale = Math.max(0.5, Math.min(1, remaining / 40_000));
+      const connectedMs = between(2_000, 8_000) * scale;
+      const outageMs = between(4_000, 20_000) * scale;
+      const killAt = between(0, connectedMs + outageMs);
+      const mode: ProxyMode = outages.length % 2 === 0 ? 'drop' : 'blackhole';
+      let killed = false;
+      const cycleStart = Date.now();
+      const maybeKill = async () => {
+        if (!killed && Date.now() - cycleStart >= killAt) {
+          killed = true;
+          await killAndRestart();
+        }
+      };
+      while (Date.now() - cycleStart < connectedMs) {
+        await maybeKill();
+        await sleep(200);
+      }
+      proxy.setMode(mode);
+      const outageStart = Date.now();
+      while (Date.now() - outageStart < outageMs) {
+        await maybeKill();
+        await sleep(200);
+      }
+      // No kill yet this cycle: kill now, while offline with a backlog in the buffer.
+      if (!killed) await killAndRestart();
+      depthAtLastHeal = metrics!.depth();
+      proxy.setMode('forward');
+      lastHealAt = Date.now();
+      outages.push({ mode, ms: lastHealAt - outageStart });
+      log(`outage #${outages.length} (${mode}) ${(outages.at(-1)!.ms / 1000).toFixed(1)} s; acknowledged so far ${ledger.valid.size}`);
+    }
+
+    // Faults over: devices stop, the gateway drains through the healed proxy.
+    const healedAt = lastHealAt;
+    await fleet.stop();
+    const stats = fleet.stats();
+    const acked = new Set(ledger.valid.keys());
+    log(`faults over: sent ${stats.published}, acknowledged ${acked.size}; reading Kafka back`);
+
+    const seen = new Map<string, number>();
+    let recordsRead = 0;
+    let recordsWithoutId = 0;
+    let missing = acked.size;
+    let allSeenAt: number | undefined;
+    consumer = new kafkajs.Kafka({ clientId: `soak-reader-${suffix}`, brokers: viaProxy, logLevel: kafkajs.logLevel.NOTHING }).consumer({
+      groupId: `soak-reader-${suffix}`,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...Object.values(topics.events), topics.deadletter], fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          recordsRead++;
+          const raw = message.headers?.[HEADERS.eventId];
+          const id = raw === undefined ? undefined : Array.isArray(raw) ? String(raw[0]) : String(raw);
+          if (id === undefined) {
+            recordsWithoutId++;
+            continue;
+          }
+          const n = seen.get(id) ?? 0;
+          seen.set(id, n + 1);
+          if (n === 0 && acked.has(id)) missing--;
+        }
+        if (missing === 0 && allSeenAt === undefined) allSeenAt = Date.now();
+      },
+    });
+    const drainDeadline = Date.now() + drainTimeoutMs;
+    while ((missing > 0 || metrics.bufferEmptyAfter(healedAt) === undefined) && Date.now() < drainDeadline) await sleep(250);
+    // A little longer, so late redeliveries are counted as duplicates too.
+    await sleep(2_000);
+    sampleBuffer();
+
+    let duplicates = 0;
+    let unacknowledgedDelivered = 0;
+    for (const [id, n] of seen) {
+      duplicates += n - 1;
+      if (!acked.has(id)) unacknowledgedDelivered++;
+    }
+    const report: SoakReport = {
+      suffix,
+      seed,
+      sent: stats.published,
+      acknowledged: acked.size,
+      delivered: acked.size - missing,
+      lost: missing,
+      duplicates,
+      unacknowledgedDelivered,
+      recordsRead,
+      recordsWithoutId,
+      outages,
+      kills,
+      evicted: metrics.evicted(),
+      bufferDepthHighWater: metrics.depthHighWater(),
+      depthAtLastHeal,
+      bufferEmptyMs: ((at) => (at === undefined ? undefined : at - healedAt))(metrics.bufferEmptyAfter(healedAt)),
+      bufferHighWaterBytes: highWater,
+      longestOfflineMs: Math.max(0, ...outages.map((o) => o.ms)),
+      drainMs: allSeenAt === undefined ? undefined : allSeenAt - healedAt,
+      deviceReconnects: stats.reconnects,
+      gatewayLog,
+    };
+    ledger.dispose();
+    return report;
+  } finally {
+    clearInterval(sampler);
+    metrics?.stop();
+    await fleet?.stop().catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
+    await gateway?.stop().catch(() => undefined);
+    await proxy?.close();
+    await kafka?.stop();
+    logStream.end();
+    if (process.env['SOAK_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface MetricsPoller {
+  /** A kill -9 ends a process and its counters: fold them into the totals. */
+  processEnded(): void;
+  evicted(): Record<string, number> | 'n/a';
+  depthHighWater(): number | undefined;
+  /** Last buffer_depth read. */
+  depth(): number | undefined;
+  /** First time at or after `since` that the buffer showed depth 0. */
+  bufferEmptyAfter(since: number): number | undefined;
+  stop(): void;
+}
+
+/**
+ * Polls the gateway's Prometheus /metrics: buffer depth and the per-lane eviction counters. Counters
+ * restart at 0 with each process, so the last value read before a kill is added to the totals
+ * (evictions in the last half second before a kill can be missed; the figure is a lower bound).
+ */
+function pollMetrics(url: string): MetricsPoller {
+  const totals = new Map<string, number>();
+  let current = new Map<string, number>();
+  let sawEviction = false;
+  let depthMax: number | undefined;
+  let depthLast: number | undefined;
+  const empties: number[] = [];
+  const tick = async () => {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (!res.ok) return;
+      const text = await res.text();
+      const next = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        if (line.startsWith('#')) continue;
+        const m = /^([a-z_:]+)(?:\{([^}]*)\})?\s+(\S+)/i.exec(line);
+        if (m === null) continue;
+        const [, name = '', labels = '', raw = ''] = m;
+        const value = Number(raw);
+        if (!Number.isFinite(value)) continue;
+        if (/buffer_depth$/.test(name)) {
+          depthMax = Math.max(depthMax ?? 0, value);
+          depthLast = value;
+          if (value === 0) empties.push(Date.now());
+        } else if (/evict/.test(name)) {
+          sawEviction = true;
+          const lane = /lane="([^"]*)"/.exec(labels)?.[1] ?? 'all';
+          next.set(lane, (next.get(lane) ?? 0) + value);
+        }
+      }
+      current = next;
+    } catch {
+      // Killed or busy: the next tick tries again.
+    }
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void tick().finally(() => (busy = false));
+  }, 500);
+  timer.unref();
+  return {
+    processEnded() {
+      for (const [lane, n] of current) totals.set(lane, (totals.get(lane) ?? 0) + n);
+      current = new Map();
+    },
+    evicted() {
+      if (!sawEviction) return 'n/a';
+      const out: Record<string, number> = {};
+      for (const map of [totals, current]) for (const [lane, n] of map) out[lane] = (out[lane] ?? 0) + n;
+      return out;
+    },
+    depthHighWater: () => depthMax,
+    depth: () => depthLast,
+    bufferEmptyAfter: (since) => empties.find((t) => t >= since),
+    stop: () => clearInterval(timer),
+  };
+}
+
+export function formatReport(r: SoakReport): string {
+  const s = (ms: number | undefined) => (ms === undefined ? 'not reached' : `${(ms / 1000).toFixed(1)} s`);
+  return [
+    `seed                     ${r.seed} (topics *.${r.suffix})`,
+    `sent                     ${r.sent}`,
+    `acknowledged             ${r.acknowledged}`,
+    `delivered                ${r.delivered}`,
+    `lost                     ${r.lost}`,
+    `duplicates               ${r.duplicates} (records repeating an event id)`,
+    `delivered, never acked   ${r.unacknowledgedDelivered} (PUBACK died with the process; the device re-sent)`,
+    `records read             ${r.recordsRead} (${r.recordsWithoutId} without an event id)`,
+    `evicted (by lane)        ${r.evicted === 'n/a' ? 'n/a (the gateway reports no evictions yet)' : JSON.stringify(r.evicted)}`,
+    `buffer high-water mark   ${r.bufferDepthHighWater ?? 'n/a'} records (/metrics buffer_depth), ${(r.bufferHighWaterBytes / 1e6).toFixed(1)} MB (db + wal files)`,
+    `outages                  ${r.outages.length} (${r.outages.map((o) => `${o.mode} ${s(o.ms)}`).join(', ')})`,
+    `kill -9                  ${r.kills}`,
+    `longest offline span     ${s(r.longestOfflineMs)}`,
+    `drain after reconnect    ${s(r.bufferEmptyMs)} (last heal → buffer_depth 0, from ${r.depthAtLastHeal ?? 'n/a'} records); ${s(r.drainMs)} (last heal → every acknowledged id read back)`,
+    `device reconnects        ${r.deviceReconnects}`,
+  ].join('\n');
+}
