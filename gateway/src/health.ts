@@ -2,11 +2,13 @@
 // counters into gateway_health events, /healthz and /metrics.
 import { randomUUID } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
-import { availableParallelism, freemem, loadavg, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import si from 'systeminformation';
+import { availableParallelism, freemem, loadavg, totalmem, uptime } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { dirname, extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { GatewayHealth, Location } from '@city/protocol';
 import { gatewayErrors } from './errors.ts';
+import type { Settled, SystemWorkerReply } from './system-worker.ts';
 
 /** One reading of the machine the gateway runs on. */
 export interface SystemSample {
@@ -35,16 +37,57 @@ export type SystemProbe = (bufferDir: string) => Promise<SystemReading>;
 
 const message = (reason: unknown): string => (reason instanceof Error ? reason.message : String(reason));
 
-/** The real probe: systeminformation for CPU, memory and temperature; statfs for the buffer's own filesystem. */
+let worker: Worker | undefined;
+let nextRequest = 0;
+const waiting = new Map<number, (reply: SystemWorkerReply) => void>();
+
+/** systeminformation's readings, from a worker thread shared by every gateway in the process. */
+function readSystem(): Promise<SystemWorkerReply> {
+  if (worker === undefined) {
+    // Same extension as this module: .ts from source, .js once built.
+    const w = new Worker(new URL(`./system-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+    w.on('message', (reply: SystemWorkerReply) => {
+      waiting.get(reply.id)?.(reply);
+      waiting.delete(reply.id);
+      if (waiting.size === 0) w.unref();
+    });
+    w.on('error', () => {
+      if (worker === w) worker = undefined;
+    });
+    w.on('exit', () => {
+      if (worker === w) worker = undefined;
+      const failed = (id: number): SystemWorkerReply => {
+        const error = { ok: false as const, error: 'system reader stopped' };
+        return { id, load: error, mem: error, temp: error };
+      };
+      for (const [id, resolve] of waiting) resolve(failed(id));
+      waiting.clear();
+    });
+    // Referenced only while a reading is awaited: an idle reader never keeps the process alive.
+    w.unref();
+    worker = w;
+  }
+  const id = nextRequest++;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    worker!.ref();
+    worker!.postMessage({ id });
+  });
+}
+
+const fromWorker = <T>(settled: Settled<T>): PromiseSettledResult<T> =>
+  settled.ok ? { status: 'fulfilled', value: settled.value } : { status: 'rejected', reason: new Error(settled.error) };
+
+/** The real probe: systeminformation (in a worker) for CPU, memory and temperature; statfs for the buffer's own filesystem. */
 export const systemProbe: SystemProbe = async (bufferDir) => {
-  const [load, mem, temp, disk, time] = await Promise.allSettled([
-    si.currentLoad(),
-    si.mem(),
-    si.cpuTemperature(),
-    // statfs asks exactly the buffer's filesystem; si.fsSize() would spawn df for every mount.
-    statfs(bufferDir),
-    Promise.resolve().then(() => si.time()),
-  ]);
+  // statfs asks exactly the buffer's filesystem; si.fsSize() would spawn df for every mount.
+  const [system, disk] = await Promise.all([readSystem(), statfs(bufferDir).then(
+    (value) => ({ status: 'fulfilled', value }) as const,
+    (reason: unknown) => ({ status: 'rejected', reason }) as const,
+  )]);
+  const load = fromWorker(system.load);
+  const mem = fromWorker(system.mem);
+  const temp = fromWorker(system.temp);
   const errors: string[] = [];
   let cpuLoad: number;
   if (load.status === 'fulfilled' && Number.isFinite(load.value.currentLoad)) {
@@ -76,7 +119,7 @@ export const systemProbe: SystemProbe = async (bufferDir) => {
     memoryTotal: Math.round(memoryTotal),
     diskFree,
     diskTotal,
-    systemUptime: time.status === 'fulfilled' ? Number(time.value.uptime) || 0 : 0,
+    systemUptime: uptime(),
     errors,
   };
   // No sensor reads as null (or -1 on some boards): leave the field out rather than report 0.

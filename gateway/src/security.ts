@@ -447,6 +447,11 @@ export class FrameGuard extends Duplex {
     this.inner.write(chunk, encoding, callback);
   }
 
+  // PUBACKs queued while a write is pending leave in one socket write, not one system call each.
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.inner.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.inner.end(callback);
   }
