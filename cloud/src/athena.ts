@@ -11,7 +11,7 @@ import {
   type ColumnInfo,
 } from '@aws-sdk/client-athena';
 import { compileSchema, describeProblems } from '@city/protocol';
-import { AWS_RETRY_DEFAULTS, backoffMs, sleep, withAwsRetry, type RetryPolicy } from './catalog.ts';
+import { AWS_RETRY_DEFAULTS, RETRY_POLICY_SCHEMA, backoffMs, sleep, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
 import { cloudErrors, errorMessage } from './errors.ts';
 import type { LakeValue, QueryResult } from './query.ts';
 
@@ -65,15 +65,7 @@ const optionsSchema = {
     pollMaxMs: { type: 'integer', minimum: 1, maximum: 600_000 },
     timeoutMs: { type: 'integer', minimum: 1, maximum: 24 * 3600_000 },
     pageSize: { type: 'integer', minimum: 1, maximum: 1000 },
-    retry: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        attempts: { type: 'integer', minimum: 1, maximum: 100 },
-        initialMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-        maxMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-      },
-    },
+    retry: RETRY_POLICY_SCHEMA,
   },
 };
 

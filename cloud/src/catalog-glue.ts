@@ -13,16 +13,8 @@ import {
   type TableInput,
 } from '@aws-sdk/client-glue';
 import { compileSchema, describeProblems, type Column, type ColumnType } from '@city/protocol';
-import {
-  AWS_RETRY_DEFAULTS,
-  backoffMs,
-  sleep,
-  withAwsRetry,
-  type CatalogPartition,
-  type CatalogPort,
-  type CatalogTable,
-  type RetryPolicy,
-} from './catalog.ts';
+import { AWS_RETRY_DEFAULTS, RETRY_POLICY_SCHEMA, backoffMs, sleep, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
+import type { CatalogPartition, CatalogPort, CatalogTable } from './catalog.ts';
 import { mergeColumns } from './catalog-local.ts';
 import { cloudErrors, errorMessage } from './errors.ts';
 
@@ -79,15 +71,7 @@ const optionsSchema = {
         dateRange: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2},(NOW|\\d{4}-\\d{2}-\\d{2})$' },
       },
     },
-    retry: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        attempts: { type: 'integer', minimum: 1, maximum: 100 },
-        initialMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-        maxMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-      },
-    },
+    retry: RETRY_POLICY_SCHEMA,
   },
 };
 

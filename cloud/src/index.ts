@@ -57,18 +57,15 @@ export {
   type QueryResult,
 } from './query.ts';
 export {
-  AWS_RETRY_DEFAULTS,
   createCatalog,
-  isRetryableAwsError,
-  withAwsRetry,
   type CatalogConfig,
   type CatalogPartition,
   type CatalogPort,
   type CatalogReader,
   type CatalogTable,
   type CatalogTableState,
-  type RetryPolicy,
 } from './catalog.ts';
+export { AWS_RETRY_DEFAULTS, isRetryableAwsError, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
 export { createLocalCatalog, LOCAL_CATALOG_FILE, mergeColumns, type LocalCatalog } from './catalog-local.ts';
 export {
   createGlueCatalog,
