@@ -86,7 +86,11 @@ async function startGateway(name: string, brokers: string, topics: KafkaTopicSet
     args: ['--config', configPath, '--id', `gw-${name}`, '--host', '127.0.0.1', '--port', String(port), '--buffer', join(dir, `${name}.db`), '--durability', 'power-loss', '--brokers', brokers, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
     port,
     log: logStream,
-    nodeArgs: cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${name}.cpuprofile`],
+    // BENCH_GATEWAY_NODE_ARGS: V8 flags for the gateway child, e.g. the heap limits a small board would get.
+    nodeArgs: [
+      ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${name}.cpuprofile`]),
+    ],
   });
   await gw.start();
   return { gw, port };
