@@ -109,7 +109,9 @@ export const GATEWAY_DEFAULTS = {
     idleMs: 50,
     minBackoffMs: 100,
     maxBackoffMs: 30_000,
-    replayRecordsPerSec: 5000,
+    // Pacing keeps a replay from crowding out live records and the uplink; high enough to drain a
+    // backlog at several times a neighbourhood's live rate.
+    replayRecordsPerSec: 20_000,
     replayBytesPerSec: 0,
     replayOrder: 'live-first',
     expireEveryMs: 1000,

@@ -32,8 +32,9 @@ const logStream = createWriteStream(join(dir, 'gateway.log'));
 async function metric(url: string, name: string): Promise<number | undefined> {
   try {
     const text = await (await fetch(url, { signal: AbortSignal.timeout(2_000) })).text();
-    const line = text.split('\n').find((l) => new RegExp(`^[a-z_]*${name}(\\{[^}]*\\})?\\s`).test(l));
-    return line === undefined ? undefined : Number(line.trim().split(/\s+/).at(-1));
+    // Summed over labels: buffer_depth comes per lane.
+    const lines = text.split('\n').filter((l) => new RegExp(`^[a-z_]*${name}(\\{[^}]*\\})?\\s`).test(l));
+    return lines.length === 0 ? undefined : lines.reduce((n, l) => n + Number(l.trim().split(/\s+/).at(-1)), 0);
   } catch {
     return undefined;
   }
@@ -118,5 +119,6 @@ try {
   await proxy.close();
   await kafka?.stop();
   logStream.end();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) console.log(`kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
