@@ -11,6 +11,7 @@ import { NAMED_QUERIES, namedQuerySql, type QueryEngineName } from './queries.ts
 import { objectSource, openLake, syncLakeCache, type LakeValue, type QueryResult } from './query.ts';
 import { createS3Store } from './s3-store.ts';
 import { createSink } from './sink.ts';
+import type { ObjectStore } from './store.ts';
 
 const USAGE = `usage:
   sink run --brokers HOST:PORT[,HOST:PORT…] --lake DIR [--group G] [--client-id ID]
@@ -82,6 +83,33 @@ function integerFlag(value: string | undefined, flag: string): number | undefine
   return Number(value);
 }
 
+/** The --s3-* flags of `run` and `query`. */
+const S3_FLAGS = {
+  's3-bucket': { type: 'string' },
+  's3-prefix': { type: 'string' },
+  's3-region': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+} as const;
+
+type S3FlagValues = { 's3-bucket'?: string; 's3-prefix'?: string; 's3-region'?: string; 's3-endpoint'?: string };
+
+/** The S3 store the flags name, or undefined without --s3-bucket; bad flags are usage errors. */
+function s3StoreFromFlags(values: S3FlagValues): ObjectStore | undefined {
+  const bucket = values['s3-bucket'];
+  if (bucket === undefined) {
+    if ((values['s3-prefix'] ?? values['s3-region'] ?? values['s3-endpoint']) !== undefined) {
+      throw cloudErrors.create('CLD_USAGE', '--s3-prefix, --s3-region and --s3-endpoint need --s3-bucket');
+    }
+    return undefined;
+  }
+  try {
+    return createS3Store({ bucket, prefix: values['s3-prefix'], region: values['s3-region'], endpoint: values['s3-endpoint'] });
+  } catch (err) {
+    if (err instanceof CityError && err.code === 'CLD_INVALID_OPTIONS') throw cloudErrors.create('CLD_USAGE', err.message);
+    throw err;
+  }
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 async function runCommand(args: readonly string[]): Promise<number> {
@@ -104,10 +132,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
         'max-bytes': { type: 'string' },
         'max-span-ms': { type: 'string' },
         'no-raw': { type: 'boolean' },
-        's3-bucket': { type: 'string' },
-        's3-prefix': { type: 'string' },
-        's3-region': { type: 'string' },
-        's3-endpoint': { type: 'string' },
+        ...S3_FLAGS,
         catalog: { type: 'string' },
         'glue-database': { type: 'string' },
         'glue-region': { type: 'string' },
@@ -117,9 +142,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
   );
   if (positionals.length > 0) throw cloudErrors.create('CLD_USAGE', `unexpected argument "${positionals[0]}"`);
   const bucket = values['s3-bucket'];
-  if (bucket === undefined && (values['s3-prefix'] ?? values['s3-region'] ?? values['s3-endpoint']) !== undefined) {
-    throw cloudErrors.create('CLD_USAGE', '--s3-prefix, --s3-region and --s3-endpoint need --s3-bucket');
-  }
+  const s3 = s3StoreFromFlags(values);
   const brokersText = values.brokers ?? process.env.KAFKA_BROKERS;
   if (brokersText === undefined || brokersText.trim() === '') {
     throw cloudErrors.create('CLD_USAGE', '--brokers is required (or set KAFKA_BROKERS)');
@@ -134,12 +157,8 @@ async function runCommand(args: readonly string[]): Promise<number> {
   let catalog: CatalogPort | undefined;
   try {
     catalog = catalogFromFlags(values, lakeDir, bucket);
-    const store =
-      bucket === undefined
-        ? undefined
-        : createS3Store({ bucket, prefix: values['s3-prefix'], region: values['s3-region'], endpoint: values['s3-endpoint'] });
     sink = createSink({
-      store,
+      store: s3,
       catalog,
       maxBytes: integerFlag(values['max-bytes'], 'max-bytes'),
       maxSpanMs: integerFlag(values['max-span-ms'], 'max-span-ms'),
@@ -242,10 +261,7 @@ async function queryCommand(args: readonly string[]): Promise<number> {
         param: { type: 'string', multiple: true },
         engine: { type: 'string' },
         'print-sql': { type: 'boolean' },
-        's3-bucket': { type: 'string' },
-        's3-prefix': { type: 'string' },
-        's3-region': { type: 'string' },
-        's3-endpoint': { type: 'string' },
+        ...S3_FLAGS,
         workgroup: { type: 'string' },
         database: { type: 'string' },
         region: { type: 'string' },
@@ -293,19 +309,9 @@ async function queryCommand(args: readonly string[]): Promise<number> {
 
   const lakeDir = values.lake;
   if (lakeDir === undefined) throw cloudErrors.create('CLD_USAGE', '--lake is required');
-  const bucket = values['s3-bucket'];
-  if (bucket === undefined && (values['s3-prefix'] ?? values['s3-region'] ?? values['s3-endpoint']) !== undefined) {
-    throw cloudErrors.create('CLD_USAGE', '--s3-prefix, --s3-region and --s3-endpoint need --s3-bucket');
-  }
-  if (bucket !== undefined) {
+  const store = s3StoreFromFlags(values);
+  if (store !== undefined) {
     // DuckDB here has no httpfs: mirror the S3 lake into the --lake folder, then query the copy.
-    let store;
-    try {
-      store = createS3Store({ bucket, prefix: values['s3-prefix'], region: values['s3-region'], endpoint: values['s3-endpoint'] });
-    } catch (err) {
-      if (err instanceof CityError && err.code === 'CLD_INVALID_OPTIONS') throw cloudErrors.create('CLD_USAGE', err.message);
-      throw err;
-    }
     try {
       const sync = await syncLakeCache(objectSource(store), lakeDir);
       process.stderr.write(`cache ${lakeDir}: ${sync.downloaded} downloaded, ${sync.kept} kept, ${sync.removed} removed\n`);
