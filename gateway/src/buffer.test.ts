@@ -1,28 +1,19 @@
-import { existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
 import { openBuffer, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import type { GatewayOptions } from './options.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-buffer-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('gw-buffer-');
 
 function open(path: string, limits: Parameters<typeof openBuffer>[2] = {}): OutboxBuffer {
   const buffer = openBuffer(path, 'process-crash', limits);
-  cleanups.push(() => buffer.close());
+  onTeardown(() => buffer.close());
   return buffer;
 }
 
@@ -167,7 +158,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
       },
       () => undefined,
     );
-    cleanups.push(() => gw.close());
+    onTeardown(() => gw.close());
     return gw;
   }
 
@@ -176,7 +167,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     const gw = gateway(path, { maxBytes: 2000 });
     await gw.start();
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port()}`, { clientId: 'bounded-1', reconnectPeriod: 0 });
-    cleanups.push(() => client.endAsync(true));
+    onTeardown(() => client.endAsync(true));
     for (let seq = 0; seq < 10; seq++) {
       const event = exampleEvent('vehicle', { deviceId: 'bus-b', seq, eventId: `bus-b-${seq}` });
       await client.publishAsync(mqttTopic('bus-b', 'vehicle'), JSON.stringify(event), { qos: 1 });
@@ -218,7 +209,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     const one = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1, commitWindowMs: 1000 });
     await one.start();
     const c1 = await mqtt.connectAsync(`mqtt://127.0.0.1:${one.port()}`, { clientId: 'commit-1', reconnectPeriod: 0 });
-    cleanups.push(() => c1.endAsync(true));
+    onTeardown(() => c1.endAsync(true));
     await Promise.all(
       [0, 1, 2, 3].map((seq) =>
         c1.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq, eventId: `c-${seq}` })), { qos: 1 }),
@@ -230,7 +221,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     const windowed = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1000, commitWindowMs: 400 });
     await windowed.start();
     const c2 = await mqtt.connectAsync(`mqtt://127.0.0.1:${windowed.port()}`, { clientId: 'commit-2', reconnectPeriod: 0 });
-    cleanups.push(() => c2.endAsync(true));
+    onTeardown(() => c2.endAsync(true));
     const started = performance.now();
     await c2.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq: 9, eventId: 'c-9' })), { qos: 1 });
     expect(performance.now() - started).toBeGreaterThanOrEqual(350);

@@ -1,42 +1,31 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type DeadLetter, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
 import { createGateway, openBuffer, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
 const quiet = () => undefined;
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('gw-test-');
 
 async function startGateway(options: Partial<GatewayOptions> & { buffer: { path: string } }): Promise<Gateway> {
   const gateway = createGateway(
     { gatewayId: 'gw-test', mqtt: { host: '127.0.0.1', port: 0 }, healthIntervalMs: 0, ...options },
     quiet,
   );
-  cleanups.push(() => gateway.close());
+  onTeardown(() => gateway.close());
   await gateway.start();
   return gateway;
 }
 
 async function connect(gateway: Gateway, clientId: string): Promise<MqttClient> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId, reconnectPeriod: 0 });
-  cleanups.push(() => client.endAsync());
+  onTeardown(() => client.endAsync());
   return client;
 }
 
@@ -58,7 +47,7 @@ function bufferRows(path: string): { topic: string; key: string; value: string }
 async function consumeAll(topics: string[], expected: number): Promise<(KafkaMessage & { topic: string })[]> {
   const kafka = new Kafka({ clientId: 'gw-test-reader', brokers, logLevel: logLevel.NOTHING });
   const consumer: Consumer = kafka.consumer({ groupId: `gw-test-${randomUUID()}` });
-  cleanups.push(() => consumer.disconnect());
+  onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
   const messages: (KafkaMessage & { topic: string })[] = [];

@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateEvent } from '@city/protocol';
 import { createGateway, type Gateway } from './index.ts';
 import { buildHealthEvent, createHealthMonitor, createRateMeter, systemProbe, type SystemReading, type SystemSample } from './health.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-health-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('gw-health-');
 
 const reading = (over: Partial<SystemReading> = {}): SystemReading => ({
   cpuLoad: 0.25,
@@ -98,7 +88,7 @@ describe('health monitor', () => {
         return new Promise((resolve) => (release = resolve));
       },
     });
-    cleanups.push(() => monitor.close());
+    onTeardown(() => monitor.close());
     expect(monitor.latest()).toBeUndefined();
     const a = monitor.current();
     const b = monitor.sample();
@@ -119,7 +109,7 @@ describe('health monitor', () => {
       sampleTimeoutMs: 100,
       probe: () => (mode === 'ok' ? Promise.resolve(reading()) : mode === 'throw' ? Promise.reject(new Error('boom')) : new Promise(() => undefined)),
     });
-    cleanups.push(() => monitor.close());
+    onTeardown(() => monitor.close());
     const first = await monitor.sample();
     mode = 'hang';
     await expect(monitor.sample()).rejects.toMatchObject({ code: 'GW_HEALTH_SAMPLE', message: expect.stringMatching(/within 100 ms/) });
@@ -155,7 +145,7 @@ describe('gateway health report', () => {
       },
       () => undefined,
     );
-    cleanups.push(() => gateway.close());
+    onTeardown(() => gateway.close());
     await expect(gateway.reportHealth()).rejects.toMatchObject({ code: 'GW_NOT_STARTED' });
     await gateway.start();
     const before = gateway.stats();

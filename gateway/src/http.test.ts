@@ -1,27 +1,18 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
 import { createGateway, type Gateway, type GatewayOptions } from './index.ts';
 import type { StatusSnapshot } from './health.ts';
 import { createStatusServer, fetchGatewayStatus, formatStatus, METRICS_CONTENT_TYPE, renderMetrics } from './http.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-http-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('gw-http-');
 
 // ---- a strict reader of the Prometheus text format 0.0.4, independent of the code under test ----
 
@@ -103,14 +94,14 @@ async function startGateway(options: Partial<GatewayOptions> = {}): Promise<Gate
     },
     () => undefined,
   );
-  cleanups.push(() => gateway.close());
+  onTeardown(() => gateway.close());
   await gateway.start();
   return gateway;
 }
 
 async function connect(gateway: Gateway, clientId: string): Promise<MqttClient> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId, reconnectPeriod: 0 });
-  cleanups.push(() => client.endAsync());
+  onTeardown(() => client.endAsync());
   return client;
 }
 
@@ -242,7 +233,7 @@ describe('/healthz', () => {
     const gateway = await startGateway({ kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 }, drainOnCloseMs: 0, buffer: { path: join(tempDir(), 'b.db'), maxBytes: 100, minFreeDiskBytes: 0 } });
     const base = `http://127.0.0.1:${gateway.httpPort()}`;
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId: 'em-1', reconnectPeriod: 0 });
-    cleanups.push(() => client.end(true));
+    onTeardown(() => client.end(true));
     // No PUBACK comes for a refused publish (the device resends later), so this is not awaited.
     client.publish(mqttTopic('em-1', 'emergency'), JSON.stringify(exampleEvent('emergency', { deviceId: 'em-1' })), { qos: 1 });
     const body = await until('503', async () => {
@@ -259,7 +250,7 @@ describe('/healthz', () => {
   it('answers 503 naming the buffer error when the buffer does not take writes; 404 and 405 elsewhere', async () => {
     let current = snapshot();
     const server = createStatusServer({ host: '127.0.0.1', port: 0, snapshot: () => current });
-    cleanups.push(() => server.close());
+    onTeardown(() => server.close());
     const { port } = await server.start();
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     current = snapshot({ bufferWritable: false, bufferError: 'SQLITE_FULL: database or disk is full' });
@@ -307,7 +298,7 @@ describe('gateway status', () => {
     expect(JSON.parse(byConfig.stdout)).toMatchObject({ status: 'ok', gatewayId: gateway.config.gatewayId });
 
     const unhealthy = createStatusServer({ host: '127.0.0.1', port: 0, snapshot: () => snapshot({ state: 'closing' }) });
-    cleanups.push(() => unhealthy.close());
+    onTeardown(() => unhealthy.close());
     const { port } = await unhealthy.start();
     const sick = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
     expect(sick.code).toBe(1);

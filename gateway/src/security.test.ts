@@ -1,28 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_PAYLOAD_BYTES, exampleEvent, mqttTopic, type DeadLetter } from '@city/protocol';
 import { createGateway, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
 import { openRegistry } from './registry.ts';
 import { FrameGuard, TokenBucket } from './security.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const quiet = () => undefined;
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-sec-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('gw-sec-');
 
 interface Setup {
   gateway: Gateway;
@@ -39,7 +29,7 @@ async function startSecure(extra: Partial<GatewayOptions> = {}, auth = true): Pr
   const logs: Setup['logs'] = [];
   const registryPath = join(dir, 'devices.db');
   const admin = openRegistry(registryPath);
-  cleanups.push(() => admin.close());
+  onTeardown(() => admin.close());
   const gateway = createGateway(
     {
       gatewayId: 'gw-sec',
@@ -54,7 +44,7 @@ async function startSecure(extra: Partial<GatewayOptions> = {}, auth = true): Pr
     },
     (_level, message, fields) => logs.push({ message, ...(fields === undefined ? {} : { fields }) }),
   );
-  cleanups.push(() => gateway.close());
+  onTeardown(() => gateway.close());
   const letters: DeadLetter[] = [];
   gateway.on('deadletter', (l) => letters.push(l));
   await gateway.start();
@@ -66,7 +56,7 @@ type Attempt = { client: MqttClient; connected: true } | { client: MqttClient; c
 /** Connects and reports how it went: CONNACK accepted, CONNACK refused (code), or closed without CONNACK. */
 function attempt(url: string, options: IClientOptions): Promise<Attempt> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 30_000, ...options });
-  cleanups.push(() => client.endAsync(true));
+  onTeardown(() => client.endAsync(true));
   return new Promise((resolve) => {
     client.once('connect', () => resolve({ client, connected: true }));
     client.once('error', (err) => resolve({ client, connected: false, code: (err as Error & { code?: number }).code }));
@@ -182,7 +172,7 @@ describe('authentication', () => {
     const b = await connectDevice(url, 'cam-b', provision('cam-b'));
 
     const cli = openRegistry(registryPath);
-    cleanups.push(() => cli.close());
+    onTeardown(() => cli.close());
     cli.revoke('cam-a');
     await closed(a);
     expect(b.connected).toBe(true);
@@ -338,7 +328,7 @@ describe('listeners', () => {
       },
       quiet,
     );
-    cleanups.push(() => gateway.close());
+    onTeardown(() => gateway.close());
     await expect(gateway.start()).rejects.toThrow(/TLS certificate or key.*missing\.pem/);
   });
 });
