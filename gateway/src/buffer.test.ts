@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
-import { openBuffer, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
+import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import type { GatewayOptions } from './options.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
@@ -89,7 +89,77 @@ describe('buffer bookkeeping', () => {
     expect(buffer.keysBetween(0, buffer.maxId()).length).toBeGreaterThan(0);
   });
 
-  it('reclaims space incrementally once drained (auto_vacuum=INCREMENTAL, WAL truncated)', () => {
+  it('keeps records removed from the middle of a group commit removed across reopen, and their order', () => {
+    const path = join(tempDir(), 'b.db');
+    let buffer = openBuffer(path, 'power-loss');
+    const batch = Array.from({ length: 6 }, () => record('telemetry', 10));
+    buffer.append(batch);
+    buffer.append([record('emergency', 10)]);
+    const stored = buffer.peek(10);
+    // The forwarder acknowledged records 2 and 4 of the first commit (live-first picks across devices).
+    buffer.removeIds([stored[1]!.id, stored[3]!.id]);
+    buffer.close();
+    buffer = open(path);
+    expect(buffer.peek(10).map((r) => r.eventId)).toEqual([0, 2, 4, 5, 6].map((i) => stored[i]!.eventId));
+    expect(buffer.stats()).toMatchObject({ depth: 5, bytes: 50, oldestReceivedAt: stored[0]!.receivedAt });
+    expect(readBufferFile(path).map((r) => r.id)).toEqual(buffer.peek(10).map((r) => r.id));
+    expect(buffer.keysBetween(stored[4]!.id, stored[5]!.id)).toEqual([stored[5]!.key]);
+  });
+
+  it("gives eviction's space back by rewriting the group commit without the evicted records", () => {
+    const path = join(tempDir(), 'b.db');
+    const buffer = open(path, { maxBytes: 40 });
+    buffer.append([record('telemetry', 10), record('emergency', 10), record('telemetry', 10)]);
+    buffer.append([record('telemetry', 10), record('telemetry', 10)]);
+    expect(buffer.counters().evicted.telemetry).toBe(1);
+    const db = new Database(path, { readonly: true });
+    try {
+      // The first commit's row now holds 2 records, and nothing is listed as removed-but-present.
+      expect(db.prepare('SELECT records FROM segments ORDER BY id').pluck().all()).toEqual([2, 2]);
+      expect(db.prepare('SELECT count(*) FROM segment_removed').pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+    expect(readBufferFile(path).map((r) => r.lane)).toEqual(['emergency', 'telemetry', 'telemetry', 'telemetry']);
+  });
+
+  it('repacks a buffer file written with a row per record, oldest first', () => {
+    const path = join(tempDir(), 'b.db');
+    const db = new Database(path);
+    db.exec(`CREATE TABLE outbox (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+      received_at INTEGER NOT NULL, event_id TEXT, lane TEXT NOT NULL DEFAULT 'telemetry')`);
+    const insert = db.prepare('INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run(3, 'city.vehicle.v1', 'bus-1', Buffer.from('a'), 1000, 'e-3', 'telemetry');
+    insert.run(7, 'city.emergency.v1', 'amb-1', Buffer.from('bb'), 1001, 'e-7', 'emergency');
+    insert.run(9, 'city.deadletter.v1', 'cl-1', Buffer.from('ccc'), 1002, null, 'deadletter');
+    db.close();
+    const buffer = open(path);
+    expect(buffer.peek(10).map(({ id, topic, key, value, receivedAt, eventId, lane }) => ({ id, topic, key, value: value.toString(), receivedAt, eventId, lane }))).toEqual([
+      { id: 3, topic: 'city.vehicle.v1', key: 'bus-1', value: 'a', receivedAt: 1000, eventId: 'e-3', lane: 'telemetry' },
+      { id: 7, topic: 'city.emergency.v1', key: 'amb-1', value: 'bb', receivedAt: 1001, eventId: 'e-7', lane: 'emergency' },
+      { id: 9, topic: 'city.deadletter.v1', key: 'cl-1', value: 'ccc', receivedAt: 1002, eventId: null, lane: 'deadletter' },
+    ]);
+    expect(buffer.counters().depth).toEqual({ emergency: 1, deadletter: 1, telemetry: 1 });
+    expect(buffer.maxId()).toBe(9);
+  });
+
+  it('calls back once the WAL is flushed in power-loss mode, and at once in process-crash mode', async () => {
+    const dir = tempDir();
+    const durable = openBuffer(join(dir, 'p.db'), 'power-loss');
+    onTeardown(() => durable.close());
+    durable.append([record('telemetry')]);
+    const order: string[] = [];
+    const flushed = new Promise<Error | null>((resolve) => durable.sync(resolve));
+    order.push('returned');
+    expect(await flushed).toBeNull();
+    const quick = open(join(dir, 'q.db'));
+    quick.append([record('telemetry')]);
+    quick.sync(() => order.push('called back'));
+    order.push('returned');
+    expect(order).toEqual(['returned', 'called back', 'returned']);
+  });
+
+  it('reclaims space incrementally once drained (auto_vacuum=INCREMENTAL)', () => {
     const path = join(tempDir(), 'b.db');
     const buffer = open(path);
     for (let i = 0; i < 20; i++) buffer.append(Array.from({ length: 100 }, () => record('telemetry', 1000)));
@@ -103,13 +173,12 @@ describe('buffer bookkeeping', () => {
     } finally {
       db.close();
     }
-    expect(statSync(`${path}-wal`).size).toBe(0);
     expect(statSync(path).size).toBeLessThan(100_000);
   });
 });
 
 describe('buffer integrity', () => {
-  it('moves a corrupt file aside with its WAL, reports where, and opens a fresh buffer', () => {
+  it('moves a corrupt file aside with its journal, reports where, and opens a fresh buffer', () => {
     const dir = tempDir();
     const path = join(dir, 'b.db');
     const first = openBuffer(path, 'power-loss');
@@ -196,12 +265,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     expect(stats.bufferBytes).toBeLessThanOrEqual(2000);
     await gw.close();
     // Every acknowledged emergency record is still in the buffer.
-    const db = new Database(path, { readonly: true });
-    try {
-      expect(db.prepare("SELECT event_id FROM outbox WHERE lane = 'emergency' ORDER BY id").pluck().all()).toEqual(acked);
-    } finally {
-      db.close();
-    }
+    expect(readBufferFile(path).filter((r) => r.lane === 'emergency').map((r) => r.eventId)).toEqual(acked);
   });
 
   it('honours the group commit count and window', async () => {

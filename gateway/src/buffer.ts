@@ -1,22 +1,35 @@
-// The durable store-and-forward buffer: an SQLite outbox in WAL mode. A record is appended in a
-// group commit before its device is acknowledged, and deleted only after Kafka acknowledged it.
+// The durable store-and-forward buffer: an SQLite outbox. A record is appended in a group commit
+// before its device is acknowledged, and deleted only after Kafka acknowledged it.
+//
+// Segments. A group commit is stored as one row holding all its records packed in one blob, not a row
+// per record: SQLite's per-row cost (~5 µs here, more than parsing and validating the message) becomes
+// one insert per commit, and the rows' pages fill completely. Records keep their own ids (one range per
+// segment, ranges never overlap), so everything above this module still sees records. A segment is
+// deleted once every record in it is gone; records removed from a segment that still holds others are
+// listed in `segment_removed` (by the forwarder, in the same transaction as its other deletes) or, when
+// eviction or expiry needs the space back, the segment is rewritten without them.
 //
 // Bounded, with lanes. When the byte cap or the free-disk floor is reached, room is made by evicting
 // the oldest records of the lowest lane first: telemetry, then dead letters. Emergency records are
 // never evicted: when one cannot be stored the append refuses it, the device gets no PUBACK and
 // resends. Every eviction, expiry and refusal is counted by lane.
 //
+// Durability without stalling. The WAL is written with synchronous=NORMAL and, in power-loss mode,
+// `sync()` fdatasyncs it on libuv's thread pool: the main thread goes on parsing and committing while
+// the disk flushes, and the devices of a commit are acknowledged once a flush that started after it
+// has finished (commits that arrive meanwhile share the next flush).
+//
 // SD-card care. auto_vacuum=INCREMENTAL (only effective on a new file) lets freed pages be returned
 // without a full VACUUM rewrite; but a page freed by a forwarded batch is reused by the next inserts
 // anyway, so vacuuming while traffic flows would only add writes. `maintain()` therefore vacuums and
 // TRUNCATE-checkpoints only when the buffer is drained (at most once per `maintainEveryMs`). That is
-// also what keeps writes near 1× the row size: once the table is empty, incremental_vacuum shrinks the
-// database, and a checkpoint skips WAL frames of pages past the new end, so rows that were inserted
-// and forwarded between two checkpoints are written once (to the WAL) and never copied into the
+// also what keeps writes near 1× the record size: once the buffer is empty, incremental_vacuum shrinks
+// the database, and a checkpoint skips WAL frames of pages past the new end, so records that were
+// stored and forwarded between two checkpoints are written once (to the WAL) and never copied into the
 // database file. The passive autocheckpoint is raised to 4096 pages (16 MiB) so it rarely fires
 // while the forwarder keeps up; it still bounds the WAL during an outage, and journal_size_limit
 // trims the WAL file after a burst.
-import { existsSync, renameSync, statfsSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, openSync, renameSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { gatewayErrors } from './errors.ts';
@@ -96,8 +109,13 @@ export interface AppendResult {
 export interface OutboxBuffer {
   /** Set when the file found at open failed its integrity check and was moved aside. */
   readonly recovered: BufferRecovery | null;
-  /** Appends records in one transaction; durable when it returns (per the durability mode). */
+  /** Appends records in one transaction; survives a process crash when it returns, a power cut after `sync`. */
   append(records: readonly OutboxRecord[]): AppendResult;
+  /**
+   * Calls back once everything appended so far is durable per the durability mode (power-loss: an
+   * fdatasync of the WAL on the thread pool; process-crash: at once).
+   */
+  sync(callback: (err: Error | null) => void): void;
   /** The oldest records with `afterId` < id ≤ `upToId`, in arrival order. */
   peek(limit: number, afterId?: number, upToId?: number): StoredRecord[];
   /** Deletes every record with id ≤ `lastId`. */
@@ -119,51 +137,131 @@ export interface OutboxBuffer {
   close(): void;
 }
 
-interface Row {
-  id: number;
-  topic: string;
-  key: string;
-  value: Buffer;
-  received_at: number;
-  event_id: string | null;
-  lane: Lane;
+const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
+
+// ---- segment encoding: per record a fixed head, then topic, key, event id and value bytes.
+// head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
+const HEAD = 23;
+const NO_EVENT_ID = 0xffff;
+
+function encodeSegment(first: number, records: readonly StoredRecord[]): Buffer {
+  let size = 0;
+  const lengths = new Array<number>(records.length * 3);
+  records.forEach((r, i) => {
+    const t = Buffer.byteLength(r.topic);
+    const k = Buffer.byteLength(r.key);
+    const e = r.eventId === null ? 0 : Buffer.byteLength(r.eventId);
+    if (t >= 0xffff || k >= 0xffff || e >= 0xffff) throw gatewayErrors.create('GW_BUFFER_WRITE', `record ${r.id}: topic, key or event id longer than 65534 bytes`);
+    lengths[i * 3] = t;
+    lengths[i * 3 + 1] = k;
+    lengths[i * 3 + 2] = e;
+    size += HEAD + t + k + e + r.value.length;
+  });
+  const buf = Buffer.allocUnsafe(size);
+  let o = 0;
+  records.forEach((r, i) => {
+    const t = lengths[i * 3]!;
+    const k = lengths[i * 3 + 1]!;
+    const e = lengths[i * 3 + 2]!;
+    buf.writeUInt32LE(r.id - first, o);
+    buf[o + 4] = LANES.indexOf(r.lane);
+    buf.writeDoubleLE(r.receivedAt, o + 5);
+    buf.writeUInt16LE(t, o + 13);
+    buf.writeUInt16LE(k, o + 15);
+    buf.writeUInt16LE(r.eventId === null ? NO_EVENT_ID : e, o + 17);
+    buf.writeUInt32LE(r.value.length, o + 19);
+    o += HEAD;
+    o += buf.write(r.topic, o);
+    o += buf.write(r.key, o);
+    if (r.eventId !== null) o += buf.write(r.eventId, o);
+    o += r.value.copy(buf, o);
+  });
+  return buf;
 }
 
-const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
+/** The records packed in one segment row, in id order (values are views into `data`). */
+export function decodeSegment(first: number, data: Buffer): StoredRecord[] {
+  const out: StoredRecord[] = [];
+  let o = 0;
+  while (o < data.length) {
+    const id = first + data.readUInt32LE(o);
+    const lane = LANES[data[o + 4]!];
+    const receivedAt = data.readDoubleLE(o + 5);
+    const t = data.readUInt16LE(o + 13);
+    const k = data.readUInt16LE(o + 15);
+    const e = data.readUInt16LE(o + 17);
+    const v = data.readUInt32LE(o + 19);
+    o += HEAD;
+    if (lane === undefined || o + t + k + (e === NO_EVENT_ID ? 0 : e) + v > data.length) {
+      throw Object.assign(new Error(`segment ${first}: record at byte ${o - HEAD} is malformed`), { code: 'SQLITE_CORRUPT' });
+    }
+    const topic = data.toString('utf8', o, (o += t));
+    const key = data.toString('utf8', o, (o += k));
+    const eventId = e === NO_EVENT_ID ? null : data.toString('utf8', o, (o += e));
+    const value = data.subarray(o, (o += v));
+    out.push({ id, topic, key, value, receivedAt, eventId, lane });
+  }
+  return out;
+}
+
+function encodeIds(first: number, ids: Iterable<number>): Buffer {
+  const list = [...ids];
+  const buf = Buffer.allocUnsafe(list.length * 4);
+  list.forEach((id, i) => buf.writeUInt32LE(id - first, i * 4));
+  return buf;
+}
+
+function decodeIds(first: number, buf: Buffer): Set<number> {
+  const ids = new Set<number>();
+  for (let o = 0; o + 4 <= buf.length; o += 4) ids.add(first + buf.readUInt32LE(o));
+  return ids;
+}
+
+/** One segment row as held in memory: live figures, and its records once read. */
+interface Segment {
+  /** Row id: the id of its first record as written. */
+  id: number;
+  last: number;
+  depth: LaneCounts;
+  live: number;
+  bytes: number;
+  /** Ids of records gone from the row but still in its blob. */
+  removed: Set<number>;
+  records: StoredRecord[] | undefined;
+}
 
 function isCorruption(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'));
 }
 
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    last_id INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    data BLOB NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS segment_removed (segment_id INTEGER PRIMARY KEY, ids BLOB NOT NULL);
+  CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
 /** Opens the file and checks it; throws the SQLite error on corruption. */
-function openChecked(path: string, durability: Durability): Database.Database {
+function openChecked(path: string): Database.Database {
   const db = new Database(path);
   try {
     // auto_vacuum only takes effect before the first table exists, so it is set before the schema.
     db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${durability === DURABILITY.powerLoss ? 'FULL' : 'NORMAL'}`);
+    // Power-loss mode flushes the WAL itself, off the main thread (see sync()).
+    db.pragma('synchronous = NORMAL');
     db.pragma('wal_autocheckpoint = 4096');
     db.pragma('journal_size_limit = 16777216');
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS outbox (
-        id INTEGER PRIMARY KEY,
-        topic TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value BLOB NOT NULL,
-        received_at INTEGER NOT NULL,
-        event_id TEXT,
-        lane TEXT NOT NULL DEFAULT 'telemetry'
-      );
-      CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    `);
-    const columns = db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'lane')) db.exec(`ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT 'telemetry'`);
-    // Eviction and expiry walk one lane oldest-first.
-    db.exec('CREATE INDEX IF NOT EXISTS outbox_lane ON outbox (lane, id)');
+    db.exec(SCHEMA);
+    migrateRows(db);
     return db;
   } catch (err) {
     db.close();
@@ -171,13 +269,53 @@ function openChecked(path: string, durability: Durability): Database.Database {
   }
 }
 
-/** Renames the file and its -wal/-shm aside with one timestamp suffix; never deletes them. */
+/** Buffers written before segments held a row per record (`outbox`): repack them, oldest first. */
+function migrateRows(db: Database.Database): void {
+  const old = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'").pluck().get();
+  if (old === 0) return;
+  const hasLane = (db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[]).some((c) => c.name === 'lane');
+  const chunkAfter = db.prepare(
+    `SELECT id, topic, key, value, received_at AS receivedAt, event_id AS eventId, ${hasLane ? 'lane' : "'telemetry' AS lane"}
+     FROM outbox WHERE id > ? ORDER BY id LIMIT 5000`,
+  );
+  const insert = db.prepare('INSERT INTO segments (id, last_id, records, keys, data) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let after = 0; ; ) {
+      const chunk = (chunkAfter.all(after) as StoredRecord[]).map((r) => ({ ...r, lane: LANES.includes(r.lane) ? r.lane : 'telemetry' }));
+      if (chunk.length === 0) break;
+      const first = chunk[0]!.id;
+      after = chunk.at(-1)!.id;
+      insert.run(first, after, chunk.length, JSON.stringify([...new Set(chunk.map((r) => r.key))]), encodeSegment(first, chunk));
+    }
+    db.exec('DROP TABLE outbox');
+  })();
+}
+
+/** Renames the file and its -wal/-shm (or rollback journal) aside with one timestamp suffix; never deletes them. */
 function moveAside(path: string): string {
   const movedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  for (const suffix of ['', '-wal', '-shm']) {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) {
     if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
   }
   return movedTo;
+}
+
+/** The live records of a buffer file, in id order, read without opening it for writing (tests, tools). */
+export function readBufferFile(path: string): StoredRecord[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const removed = new Map<number, Buffer>(
+      (db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]).map(([id, ids]) => [id, ids]),
+    );
+    const out: StoredRecord[] = [];
+    for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
+      const gone = removed.has(id) ? decodeIds(id, removed.get(id)!) : undefined;
+      for (const r of decodeSegment(id, data)) if (!gone?.has(r.id)) out.push(r);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
 }
 
 export function openBuffer(path: string, durability: Durability, limits: Partial<BufferLimits> = {}): OutboxBuffer {
@@ -189,50 +327,132 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
   let db: Database.Database;
   try {
     try {
-      db = openChecked(path, durability);
+      db = openChecked(path);
     } catch (err) {
       if (!isCorruption(err)) throw err;
       recovered = { movedTo: moveAside(path), reason: (err as Error).message };
-      db = openChecked(path, durability);
+      db = openChecked(path);
     }
   } catch (err) {
     throw gatewayErrors.create('GW_BUFFER_OPEN', `${path}: ${(err as Error).message}`, err);
   }
 
-  const insert = db.prepare(
-    'INSERT INTO outbox (id, topic, key, value, received_at, event_id, lane) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
-  const selectRange = db.prepare(
-    'SELECT id, topic, key, value, received_at, event_id, lane FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
-  );
-  const delUpTo = db.prepare('DELETE FROM outbox WHERE id <= ? RETURNING lane, length(value) AS n');
-  const delOne = db.prepare('DELETE FROM outbox WHERE id = ? RETURNING lane, length(value) AS n');
-  const oldestInLane = db.prepare('SELECT id, length(value) AS n, received_at FROM outbox WHERE lane = ? ORDER BY id LIMIT ?');
-  const oldest = db.prepare('SELECT received_at FROM outbox ORDER BY id LIMIT 1').pluck();
-  const maxIdQuery = db.prepare("SELECT coalesce(max(id), 0) FROM outbox").pluck();
-  const keysQuery = db.prepare('SELECT DISTINCT key FROM outbox WHERE id > ? AND id <= ?').pluck();
+  const insertSegment = db.prepare('INSERT INTO segments (id, last_id, records, keys, data) VALUES (?, ?, ?, ?, ?)');
+  const rewriteSegment = db.prepare('UPDATE segments SET records = ?, keys = ?, data = ? WHERE id = ?');
+  const deleteSegment = db.prepare('DELETE FROM segments WHERE id = ?');
+  const readSegment = db.prepare('SELECT data FROM segments WHERE id = ?').pluck();
+  const readKeys = db.prepare('SELECT keys FROM segments WHERE id = ?').pluck();
+  const saveRemoved = db.prepare('INSERT OR REPLACE INTO segment_removed (segment_id, ids) VALUES (?, ?)');
+  const dropRemoved = db.prepare('DELETE FROM segment_removed WHERE segment_id = ?');
   const bumpSequence = db.prepare(
     `INSERT INTO sequences (name, value) VALUES (?, 0)
      ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
   );
 
-  // Running figures, read once here so stats() never scans the table.
+  // Records read from segments, most recently used last; the newest segments are put here as they
+  // are written, so a forwarder that keeps up never reads the file back.
+  const CACHE_SEGMENTS = 32;
+  const cache = new Map<number, Segment>();
+  const touch = (s: Segment) => {
+    cache.delete(s.id);
+    cache.set(s.id, s);
+    while (cache.size > CACHE_SEGMENTS) {
+      const [, evicted] = cache.entries().next().value!;
+      cache.delete(evicted.id);
+      evicted.records = undefined;
+    }
+  };
+  const recordsOf = (s: Segment): StoredRecord[] => {
+    if (s.records === undefined) s.records = decodeSegment(s.id, readSegment.get(s.id) as Buffer);
+    touch(s);
+    return s.records;
+  };
+
+  // Every segment's live figures, in id order, read at open (and after a failed transaction) so
+  // nothing else scans the file.
+  let segments: Segment[] = [];
   const depth = zeroLanes();
   let bytes = 0;
-  for (const row of db.prepare('SELECT lane, count(*) AS c, coalesce(sum(length(value)), 0) AS b FROM outbox GROUP BY lane').all() as {
-    lane: Lane;
-    c: number;
-    b: number;
-  }[]) {
-    depth[row.lane] = row.c;
-    bytes += row.b;
-  }
-  // Ids are handed out here rather than by SQLite, which reuses ids once the table empties: the
-  // forwarder relies on "a higher id arrived later" within a process run.
-  let highestId = maxIdQuery.get() as number;
+  let highestId = 0;
+  const load = () => {
+    segments = [];
+    for (const s of cache.values()) s.records = undefined;
+    cache.clear();
+    for (const lane of LANES) depth[lane] = 0;
+    bytes = 0;
+    const removedRows = new Map(
+      (db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]).map(([id, ids]) => [id, ids]),
+    );
+    for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
+      const records = decodeSegment(id, data);
+      const removed = removedRows.has(id) ? decodeIds(id, removedRows.get(id)!) : new Set<number>();
+      const s: Segment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), live: 0, bytes: 0, removed, records: undefined };
+      for (const r of records) {
+        if (removed.has(r.id)) continue;
+        s.depth[r.lane]++;
+        s.live++;
+        s.bytes += r.value.length;
+      }
+      highestId = Math.max(highestId, s.last);
+      segments.push(s);
+      for (const lane of LANES) depth[lane] += s.depth[lane];
+      bytes += s.bytes;
+    }
+  };
+  load();
+  // Ids only grow, also across an emptied buffer: the forwarder relies on "a higher id arrived
+  // later". A drained buffer keeps its last id in `sequences`.
+  highestId = Math.max(highestId, (db.prepare("SELECT value FROM sequences WHERE name = '_last_record_id'").pluck().get() as number | undefined) ?? 0);
+  const saveHighest = db.prepare("INSERT OR REPLACE INTO sequences (name, value) VALUES ('_last_record_id', ?)");
+
   const counts = { evicted: zeroLanes(), expired: zeroLanes(), refused: zeroLanes() };
   const totalDepth = () => depth.emergency + depth.deadletter + depth.telemetry;
   let lastMaintain = 0;
+
+  /** Index of the first segment whose last id is > `id`. */
+  const firstAfter = (id: number): number => {
+    let lo = 0;
+    let hi = segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (segments[mid]!.last <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+
+  /** Marks a record gone from its segment and from the running figures. */
+  const dropRecord = (s: Segment, r: StoredRecord, into?: LaneCounts) => {
+    s.removed.add(r.id);
+    s.depth[r.lane]--;
+    s.live--;
+    s.bytes -= r.value.length;
+    depth[r.lane]--;
+    bytes -= r.value.length;
+    if (into) into[r.lane]++;
+  };
+
+  /** Writes what `dropRecord` changed: deletes empty segments; rewrites or lists the rest. */
+  const settle = (touched: Iterable<Segment>, rewrite: boolean) => {
+    for (const s of touched) {
+      if (s.live === 0) {
+        deleteSegment.run(s.id);
+        dropRemoved.run(s.id);
+        segments.splice(segments.indexOf(s), 1);
+        cache.delete(s.id);
+        s.records = undefined;
+      } else if (rewrite) {
+        // Eviction and expiry need the space back: write the segment again without the removed records.
+        const live = recordsOf(s).filter((r) => !s.removed.has(r.id));
+        rewriteSegment.run(live.length, JSON.stringify([...new Set(live.map((r) => r.key))]), encodeSegment(s.id, live), s.id);
+        dropRemoved.run(s.id);
+        s.removed = new Set();
+        s.records = live;
+      } else {
+        saveRemoved.run(s.id, encodeIds(s.id, s.removed));
+      }
+    }
+  };
 
   const freeDisk = (): number => {
     if (minFreeDiskBytes === 0) return Number.POSITIVE_INFINITY;
@@ -241,17 +461,18 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
   };
 
   /** Evicts oldest-first from the evictable lanes until `need` payload bytes are freed; returns bytes freed. */
-  const evict = (need: number, removed: { lane: Lane; n: number }[]): number => {
+  const evict = (need: number, touched: Set<Segment>): number => {
     let freed = 0;
     for (const lane of EVICTABLE) {
-      while (freed < need) {
-        const rows = oldestInLane.all(lane, 256) as { id: number; n: number }[];
-        if (rows.length === 0) break;
-        for (const row of rows) {
+      for (const s of segments) {
+        if (freed >= need) return freed;
+        if (s.depth[lane] === 0) continue;
+        for (const r of recordsOf(s)) {
           if (freed >= need) break;
-          delOne.run(row.id);
-          removed.push({ lane, n: row.n });
-          freed += row.n;
+          if (r.lane !== lane || s.removed.has(r.id)) continue;
+          dropRecord(s, r, counts.evicted);
+          touched.add(s);
+          freed += r.value.length;
         }
       }
     }
@@ -259,17 +480,16 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
   };
 
   const appendTx = db.transaction((records: readonly OutboxRecord[]) => {
-    const refused: number[] = [];
-    const removed: { lane: Lane; n: number }[] = [];
-    const stored: { lane: Lane; n: number; id: number }[] = [];
-    let nextId = highestId;
+    const touched = new Set<Segment>();
+    const evictedBefore = LANES.reduce((n, lane) => n + counts.evicted[lane], 0);
     const incoming = records.reduce((sum, r) => sum + r.value.length, 0);
     // Over the cap, or under the disk floor: freed pages are reused by these inserts, so evicting as
     // many bytes as arrive keeps the file from growing.
     let need = 0;
     if (maxBytes > 0) need = Math.max(need, bytes + incoming - maxBytes);
     if (freeDisk() - incoming < minFreeDiskBytes) need = Math.max(need, incoming);
-    let room = need > 0 ? evict(need, removed) - need : 0;
+    let room = need > 0 ? evict(need, touched) - need : 0;
+    settle(touched, true);
     // room < 0: not enough evictable bytes; refuse records (telemetry first) until the rest fits.
     const skip = new Set<number>();
     if (room < 0) {
@@ -282,66 +502,114 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
         room += r.n;
       }
     }
+    const stored: StoredRecord[] = [];
+    const refused: number[] = [];
+    let nextId = highestId;
     records.forEach((r, i) => {
-      if (skip.has(i)) {
-        refused.push(i);
-        return;
-      }
-      const lane = r.lane ?? 'telemetry';
-      insert.run(++nextId, r.topic, r.key, r.value, r.receivedAt, r.eventId, lane);
-      stored.push({ lane, n: r.value.length, id: nextId });
+      if (skip.has(i)) refused.push(i);
+      else stored.push({ ...r, id: ++nextId, lane: r.lane ?? 'telemetry' });
     });
-    return { refused, removed, stored };
+    let segment: Segment | undefined;
+    if (stored.length > 0) {
+      const first = stored[0]!.id;
+      const keys = new Set<string>();
+      for (const r of stored) keys.add(r.key);
+      insertSegment.run(first, nextId, stored.length, JSON.stringify([...keys]), encodeSegment(first, stored));
+      segment = { id: first, last: nextId, depth: zeroLanes(), live: 0, bytes: 0, removed: new Set(), records: stored };
+      for (const r of stored) {
+        segment.depth[r.lane]++;
+        segment.live++;
+        segment.bytes += r.value.length;
+      }
+    }
+    return { refused, segment, evicted: LANES.reduce((n, lane) => n + counts.evicted[lane], 0) - evictedBefore };
   });
 
-  const applyRemoved = (removed: readonly { lane: Lane; n: number }[], into?: LaneCounts) => {
-    for (const r of removed) {
-      depth[r.lane]--;
-      bytes -= r.n;
-      if (into) into[r.lane]++;
-    }
-  };
-
-  const countIds = db.prepare('SELECT count(*) FROM outbox WHERE id IN (SELECT value FROM json_each(?))').pluck();
-  // Without a WHERE clause SQLite frees the table's pages without rewriting each one first: a
-  // drained buffer costs a few pages of WAL instead of a second copy of every forwarded row.
-  const clearAll = db.prepare('DELETE FROM outbox');
-  const deleteIdsTx = db.transaction((ids: readonly number[]): { lane: Lane; n: number }[] | 'all' => {
-    if (ids.length === totalDepth() && countIds.get(JSON.stringify(ids)) === ids.length) {
-      clearAll.run();
-      return 'all';
-    }
-    const removed: { lane: Lane; n: number }[] = [];
+  const removeTx = db.transaction((ids: readonly number[]) => {
+    const touched = new Set<Segment>();
     for (const id of ids) {
-      const row = delOne.get(id) as { lane: Lane; n: number } | undefined;
-      if (row) removed.push(row);
+      const s = segments[firstAfter(id - 1)];
+      if (s === undefined || id < s.id || s.removed.has(id)) continue;
+      const records = recordsOf(s);
+      // Records of a segment are in id order, with gaps where eviction rewrote it.
+      let lo = 0;
+      let hi = records.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (records[mid]!.id < id) lo = mid + 1;
+        else hi = mid;
+      }
+      const r = records[lo];
+      if (r === undefined || r.id !== id) continue;
+      dropRecord(s, r);
+      touched.add(s);
     }
-    return removed;
+    settle(touched, false);
+    if (segments.length === 0) saveHighest.run(highestId);
   });
 
   const expireTx = db.transaction((now: number) => {
-    const removed: { lane: Lane; n: number }[] = [];
+    const touched = new Set<Segment>();
+    let n = 0;
     for (const lane of LANES) {
       const ttl = ttlMs[lane] ?? 0;
       if (ttl <= 0) continue;
       const cutoff = now - ttl;
       // Arrival order is close to receive-time order: walk oldest-first and stop at the first young one.
-      for (;;) {
-        const rows = oldestInLane.all(lane, 256) as { id: number; n: number; received_at: number }[];
-        let stop = rows.length < 256;
-        for (const row of rows) {
-          if (row.received_at >= cutoff) {
-            stop = true;
-            break;
-          }
-          delOne.run(row.id);
-          removed.push({ lane, n: row.n });
+      walk: for (const s of segments) {
+        if (s.depth[lane] === 0) continue;
+        for (const r of recordsOf(s)) {
+          if (r.lane !== lane || s.removed.has(r.id)) continue;
+          if (r.receivedAt >= cutoff) break walk;
+          dropRecord(s, r, counts.expired);
+          touched.add(s);
+          n++;
         }
-        if (stop) break;
       }
     }
-    return removed;
+    settle(touched, true);
+    if (segments.length === 0) saveHighest.run(highestId);
+    return n;
   });
+
+  // Power-loss mode: commits wait for an fdatasync of the WAL that started after them.
+  let walFd: number | undefined;
+  let flushing = false;
+  let waiting: ((err: Error | null) => void)[] = [];
+  const flush = () => {
+    const batch = waiting;
+    waiting = [];
+    flushing = true;
+    const done = (err: Error | null) => {
+      flushing = false;
+      if (!db.open && walFd !== undefined) {
+        closeSync(walFd);
+        walFd = undefined;
+      }
+      const failure = err === null ? null : gatewayErrors.create('GW_BUFFER_WRITE', `fdatasync: ${err.message}`, err);
+      for (const cb of batch) cb(failure);
+      if (waiting.length > 0) flush();
+    };
+    try {
+      walFd ??= openSync(`${path}-wal`, 'r');
+    } catch (err) {
+      setImmediate(done, err as Error);
+      return;
+    }
+    fdatasync(walFd, done);
+  };
+
+  /** Runs a transaction; when it fails SQLite rolled it back, so the figures are read again from the file. */
+  const guarded = <T>(tx: () => T): T => {
+    const saved = structuredClone(counts);
+    try {
+      return tx();
+    } catch (err) {
+      Object.assign(counts, saved);
+      load();
+      throw err;
+    }
+  };
 
   return {
     recovered,
@@ -349,52 +617,64 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
       if (records.length === 0) return { refused: [], evicted: 0 };
       let result: ReturnType<typeof appendTx>;
       try {
-        result = appendTx(records);
+        result = guarded(() => appendTx(records));
       } catch (err) {
         for (const r of records) counts.refused[r.lane ?? 'telemetry']++;
         throw gatewayErrors.create('GW_BUFFER_WRITE', (err as Error).message, err);
       }
-      applyRemoved(result.removed, counts.evicted);
-      for (const s of result.stored) {
-        depth[s.lane]++;
-        bytes += s.n;
-        highestId = Math.max(highestId, s.id);
+      const s = result.segment;
+      if (s !== undefined) {
+        segments.push(s);
+        touch(s);
+        for (const lane of LANES) depth[lane] += s.depth[lane];
+        bytes += s.bytes;
+        highestId = s.last;
       }
       for (const i of result.refused) counts.refused[records[i]!.lane ?? 'telemetry']++;
-      return { refused: result.refused, evicted: result.removed.length };
+      return { refused: result.refused, evicted: result.evicted };
     },
     peek(limit, afterId = 0, upToId = Number.MAX_SAFE_INTEGER) {
-      return (selectRange.all(afterId, upToId, limit) as Row[]).map((row) => ({
-        id: row.id,
-        topic: row.topic,
-        key: row.key,
-        value: row.value,
-        receivedAt: row.received_at,
-        eventId: row.event_id,
-        lane: row.lane,
-      }));
+      const out: StoredRecord[] = [];
+      for (let i = firstAfter(afterId); i < segments.length && out.length < limit; i++) {
+        const s = segments[i]!;
+        if (s.id > upToId) break;
+        for (const r of recordsOf(s)) {
+          if (r.id <= afterId || s.removed.has(r.id)) continue;
+          if (r.id > upToId || out.length >= limit) break;
+          out.push(r);
+        }
+      }
+      return out;
     },
     remove(lastId) {
-      applyRemoved(delUpTo.all(lastId) as { lane: Lane; n: number }[]);
+      const ids: number[] = [];
+      for (const s of segments) {
+        if (s.id > lastId) break;
+        for (const r of recordsOf(s)) if (r.id <= lastId) ids.push(r.id);
+      }
+      this.removeIds(ids);
     },
     removeIds(ids) {
       if (ids.length === 0) return;
-      const removed = deleteIdsTx(ids);
-      if (removed !== 'all') {
-        applyRemoved(removed);
-        return;
-      }
-      for (const lane of LANES) depth[lane] = 0;
-      bytes = 0;
+      guarded(() => removeTx(ids));
     },
     maxId: () => highestId,
     keysBetween(afterId, upToId) {
-      return keysQuery.all(afterId, upToId) as string[];
+      const keys = new Set<string>();
+      for (let i = firstAfter(afterId); i < segments.length; i++) {
+        const s = segments[i]!;
+        if (s.id > upToId) break;
+        if (s.records !== undefined || s.id <= afterId || s.last > upToId) {
+          for (const r of recordsOf(s)) if (r.id > afterId && r.id <= upToId && !s.removed.has(r.id)) keys.add(r.key);
+        } else {
+          // A segment wholly inside the range: its key list, without reading the records.
+          for (const key of JSON.parse(readKeys.get(s.id) as string) as string[]) keys.add(key);
+        }
+      }
+      return [...keys];
     },
     expire(now = Date.now()) {
-      const removed = expireTx(now);
-      applyRemoved(removed, counts.expired);
-      return removed.length;
+      return guarded(() => expireTx(now));
     },
     maintain() {
       const now = Date.now();
@@ -403,9 +683,20 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
       db.pragma('incremental_vacuum');
       db.pragma('wal_checkpoint(TRUNCATE)');
     },
+    sync(callback) {
+      if (durability !== DURABILITY.powerLoss) {
+        callback(null);
+        return;
+      }
+      waiting.push(callback);
+      if (!flushing) flush();
+    },
     stats() {
       const d = totalDepth();
-      return { depth: d, bytes, oldestReceivedAt: d === 0 ? null : (oldest.get() as number) };
+      if (d === 0) return { depth: 0, bytes, oldestReceivedAt: null };
+      const s = segments[0]!;
+      const oldest = recordsOf(s).find((r) => !s.removed.has(r.id))!;
+      return { depth: d, bytes, oldestReceivedAt: oldest.receivedAt };
     },
     counters() {
       return {
@@ -420,6 +711,11 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
     },
     close() {
       if (db.open) db.close();
+      // A flush in flight keeps its descriptor until it finishes.
+      if (walFd !== undefined && !flushing) {
+        closeSync(walFd);
+        walFd = undefined;
+      }
     },
   };
 }

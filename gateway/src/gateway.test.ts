@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type DeadLetter, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
-import { createGateway, openBuffer, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
+import { createGateway, openBuffer, readBufferFile, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -30,14 +29,7 @@ async function connect(gateway: Gateway, clientId: string): Promise<MqttClient> 
 }
 
 function bufferRows(path: string): { topic: string; key: string; value: string }[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return (db.prepare('SELECT topic, key, value FROM outbox ORDER BY id').all() as { topic: string; key: string; value: Buffer }[]).map(
-      (r) => ({ ...r, value: r.value.toString() }),
-    );
-  } finally {
-    db.close();
-  }
+  return readBufferFile(path).map((r) => ({ topic: r.topic, key: r.key, value: r.value.toString() }));
 }
 
 /**

@@ -58,6 +58,7 @@ const KNOWN_COUNTERS: Record<string, [string, string]> = {
   deadLettered: ['dead_lettered_total', 'Invalid publishes committed to the buffer as dead letters.'],
   forwarded: ['forwarded_total', 'Records Kafka acknowledged.'],
   commitFailures: ['commit_failures_total', 'Group commits that failed (their devices were not acknowledged).'],
+  groupCommits: ['group_commits_total', 'Group commits written (one transaction each; records per commit = accepted / commits).'],
   replayed: ['replayed_total', 'Of the forwarded records, those sent as backlog.'],
   bufferCorrupt: ['buffer_corrupt_total', 'Buffer files found corrupt at start and moved aside.'],
 };

@@ -4,6 +4,7 @@ export {
   DURABILITY,
   LANES,
   openBuffer,
+  readBufferFile,
   type BufferCounters,
   type BufferLimits,
   type Durability,

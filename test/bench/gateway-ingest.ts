@@ -76,7 +76,14 @@ function procSample(pid: number): ProcSample {
 }
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-async function startGateway(name: string, brokers: string, topics: KafkaTopicSet | undefined): Promise<{ gw: GatewayProcess; port: number }> {
+/** Records per group commit so far, from the gateway's /metrics. */
+async function recordsPerCommit(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^city_gateway_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
+}
+
+async function startGateway(name: string, brokers: string, topics: KafkaTopicSet | undefined): Promise<{ gw: GatewayProcess; port: number; httpPort: number }> {
   const port = await freePort();
   const httpPort = await freePort();
   const configPath = join(dir, `${name}.json`);
@@ -89,11 +96,11 @@ async function startGateway(name: string, brokers: string, topics: KafkaTopicSet
     // BENCH_GATEWAY_NODE_ARGS: V8 flags for the gateway child, e.g. the heap limits a small board would get.
     nodeArgs: [
       ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      ...(cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${name}.cpuprofile`]),
+      ...(cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`]),
     ],
   });
   await gw.start();
-  return { gw, port };
+  return { gw, port, httpPort };
 }
 
 async function kafkaRecordCount(admin: kafkajs.Admin, topics: KafkaTopicSet): Promise<number> {
@@ -114,13 +121,14 @@ try {
     process.stdout.write(`(a) Mosquitto 127.0.0.1:1883 (reference)     ${fmt(mosquitto)}\n`);
     // Kafka away: a port nobody listens on, so every accepted message stays in the buffer.
     const deadPort = await freePort();
-    const { gw, port } = await startGateway('ingest', `127.0.0.1:${deadPort}`, undefined);
+    const { gw, port, httpPort } = await startGateway('ingest', `127.0.0.1:${deadPort}`, undefined);
     gateways.push(gw);
     const before = procSample(gw.pid()!);
     const gateway = await load(port);
     const after = procSample(gw.pid()!);
+    const perCommit = await recordsPerCommit(httpPort);
     await gw.stop();
-    process.stdout.write(`(a) gateway, power-loss, Kafka away            ${fmt(gateway)}\n`);
+    process.stdout.write(`(a) gateway, power-loss, Kafka away            ${fmt(gateway)}   ${perCommit.toFixed(0)} records per group commit\n`);
     process.stdout.write(`    ratio gateway / Mosquitto: ${(gateway.rate / mosquitto.rate).toFixed(2)}× (goal ≥ 1.0× and ≥ 75,000 msg/s)\n`);
     // (e) bytes the kernel wrote for the gateway (SQLite WAL + checkpoints) over everything acknowledged.
     process.stdout.write(
