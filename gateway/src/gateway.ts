@@ -16,6 +16,7 @@ import {
   type CityEvent,
   type DeadLetter,
   type GatewayHealth,
+  type MqttTopicParse,
   type Problem,
 } from '@city/protocol';
 import { openBuffer, type LaneCounts, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
@@ -168,12 +169,23 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
       const full = gatewayErrors.create('GW_BUFFER_FULL', `${refused.length} records refused`);
       log('error', 'buffer full and nothing evictable; refusing publishes', { records: refused.length });
       for (const i of refused) batch[i]!.done(full);
-      const skip = new Set(refused);
-      batch.forEach((p, i) => skip.has(i) || p.done(failure));
-    } else {
-      for (const p of batch) p.done(failure);
     }
-    if (failure === undefined) forwarder?.notify();
+    const skip = new Set(refused);
+    const stored = skip.size === 0 ? batch : batch.filter((_, i) => !skip.has(i));
+    if (failure !== undefined || buffer === undefined) {
+      for (const p of stored) p.done(failure);
+      return;
+    }
+    forwarder?.notify();
+    // Acknowledged once durable: in power-loss mode after a flush of the WAL that started after this commit.
+    buffer.sync((err) => {
+      if (err !== null) {
+        counters.commitFailures++;
+        bufferError = err.message;
+        log('error', 'buffer flush failed; devices are not acknowledged and will resend', { records: stored.length, error: err.message });
+      }
+      for (const p of stored) p.done(err);
+    });
   };
 
   const enqueue = (record: OutboxRecord, done: (err?: Error | null) => void): void => {
@@ -234,6 +246,17 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     };
   };
 
+  // Devices publish to the same few topics over and over: parse each once (bounded, dropped when full).
+  const topics = new Map<string, MqttTopicParse>();
+  const parseTopic = (topic: string): MqttTopicParse => {
+    let parsed = topics.get(topic);
+    if (parsed === undefined) {
+      if (topics.size >= 100_000) topics.clear();
+      topics.set(topic, (parsed = parseMqttTopic(topic)));
+    }
+    return parsed;
+  };
+
   const authorizePublish = (client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void) => {
     if (state !== 'running') {
       callback(gatewayErrors.create('GW_CLOSED', 'not accepting publishes'));
@@ -251,14 +274,14 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     }
     if (verdict.action === 'deadletter') {
       const kept = { ...packet, payload: payload.subarray(0, verdict.keepBytes) };
-      const named = parseMqttTopic(packet.topic);
+      const named = parseTopic(packet.topic);
       enqueue(deadLetter(kept, clientId, receivedAt, [verdict.problem], named.deviceId, named.ok ? named.kind : undefined), (err) => {
         callback(err);
         if (!err && verdict.disconnect && client !== null) setImmediate(() => client.close());
       });
       return;
     }
-    const topic = parseMqttTopic(packet.topic);
+    const topic = parseTopic(packet.topic);
     let record: OutboxRecord;
     if (!topic.ok) {
       record = deadLetter(packet, clientId, receivedAt, [{ path: '', rule: 'topic', message: topic.reason }], topic.deviceId, undefined);

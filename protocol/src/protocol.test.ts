@@ -128,6 +128,26 @@ describe('validation', () => {
     expect(parseEventTime(1_795_940_100)).toEqual({ error: expect.stringContaining('seconds') });
     expect(parseEventTime('1999-12-31T23:59:59Z')).toEqual({ error: expect.stringContaining('outside') });
   });
+
+  it("reads date-times exactly as Date.parse does, and rejects the calendar's impossible ones", () => {
+    // A fixed pseudo-random walk over dates, offsets and fractions, leap days included.
+    let x = 12345;
+    const next = (n: number) => (x = (x * 1103515245 + 12345) % 2 ** 31) % n;
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    for (let i = 0; i < 2000; i++) {
+      const date = `${2000 + next(100)}-${pad(1 + next(12))}-${pad(1 + next(28))}T${pad(next(24))}:${pad(next(60))}:${pad(next(60))}`;
+      const fraction = ['', '.5', '.123', '.987654321'][next(4)]!;
+      const zone = ['Z', 'z', '+00:00', '-05:30', '+14:00', '-12:45'][next(6)]!;
+      const text = `${date}${fraction}${zone}`;
+      const expected = Date.parse(text.replace('z', 'Z'));
+      expect(parseEventTime(text), text).toEqual(expected < Date.UTC(2000, 0, 1) || expected > Date.UTC(2100, 0, 1) ? { error: expect.stringContaining('outside') } : { ms: expected });
+    }
+    expect(parseEventTime('2028-02-29T12:00:00Z')).toEqual({ ms: Date.UTC(2028, 1, 29, 12) });
+    for (const bad of ['2027-02-29T12:00:00Z', '2026-04-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-29T24:00:00Z', '2026-11-29T23:59:60Z']) {
+      expect(parseEventTime(bad), bad).toEqual({ error: 'is not a valid calendar date-time' });
+    }
+    expect(parseEventTime('2026-11-29T10:00:00+24:00')).toEqual({ error: 'has an invalid UTC offset' });
+  });
 });
 
 describe('topics', () => {

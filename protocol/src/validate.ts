@@ -24,6 +24,7 @@ export interface Problem {
 
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))?$/;
 
@@ -42,16 +43,28 @@ export function parseEventTime(value: unknown): { ms: number } | { error: string
   const m = RFC3339.exec(value);
   if (!m) return { error: 'is not an RFC 3339 date-time' };
   if (m[8] === undefined) return { error: 'has no UTC offset: naive local times are not accepted' };
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
-    number, number, number, number, number, number,
-  ];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 60) {
+  // Computed from the captured fields rather than by Date.parse: this runs for every message.
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  const daysInMonth = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 29 : DAYS_IN_MONTH[month - 1] ?? 0;
+  // Leap seconds (:60) are not representable in epoch milliseconds.
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
     return { error: 'is not a valid calendar date-time' };
   }
-  if (m[10] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return { error: 'has an invalid UTC offset' };
-  const ms = Date.parse(value.replace(' ', 'T'));
-  if (Number.isNaN(ms)) return { error: 'is not a valid calendar date-time' };
+  let offsetMinutes = 0;
+  if (m[10] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return { error: 'has an invalid UTC offset' };
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  // Fractions finer than a millisecond are truncated, as Date.parse does.
+  const millis = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, '0'));
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
   if (ms < EVENT_TIME_MIN_MS || ms > EVENT_TIME_MAX_MS) return { error: 'outside 2000-01-01..2100-01-01' };
   return { ms };
 }
