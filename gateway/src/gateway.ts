@@ -19,7 +19,7 @@ import {
   type MqttTopicParse,
   type Problem,
 } from '@city/protocol';
-import { openBuffer, type LaneCounts, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
+import { compressSegment, openBuffer, type LaneCounts, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder } from './forwarder.ts';
 import { buildHealthEvent, createHealthMonitor, createRateMeter, type HealthMonitor, type StatusSnapshot } from './health.ts';
@@ -140,16 +140,43 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
   let pending: Pending[] = [];
   let commitTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 
+  // Each commit's records are packed and compressed on the thread pool, then stored in the order
+  // the commits were cut (compressions may finish in any order).
+  interface Cut {
+    batch: Pending[];
+    records: OutboxRecord[];
+    segment: Buffer | undefined;
+    ready: boolean;
+  }
+  const compressing: Cut[] = [];
+  let storedWaiters: (() => void)[] = [];
   const commit = (): void => {
     commitTimer = undefined;
     if (pending.length === 0) return;
-    const batch = pending;
+    const cut: Cut = { batch: pending, records: pending.map((p) => p.record), segment: undefined, ready: false };
     pending = [];
+    compressing.push(cut);
+    compressSegment(cut.records, (err, segment) => {
+      cut.ready = true;
+      // Without a segment (packing failed) append packs the records itself, and reports what is wrong.
+      if (err === null) cut.segment = segment;
+      while (compressing[0]?.ready) store(compressing.shift()!);
+      if (compressing.length > 0) return;
+      const waiters = storedWaiters;
+      storedWaiters = [];
+      for (const resolve of waiters) resolve();
+    });
+  };
+  /** Resolves once every commit cut so far is stored. */
+  const allStored = (): Promise<void> =>
+    compressing.length === 0 ? Promise.resolve() : new Promise((resolve) => storedWaiters.push(resolve));
+
+  const store = ({ batch, records, segment }: Cut): void => {
     let failure: Error | undefined;
     let refused: readonly number[] = [];
     try {
       if (buffer === undefined) throw gatewayErrors.create('GW_CLOSED');
-      const result = buffer.append(batch.map((p) => p.record));
+      const result = buffer.append(records, segment);
       counters.groupCommits++;
       bufferError = undefined;
       refused = result.refused;
@@ -501,6 +528,7 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
     clearTimeout(commitTimer as NodeJS.Timeout);
     clearImmediate(commitTimer as NodeJS.Immediate);
     commit();
+    await allStored();
     if (forwarder) {
       if (config.drainOnCloseMs > 0) {
         await forwarder.drain(config.drainOnCloseMs).catch(() => {
