@@ -33,7 +33,7 @@
 // trims the WAL file after a burst.
 import { closeSync, existsSync, fdatasync, openSync, renameSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { constants as zlibConstants, zstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants as zlibConstants, createZstdCompress, zstdCompressSync, zstdDecompressSync, type ZstdCompress } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { gatewayErrors } from './errors.ts';
 
@@ -171,7 +171,46 @@ export function compressSegment(records: readonly OutboxRecord[], callback: (err
     setImmediate(callback, err as Error, Buffer.alloc(0));
     return;
   }
-  zstdCompress(packed, ZSTD_FAST, callback);
+  compressions.push({ packed, callback });
+  compressNext();
+}
+
+// Long-lived compressors, one frame per segment: a context per call would be freed only when the
+// garbage collector gets to it, and the native memory piles up meanwhile (~100 MB after 20k
+// segments here). Up to one per thread-pool thread, so commits are compressed side by side.
+const COMPRESSORS = 4;
+const idleCompressors: ZstdCompress[] = [];
+let compressorCount = 0;
+const compressions: { packed: Buffer; callback: (err: Error | null, segment: Buffer) => void }[] = [];
+
+function compressNext(): void {
+  if (compressions.length === 0) return;
+  let z = idleCompressors.pop();
+  if (z === undefined) {
+    if (compressorCount >= COMPRESSORS) return;
+    z = createZstdCompress(ZSTD_FAST);
+    compressorCount++;
+  }
+  const job = compressions.shift()!;
+  const zz = z;
+  const chunks: Buffer[] = [];
+  const onData = (chunk: Buffer) => chunks.push(chunk);
+  let done = false;
+  const finish = (err: Error | null) => {
+    if (done) return;
+    done = true;
+    zz.off('data', onData);
+    zz.off('error', finish);
+    // A compressor that failed is dropped; a new one is made when needed.
+    if (err === null) idleCompressors.push(zz);
+    else compressorCount--;
+    job.callback(err, err === null ? Buffer.concat(chunks) : Buffer.alloc(0));
+    compressNext();
+  };
+  zz.on('data', onData);
+  zz.once('error', finish);
+  zz.write(job.packed);
+  zz.flush(zlibConstants.ZSTD_e_end, () => finish(null));
 }
 
 function packSegment(first: number, records: readonly StoredRecord[]): Buffer {

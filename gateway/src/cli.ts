@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Process entry: `gateway start|status|devices`. Each command parses its own flags and returns an exit code.
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { runDevicesCommand } from './cli-devices.ts';

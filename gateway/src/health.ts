@@ -45,7 +45,10 @@ const waiting = new Map<number, (reply: SystemWorkerReply) => void>();
 function readSystem(): Promise<SystemWorkerReply> {
   if (worker === undefined) {
     // Same extension as this module: .ts from source, .js once built.
-    const w = new Worker(new URL(`./system-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+    // A few readings every interval: a small heap keeps the reader's share of a small board's memory small.
+    const w = new Worker(new URL(`./system-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), {
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
+    });
     w.on('message', (reply: SystemWorkerReply) => {
       waiting.get(reply.id)?.(reply);
       waiting.delete(reply.id);

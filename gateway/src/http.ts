@@ -134,6 +134,13 @@ export function renderMetrics(snapshot: StatusSnapshot): string {
   out.add(`${P}in_rate`, 'gauge', 'Events accepted per second over the last sampling interval.', snapshot.inRate);
   out.add(`${P}out_rate`, 'gauge', 'Records forwarded per second over the last sampling interval.', snapshot.outRate);
   out.add(`${P}process_uptime_seconds`, 'gauge', 'Seconds since the gateway process started.', snapshot.uptime);
+  // Where the gateway's memory is (a small board has little): resident, V8 heap, and outside the heap
+  // (buffers, SQLite, zstd, sockets).
+  const memory = process.memoryUsage();
+  out.add(`${P}process_resident_memory_bytes`, 'gauge', 'Resident set size of the gateway process.', memory.rss);
+  out.add(`${P}process_heap_bytes`, 'gauge', 'V8 heap: total reserved, and used.', memory.heapTotal, { kind: 'total' });
+  out.add(`${P}process_heap_bytes`, 'gauge', 'V8 heap: total reserved, and used.', memory.heapUsed, { kind: 'used' });
+  out.add(`${P}process_external_memory_bytes`, 'gauge', 'Memory held by JavaScript objects outside the V8 heap (array buffers included).', memory.external);
   out.add(`${P}health_sample_failures_total`, 'counter', 'System health samples that failed or timed out.', snapshot.sampleFailures);
   const s = snapshot.sample;
   if (s) {

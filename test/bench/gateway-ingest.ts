@@ -76,10 +76,18 @@ function procSample(pid: number): ProcSample {
 }
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
+/** One sample of the gateway's /metrics: value of `name` (with `labels`, e.g. 'kind="used"'). */
+async function metrics(httpPort: number): Promise<(name: string, labels?: string) => number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return (name, labels) => {
+    const line = text.split('\n').find((l) => l.startsWith(`city_gateway_${name}${labels === undefined ? ' ' : `{${labels}} `}`));
+    return Number(line?.slice(line.lastIndexOf(' ') + 1) ?? NaN);
+  };
+}
+
 /** Records per group commit so far, from the gateway's /metrics. */
 async function recordsPerCommit(httpPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  const metric = (name: string) => Number(new RegExp(`^city_gateway_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const metric = await metrics(httpPort);
   return (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
 }
 
@@ -88,7 +96,8 @@ async function startGateway(name: string, brokers: string, topics: KafkaTopicSet
   const httpPort = await freePort();
   const configPath = join(dir, `${name}.json`);
   // No device registry: the figures are for ingest, not for authentication.
-  writeFileSync(configPath, JSON.stringify(topics === undefined ? { auth: { mode: 'none' } } : { topics, auth: { mode: 'none' } }));
+  const extra = JSON.parse(process.env.BENCH_GATEWAY_CONFIG ?? "{}") as Record<string, unknown>;
+  writeFileSync(configPath, JSON.stringify({ ...(topics === undefined ? {} : { topics }), auth: { mode: "none" }, ...extra }));
   const gw = gatewayProcess({
     args: ['--config', configPath, '--id', `gw-${name}`, '--host', '127.0.0.1', '--port', String(port), '--buffer', join(dir, `${name}.db`), '--durability', 'power-loss', '--brokers', brokers, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
     port,
@@ -173,7 +182,7 @@ try {
         process.stdout.write(`(d) Mosquitto, 1,000 devices × 5 msg/s (reference): ${Math.round(ref.rate)} msg/s acknowledged, PUBACK p50 ${ref.p50Ms.toFixed(1)} ms p99 ${ref.p99Ms.toFixed(1)} ms\n`);
         const topics = kafkaTopicSet(`${run}d`);
         await ensureTopics(kafka.brokers, topicSpecs(topics));
-        const { gw, port } = await startGateway('fleet', kafka.brokers.join(','), topics);
+        const { gw, port, httpPort } = await startGateway('fleet', kafka.brokers.join(','), topics);
         gateways.push(gw);
         const pid = gw.pid()!;
         let rssMax = 0;
@@ -191,11 +200,16 @@ try {
         const r = await load(port, fleetLoad);
         clearInterval(sampler);
         const hwm = procSample(pid).hwmKb;
+        const metric = await metrics(httpPort);
+        const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+        const memory = `V8 heap ${mb(metric('process_heap_bytes', 'kind="used"'))} used of ${mb(metric('process_heap_bytes', 'kind="total"'))}, external ${mb(metric('process_external_memory_bytes'))}`;
+        const perCommit = (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
         await gw.stop();
         const cpu = first && last ? ((last.cpuTicks - first.cpuTicks) / TICKS_PER_S / Math.max(30, seconds)) * 100 : NaN;
         process.stdout.write(
           `(d) 1,000 devices × 5 msg/s: ${Math.round(r.rate)} msg/s acknowledged, PUBACK p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms; ` +
-            `gateway RSS max ${(rssMax / 1024).toFixed(0)} MB (peak VmHWM ${(hwm / 1024).toFixed(0)} MB; goal ≤ 150 MB), CPU ${cpu.toFixed(0)}% of one core` +
+            `gateway RSS max ${(rssMax / 1024).toFixed(0)} MB (peak VmHWM ${(hwm / 1024).toFixed(0)} MB; goal ≤ 150 MB; at the end ${memory}), ` +
+            `CPU ${cpu.toFixed(0)}% of one core, ${perCommit.toFixed(1)} records per group commit` +
             (r.errors.length > 0 ? `; errors: ${r.errors.slice(0, 3).join('; ')}` : '') +
             '\n',
         );
