@@ -36,6 +36,7 @@ function forwarder(buffer: OutboxBuffer, overrides: Partial<ForwarderOptions>): 
     gatewayId: 'gw-fwd',
     batchSize: 100,
     idleMs: 20,
+    lingerMs: 0,
     minBackoffMs: 50,
     maxBackoffMs: 500,
     compression: 'gzip',

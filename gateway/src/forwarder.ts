@@ -27,6 +27,11 @@ export interface ForwarderOptions {
   batchSize: number;
   /** How long to wait for more records when the buffer runs dry. */
   idleMs: number;
+  /**
+   * After a batch that was not full, wait this long before the next one (Kafka's linger.ms): at a
+   * light, steady rate each request carries what arrived meanwhile instead of one commit's worth.
+   */
+  lingerMs: number;
   minBackoffMs: number;
   maxBackoffMs: number;
   /** kafkajs ships only gzip; snappy/lz4/zstd need codec packages the gateway does not carry. */
@@ -249,6 +254,9 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         if (down) extendBacklog();
         down = false;
         emitter.emit('forwarded', { records: records.length, replayed, lastId: Math.max(...ids) });
+        if (options.lingerMs > 0 && records.length < options.batchSize) {
+          await sleep(options.lingerMs, undefined, { signal: stopController.signal }).catch(() => undefined);
+        }
       } catch (err) {
         // A failed batch stays in the buffer and is sent again, in order; everything waiting now
         // (and arriving until Kafka is back) becomes backlog.

@@ -50,6 +50,8 @@ export const GatewayConfig = Type.Object(
       {
         batchSize: Type.Integer({ minimum: 1, maximum: 100_000 }),
         idleMs: Millis(1, 60_000),
+        /** After a batch that was not full, wait this long before the next: fewer, fuller Kafka requests. */
+        lingerMs: Millis(0, 10_000),
         minBackoffMs: Millis(1, 60_000),
         maxBackoffMs: Millis(1, 3_600_000),
         /** Backlog pace (records and payload bytes per second, 0 = unpaced); see forwarder.ts. */
@@ -107,6 +109,7 @@ export const GATEWAY_DEFAULTS = {
   forward: {
     batchSize: 2000,
     idleMs: 50,
+    lingerMs: 20,
     minBackoffMs: 100,
     maxBackoffMs: 30_000,
     // Pacing keeps a replay from crowding out live records and the uplink; high enough to drain a
