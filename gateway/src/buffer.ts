@@ -672,7 +672,7 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
 
   /** Runs a transaction; when it fails SQLite rolled it back, so the figures are read again from the file. */
   const guarded = <T>(tx: () => T): T => {
-    const saved = structuredClone(counts);
+    const saved = { evicted: { ...counts.evicted }, expired: { ...counts.expired }, refused: { ...counts.refused } };
     try {
       return tx();
     } catch (err) {
