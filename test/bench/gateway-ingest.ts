@@ -96,8 +96,9 @@ async function startGateway(name: string, brokers: string, topics: KafkaTopicSet
   const httpPort = await freePort();
   const configPath = join(dir, `${name}.json`);
   // No device registry: the figures are for ingest, not for authentication.
-  const extra = JSON.parse(process.env.BENCH_GATEWAY_CONFIG ?? "{}") as Record<string, unknown>;
-  writeFileSync(configPath, JSON.stringify({ ...(topics === undefined ? {} : { topics }), auth: { mode: "none" }, ...extra }));
+  // BENCH_GATEWAY_CONFIG: JSON merged into the gateway's config file, e.g. '{"buffer":{"commitWindowMs":5}}'.
+  const extra = JSON.parse(process.env.BENCH_GATEWAY_CONFIG ?? '{}') as Record<string, unknown>;
+  writeFileSync(configPath, JSON.stringify({ ...(topics === undefined ? {} : { topics }), auth: { mode: 'none' }, ...extra }));
   const gw = gatewayProcess({
     args: ['--config', configPath, '--id', `gw-${name}`, '--host', '127.0.0.1', '--port', String(port), '--buffer', join(dir, `${name}.db`), '--durability', 'power-loss', '--brokers', brokers, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
     port,
