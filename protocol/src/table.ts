@@ -161,6 +161,12 @@ function cell(column: Column, value: unknown): CellValue {
 
 /** Hive partition values for an event time. */
 export function partitionOf(eventTimeMs: number): { event_date: string; event_hour: number } {
-  const iso = new Date(eventTimeMs).toISOString();
-  return { event_date: iso.slice(0, 10), event_hour: Number(iso.slice(11, 13)) };
+  // Consecutive events mostly share an hour: reuse the last one's values.
+  const hour = Math.floor(eventTimeMs / 3_600_000);
+  if (hour !== lastPartition.hour) {
+    const iso = new Date(hour * 3_600_000).toISOString();
+    lastPartition = { hour, value: { event_date: iso.slice(0, 10), event_hour: Number(iso.slice(11, 13)) } };
+  }
+  return { ...lastPartition.value };
 }
+let lastPartition = { hour: Number.NaN, value: { event_date: '', event_hour: 0 } };

@@ -40,6 +40,15 @@ export function parseEventTime(value: unknown): { ms: number } | { error: string
     return { ms: value };
   }
   if (typeof value !== 'string') return { error: 'must be an RFC 3339 string or epoch milliseconds' };
+  // Validation, then partitioning and row building read the same time in a row.
+  if (value === lastTime.text) return lastTime.result;
+  const result = parseTimeText(value);
+  lastTime = { text: value, result };
+  return result;
+}
+let lastTime: { text: string; result: { ms: number } | { error: string } } = { text: '', result: { error: '' } };
+
+function parseTimeText(value: string): { ms: number } | { error: string } {
   const m = RFC3339.exec(value);
   if (!m) return { error: 'is not an RFC 3339 date-time' };
   if (m[8] === undefined) return { error: 'has no UTC offset: naive local times are not accepted' };
