@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { HEADERS } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
 import { openBuffer, type OutboxBuffer } from './buffer.ts';
-import { REPLAYED_HEADER, createForwarder, jittered, type Forwarder, type ForwarderOptions } from './forwarder.ts';
+import { REPLAYED_HEADER, createCachingPartitioner, createForwarder, jittered, type Forwarder, type ForwarderOptions } from './forwarder.ts';
 
 const brokers = inject('kafkaBrokers');
 const kafka = new Kafka({ clientId: 'gw-forwarder-test', brokers, logLevel: logLevel.NOTHING });
@@ -75,6 +75,23 @@ const rec = (topic: string, key: string, eventId: string) => ({
 });
 const idOf = (m: KafkaMessage) => m.headers?.[HEADERS.eventId]?.toString() ?? '';
 const replayed = (m: KafkaMessage) => m.headers?.[REPLAYED_HEADER]?.toString() === '1';
+
+describe('caching partitioner', () => {
+  it("picks the partition kafkajs's default partitioner picks, for every key and partition count", () => {
+    const cached = createCachingPartitioner();
+    const reference = Partitioners.DefaultPartitioner();
+    for (const count of [1, 3, 6, 12]) {
+      const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1], offlineReplicas: [] }));
+      for (let i = 0; i < 300; i++) {
+        // Twice per key: the second answer comes from the cache.
+        for (const round of [0, 1]) {
+          const message = { key: `bus-${i}`, value: `${round}` };
+          expect(cached({ topic: 'city.vehicle.v1', partitionMetadata, message })).toBe(reference({ topic: 'city.vehicle.v1', partitionMetadata, message }));
+        }
+      }
+    }
+  });
+});
 
 describe('backoff', () => {
   it('is jittered within [backoff/2, backoff]', () => {
