@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
-import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
+import { compressSegment, decodeSegment, openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import type { GatewayOptions } from './options.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
@@ -141,6 +141,16 @@ describe('buffer bookkeeping', () => {
     ]);
     expect(buffer.counters().depth).toEqual({ emergency: 1, deadletter: 1, telemetry: 1 });
     expect(buffer.maxId()).toBe(9);
+  });
+
+  it('compresses many commits side by side, each into a segment that decodes to exactly its records', async () => {
+    const jobs = Array.from({ length: 200 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))));
+    const segments = await Promise.all(
+      jobs.map((records) => new Promise<Buffer>((resolve, reject) => compressSegment(records, (err, segment) => (err ? reject(err) : resolve(segment))))),
+    );
+    segments.forEach((segment, j) => {
+      expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.length])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.length]));
+    });
   });
 
   it('calls back once the WAL is flushed in power-loss mode, and at once in process-crash mode', async () => {

@@ -148,8 +148,9 @@ const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0
 // ---- segment encoding: per record a fixed head, then topic, key, event id and value bytes.
 // head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
 const HEAD = 23;
-// Level 1: ~0.7 µs per record here, and device JSON shrinks several times over.
-const ZSTD_FAST = { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1 } };
+// Level 1: ~0.7 µs per record here, and device JSON shrinks several times over. The frame checksum
+// makes a damaged segment fail to decode rather than yield wrong records.
+const ZSTD_FAST = { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1, [zlibConstants.ZSTD_c_checksumFlag]: 1 } };
 const ZSTD_MAGIC = 0xfd2fb528;
 const NO_EVENT_ID = 0xffff;
 
@@ -203,14 +204,19 @@ function compressNext(): void {
     zz.off('error', finish);
     // A compressor that failed is dropped; a new one is made when needed.
     if (err === null) idleCompressors.push(zz);
-    else compressorCount--;
+    else {
+      compressorCount--;
+      zz.destroy();
+    }
     job.callback(err, err === null ? Buffer.concat(chunks) : Buffer.alloc(0));
     compressNext();
   };
   zz.on('data', onData);
   zz.once('error', finish);
   zz.write(job.packed);
-  zz.flush(zlibConstants.ZSTD_e_end, () => finish(null));
+  // Output the flush produced may still be on its way through the stream's nextTick queue when the
+  // flush calls back; it has all arrived one event-loop turn later.
+  zz.flush(zlibConstants.ZSTD_e_end, () => setImmediate(finish, null));
 }
 
 function packSegment(first: number, records: readonly StoredRecord[]): Buffer {
