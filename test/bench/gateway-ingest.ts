@@ -142,7 +142,8 @@ try {
     process.stdout.write(`    ratio gateway / Mosquitto: ${(gateway.rate / mosquitto.rate).toFixed(2)}× (goal ≥ 1.0× and ≥ 75,000 msg/s)\n`);
     // (e) bytes the kernel wrote for the gateway (SQLite WAL + checkpoints) over everything acknowledged.
     process.stdout.write(
-      `(e) disk writes: ${((after.writeBytes - before.writeBytes) / gateway.acked).toFixed(0)} bytes/message over ${gateway.acked} acknowledged ` +
+      `(e) disk writes: ${((after.writeBytes - before.writeBytes) / gateway.acked).toFixed(0)} bytes/message = ` +
+        `${((after.writeBytes - before.writeBytes) / gateway.acked / gateway.payloadBytes).toFixed(2)}× the ${gateway.payloadBytes.toFixed(0)}-byte mean payload (goal ≤ 2×) over ${gateway.acked} acknowledged ` +
         `(${((after.writeBytes - before.writeBytes) / 1e6).toFixed(1)} MB; /proc/<pid>/io write_bytes); gateway CPU ${(((after.cpuTicks - before.cpuTicks) / TICKS_PER_S) * 100 / (seconds + 2)).toFixed(0)}% of one core\n`,
     );
   }
@@ -187,12 +188,12 @@ try {
         gateways.push(gw);
         const pid = gw.pid()!;
         let rssMax = 0;
-        let first: ProcSample | undefined;
-        let last: ProcSample | undefined;
+        let first: (ProcSample & { at: number }) | undefined;
+        let last: (ProcSample & { at: number }) | undefined;
         const measureFrom = Date.now() + 15_000;
         const sampler = setInterval(() => {
-          const s = procSample(pid);
-          if (Date.now() >= measureFrom) {
+          const s = { ...procSample(pid), at: Date.now() };
+          if (s.at >= measureFrom) {
             first ??= s;
             last = s;
             rssMax = Math.max(rssMax, s.rssKb);
@@ -207,10 +208,12 @@ try {
         const perCommit = (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
         await gw.stop();
         const cpu = first && last ? ((last.cpuTicks - first.cpuTicks) / TICKS_PER_S / Math.max(30, seconds)) * 100 : NaN;
+        // (e) at this load: bytes the kernel wrote for the gateway per message acknowledged meanwhile.
+        const diskPerMessage = first && last ? (last.writeBytes - first.writeBytes) / (r.rate * ((last.at - first.at) / 1000)) : NaN;
         process.stdout.write(
           `(d) 1,000 devices × 5 msg/s: ${Math.round(r.rate)} msg/s acknowledged, PUBACK p50 ${r.p50Ms.toFixed(1)} ms p99 ${r.p99Ms.toFixed(1)} ms; ` +
             `gateway RSS max ${(rssMax / 1024).toFixed(0)} MB (peak VmHWM ${(hwm / 1024).toFixed(0)} MB; goal ≤ 150 MB; at the end ${memory}), ` +
-            `CPU ${cpu.toFixed(0)}% of one core, ${perCommit.toFixed(1)} records per group commit` +
+            `CPU ${cpu.toFixed(0)}% of one core, ${perCommit.toFixed(1)} records per group commit, disk writes ${diskPerMessage.toFixed(0)} bytes/message (${(diskPerMessage / r.payloadBytes).toFixed(2)}× payload)` +
             (r.errors.length > 0 ? `; errors: ${r.errors.slice(0, 3).join('; ')}` : '') +
             '\n',
         );

@@ -32,6 +32,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Mean payload size of the events sent (bytes). */
+  payloadBytes: number;
   errors: string[];
 }
 
@@ -46,6 +48,8 @@ interface WorkerOutput {
   sent: number;
   measuredAcked: number;
   latencies: Float64Array;
+  payloadBytes: number;
+  payloads: number;
   errors: string[];
 }
 
@@ -101,6 +105,8 @@ async function runWorker(input: WorkerInput): Promise<WorkerOutput> {
   let sent = 0;
   let measuredAcked = 0;
   const latencies: number[] = [];
+  let payloadBytes = 0;
+  let payloads = 0;
   const start = performance.now();
   const measureFrom = start + input.warmupMs;
   const stopAt = measureFrom + input.durationMs;
@@ -119,7 +125,10 @@ async function runWorker(input: WorkerInput): Promise<WorkerOutput> {
       const templates: Template[] = [];
       for (let i = 0; i < TEMPLATES_PER_CONNECTION; i++) {
         const event = device.next();
-        templates.push(publishTemplate(device.topic, Buffer.from(JSON.stringify(event)), event.eventId));
+        const payload = Buffer.from(JSON.stringify(event));
+        payloadBytes += payload.length;
+        payloads++;
+        templates.push(publishTemplate(device.topic, payload, event.eventId));
       }
       const sentAt = new Float64Array(65536);
       let nextId = 1;
@@ -235,14 +244,14 @@ async function runWorker(input: WorkerInput): Promise<WorkerOutput> {
     if (c % 50 === 49) await new Promise((r) => setTimeout(r, 20));
   }
   await Promise.all(all);
-  return { acked, sent, measuredAcked, latencies: Float64Array.from(latencies), errors };
+  return { acked, sent, measuredAcked, latencies: Float64Array.from(latencies), payloadBytes, payloads, errors };
 }
 
 if (!isMainThread && (workerData as { gatewayLoad?: boolean } | null)?.gatewayLoad === true) {
   const input = (workerData as { input: WorkerInput }).input;
   runWorker(input).then(
     (out) => parentPort!.postMessage(out, [out.latencies.buffer as ArrayBuffer]),
-    (err: unknown) => parentPort!.postMessage({ acked: 0, sent: 0, measuredAcked: 0, latencies: new Float64Array(0), errors: [String(err)] }),
+    (err: unknown) => parentPort!.postMessage({ acked: 0, sent: 0, measuredAcked: 0, latencies: new Float64Array(0), payloadBytes: 0, payloads: 0, errors: [String(err)] }),
   );
 }
 
@@ -286,6 +295,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     maxMs: latencies.length > 0 ? latencies[latencies.length - 1]! : NaN,
+    payloadBytes: outputs.reduce((n, o) => n + o.payloadBytes, 0) / outputs.reduce((n, o) => n + o.payloads, 0),
     errors: outputs.flatMap((o) => o.errors),
   };
 }
