@@ -210,6 +210,22 @@ describe('buffer integrity', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.corrupt-')).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('moves aside a file whose segment fails its zstd checksum, though SQLite finds the file sound', () => {
+    const path = join(tempDir(), 'b.db');
+    const first = openBuffer(path, 'power-loss');
+    first.append(Array.from({ length: 50 }, () => record('telemetry', 100)));
+    first.close();
+    const db = new Database(path);
+    const data = db.prepare('SELECT data FROM segments').pluck().get() as Buffer;
+    data[Math.floor(data.length / 2)]! ^= 0xff;
+    db.prepare('UPDATE segments SET data = ?').run(data);
+    db.close();
+    const buffer = open(path);
+    expect(buffer.recovered?.reason).toMatch(/segment/);
+    expect(existsSync(buffer.recovered!.movedTo)).toBe(true);
+    expect(buffer.stats().depth).toBe(0);
+  });
+
   it('moves aside a file that is not a database at all', () => {
     const dir = tempDir();
     const path = join(dir, 'b.db');

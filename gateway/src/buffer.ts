@@ -256,7 +256,14 @@ function packSegment(first: number, records: readonly StoredRecord[]): Buffer {
 
 /** The records packed in one segment row, in id order (values are views into the unpacked blob). */
 export function decodeSegment(first: number, stored: Buffer): StoredRecord[] {
-  const data = stored.length >= 4 && stored.readUInt32LE(0) === ZSTD_MAGIC ? zstdDecompressSync(stored) : stored;
+  let data = stored;
+  if (stored.length >= 4 && stored.readUInt32LE(0) === ZSTD_MAGIC) {
+    try {
+      data = zstdDecompressSync(stored);
+    } catch (err) {
+      throw Object.assign(new Error(`segment ${first}: ${(err as Error).message}`), { code: 'SQLITE_CORRUPT' });
+    }
+  }
   const out: StoredRecord[] = [];
   let o = 0;
   while (o < data.length) {
@@ -395,11 +402,15 @@ export function readBufferFile(path: string): StoredRecord[] {
 }
 
 export function openBuffer(path: string, durability: Durability, limits: Partial<BufferLimits> = {}): OutboxBuffer {
+  return openBufferChecked(path, durability, limits, null);
+}
+
+function openBufferChecked(path: string, durability: Durability, limits: Partial<BufferLimits>, movedBefore: BufferRecovery | null): OutboxBuffer {
   const maxBytes = limits.maxBytes ?? 0;
   const minFreeDiskBytes = limits.minFreeDiskBytes ?? 0;
   const ttlMs = limits.ttlMs ?? {};
   const maintainEveryMs = limits.maintainEveryMs ?? 1000;
-  let recovered: BufferRecovery | null = null;
+  let recovered: BufferRecovery | null = movedBefore;
   let db: Database.Database;
   try {
     try {
@@ -475,7 +486,14 @@ export function openBuffer(path: string, durability: Durability, limits: Partial
       bytes += s.bytes;
     }
   };
-  load();
+  try {
+    load();
+  } catch (err) {
+    db.close();
+    // A segment that does not decode (zstd checksum, layout) is damage SQLite's own check cannot see.
+    if (!isCorruption(err) || movedBefore !== null) throw gatewayErrors.create('GW_BUFFER_OPEN', `${path}: ${(err as Error).message}`, err);
+    return openBufferChecked(path, durability, limits, { movedTo: moveAside(path), reason: (err as Error).message });
+  }
   // Ids only grow, also across an emptied buffer: the forwarder relies on "a higher id arrived
   // later". A drained buffer keeps its last id in `sequences`.
   highestId = Math.max(highestId, (db.prepare("SELECT value FROM sequences WHERE name = '_last_record_id'").pluck().get() as number | undefined) ?? 0);

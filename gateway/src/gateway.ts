@@ -42,7 +42,7 @@ export interface GatewayStats {
   forwarded: number;
   /** Group commits that failed (their devices were not acknowledged). */
   commitFailures: number;
-  /** Group commits written (each one transaction, one fsync in power-loss mode). */
+  /** Group commits written (each one transaction; in power-loss mode flushed before its PUBACKs). */
   groupCommits: number;
   bufferDepth: number;
   bufferBytes: number;
@@ -278,7 +278,7 @@ export function createGateway(options: GatewayOptions, log: Log = defaultLog): G
   const parseTopic = (topic: string): MqttTopicParse => {
     let parsed = topics.get(topic);
     if (parsed === undefined) {
-      if (topics.size >= 100_000) topics.clear();
+      if (topics.size >= 20_000) topics.clear();
       topics.set(topic, (parsed = parseMqttTopic(topic)));
     }
     return parsed;
