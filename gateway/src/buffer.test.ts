@@ -1,8 +1,9 @@
-import { existsSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
+import fs, { existsSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
 import { compressSegment, decodeSegment, openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
 import { createGateway, type Gateway } from './gateway.ts';
@@ -292,6 +293,37 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     await gw.close();
     // Every acknowledged emergency record is still in the buffer.
     expect(readBufferFile(path).filter((r) => r.lane === 'emergency').map((r) => r.eventId)).toEqual(acked);
+  });
+
+  it('acknowledges a publish in power-loss mode only after a WAL flush that began after it arrived', async () => {
+    // Every fdatasync the buffer makes, timed and held back 200 ms, so a PUBACK that did not wait for
+    // it would arrive first (the named import sees the spy once the builtin exports are synced).
+    const flushes: { startedAt: number; doneAt?: number }[] = [];
+    const realFdatasync = fs.fdatasync;
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      const flush: { startedAt: number; doneAt?: number } = { startedAt: performance.now() };
+      flushes.push(flush);
+      setTimeout(() => {
+        realFdatasync(fd, (err) => {
+          flush.doneAt = performance.now();
+          callback(err);
+        });
+      }, 200);
+    }) as typeof fs.fdatasync);
+    syncBuiltinESMExports();
+    onTeardown(() => {
+      vi.restoreAllMocks();
+      syncBuiltinESMExports();
+    });
+    const gw = gateway(join(tempDir(), 'b.db'), { durability: 'power-loss' });
+    await gw.start();
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port()}`, { clientId: 'durable-1', reconnectPeriod: 0 });
+    onTeardown(() => client.endAsync(true));
+    const event = exampleEvent('vehicle', { deviceId: 'bus-d', seq: 1, eventId: 'bus-d-1' });
+    const sentAt = performance.now();
+    await client.publishAsync(mqttTopic('bus-d', 'vehicle'), JSON.stringify(event), { qos: 1 });
+    const ackedAt = performance.now();
+    expect(flushes.some((f) => f.startedAt >= sentAt && f.doneAt !== undefined && f.doneAt <= ackedAt)).toBe(true);
   });
 
   it('honours the group commit count and window', async () => {

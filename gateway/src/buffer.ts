@@ -144,6 +144,7 @@ export interface OutboxBuffer {
 }
 
 const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
+const laneTotal = (counts: LaneCounts): number => counts.emergency + counts.deadletter + counts.telemetry;
 
 // ---- segment encoding: per record a fixed head, then topic, key, event id and value bytes.
 // head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
@@ -306,7 +307,6 @@ interface Segment {
   id: number;
   last: number;
   depth: LaneCounts;
-  live: number;
   bytes: number;
   /** Ids of records gone from the row but still in its blob. */
   removed: Set<number>;
@@ -383,18 +383,21 @@ function moveAside(path: string): string {
   return movedTo;
 }
 
+/** Every segment row with its records (removed ones included) and the ids removed from it, in id order. */
+function* readSegments(db: Database.Database): Generator<{ id: number; records: StoredRecord[]; removed: Set<number> }> {
+  const removedRows = new Map(db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]);
+  for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
+    const removed = removedRows.get(id);
+    yield { id, records: decodeSegment(id, data), removed: removed === undefined ? new Set() : decodeIds(id, removed) };
+  }
+}
+
 /** The live records of a buffer file, in id order, read without opening it for writing (tests, tools). */
 export function readBufferFile(path: string): StoredRecord[] {
   const db = new Database(path, { readonly: true });
   try {
-    const removed = new Map<number, Buffer>(
-      (db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]).map(([id, ids]) => [id, ids]),
-    );
     const out: StoredRecord[] = [];
-    for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
-      const gone = removed.has(id) ? decodeIds(id, removed.get(id)!) : undefined;
-      for (const r of decodeSegment(id, data)) if (!gone?.has(r.id)) out.push(r);
-    }
+    for (const { records, removed } of readSegments(db)) for (const r of records) if (!removed.has(r.id)) out.push(r);
     return out;
   } finally {
     db.close();
@@ -467,17 +470,11 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     cache.clear();
     for (const lane of LANES) depth[lane] = 0;
     bytes = 0;
-    const removedRows = new Map(
-      (db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]).map(([id, ids]) => [id, ids]),
-    );
-    for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
-      const records = decodeSegment(id, data);
-      const removed = removedRows.has(id) ? decodeIds(id, removedRows.get(id)!) : new Set<number>();
-      const s: Segment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), live: 0, bytes: 0, removed, records: undefined };
+    for (const { id, records, removed } of readSegments(db)) {
+      const s: Segment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), bytes: 0, removed, records: undefined };
       for (const r of records) {
         if (removed.has(r.id)) continue;
         s.depth[r.lane]++;
-        s.live++;
         s.bytes += r.value.length;
       }
       highestId = Math.max(highestId, s.last);
@@ -500,7 +497,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   const saveHighest = db.prepare("INSERT OR REPLACE INTO sequences (name, value) VALUES ('_last_record_id', ?)");
 
   const counts = { evicted: zeroLanes(), expired: zeroLanes(), refused: zeroLanes() };
-  const totalDepth = () => depth.emergency + depth.deadletter + depth.telemetry;
+  const totalDepth = () => laneTotal(depth);
   let lastMaintain = 0;
 
   /** Index of the first segment whose last id is > `id`. */
@@ -519,7 +516,6 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   const dropRecord = (s: Segment, r: StoredRecord, into?: LaneCounts) => {
     s.removed.add(r.id);
     s.depth[r.lane]--;
-    s.live--;
     s.bytes -= r.value.length;
     depth[r.lane]--;
     bytes -= r.value.length;
@@ -529,7 +525,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   /** Writes what `dropRecord` changed: deletes empty segments; rewrites or lists the rest. */
   const settle = (touched: Iterable<Segment>, rewrite: boolean) => {
     for (const s of touched) {
-      if (s.live === 0) {
+      if (laneTotal(s.depth) === 0) {
         deleteSegment.run(s.id);
         dropRemoved.run(s.id);
         segments.splice(segments.indexOf(s), 1);
@@ -610,10 +606,9 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       for (const r of stored) keys.add(r.key);
       const data = packed !== undefined && stored.length === records.length ? packed : encodeSegment(first, stored);
       insertSegment.run(first, nextId, stored.length, JSON.stringify([...keys]), data);
-      segment = { id: first, last: nextId, depth: zeroLanes(), live: 0, bytes: 0, removed: new Set(), records: stored };
+      segment = { id: first, last: nextId, depth: zeroLanes(), bytes: 0, removed: new Set(), records: stored };
       for (const r of stored) {
         segment.depth[r.lane]++;
-        segment.live++;
         segment.bytes += r.value.length;
       }
     }

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import mqtt, { type MqttClient } from 'mqtt';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type DeadLetter, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
 import { createGateway, openBuffer, readBufferFile, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
+import { connectDevice } from '../../test/support/mqtt.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -20,12 +20,6 @@ async function startGateway(options: Partial<GatewayOptions> & { buffer: { path:
   onTeardown(() => gateway.close());
   await gateway.start();
   return gateway;
-}
-
-async function connect(gateway: Gateway, clientId: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId, reconnectPeriod: 0 });
-  onTeardown(() => client.endAsync());
-  return client;
 }
 
 function bufferRows(path: string): { topic: string; key: string; value: string }[] {
@@ -101,7 +95,7 @@ describe('gateway with Kafka away', () => {
     const path = join(tempDir(), 'buffer.db');
     // Nothing listens on port 1: every record stays in the buffer where we can look at it.
     const gateway = await startGateway({ buffer: { path }, kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 }, drainOnCloseMs: 0 });
-    const client = await connect(gateway, 'ws-1');
+    const client = await connectDevice(gateway, 'ws-1');
     const event = exampleEvent('weather', { deviceId: 'ws-1' });
     await client.publishAsync(mqttTopic('ws-1', 'weather'), JSON.stringify(event), { qos: 1 });
     // The PUBACK has arrived: the record must already be committed and visible to another connection.
@@ -156,7 +150,7 @@ describe('gateway forwarding to Kafka', () => {
     const path = join(tempDir(), 'buffer.db');
     const gateway = await startGateway({ buffer: { path }, kafka: { brokers }, topics });
     const devices = ['bus-1', 'bus-2', 'bus-3'];
-    const clients = await Promise.all(devices.map((d) => connect(gateway, d)));
+    const clients = await Promise.all(devices.map((d) => connectDevice(gateway, d)));
     const perDevice = 40;
     await Promise.all(
       clients.map(async (client, i) => {
@@ -190,7 +184,7 @@ describe('gateway forwarding to Kafka', () => {
   it('keeps what it accepted while Kafka is away and forwards it after a restart', async () => {
     const path = join(tempDir(), 'buffer.db');
     const offline = await startGateway({ buffer: { path }, kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 }, topics, drainOnCloseMs: 0 });
-    const client = await connect(offline, 'aq-9');
+    const client = await connectDevice(offline, 'aq-9');
     const ids: string[] = [];
     for (let seq = 0; seq < 25; seq++) {
       const event = exampleEvent('air_quality', { deviceId: 'aq-9', seq, eventId: `aq-9-${randomUUID()}` });

@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs } from '@city/protocol';
 import { ensureTopics } from '../../deploy/kafka/launcher.ts';
 import { createGateway, type Gateway, type GatewayOptions } from './index.ts';
 import type { StatusSnapshot } from './health.ts';
 import { createStatusServer, fetchGatewayStatus, formatStatus, METRICS_CONTENT_TYPE, renderMetrics } from './http.ts';
+import { connectDevice } from '../../test/support/mqtt.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -99,12 +100,6 @@ async function startGateway(options: Partial<GatewayOptions> = {}): Promise<Gate
   return gateway;
 }
 
-async function connect(gateway: Gateway, clientId: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId, reconnectPeriod: 0 });
-  onTeardown(() => client.endAsync());
-  return client;
-}
-
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -163,7 +158,7 @@ describe('/metrics', () => {
     expect(value(before, 'city_gateway_up')).toBe(1);
     expect(value(before, 'city_gateway_received_total')).toBe(0);
 
-    const client = await connect(gateway, 'ws-m1');
+    const client = await connectDevice(gateway, 'ws-m1');
     for (let i = 0; i < 5; i++) {
       await client.publishAsync(mqttTopic('ws-m1', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-m1', seq: i, eventId: randomUUID() })), { qos: 1 });
     }
@@ -217,7 +212,7 @@ describe('/healthz', () => {
     const ok = await fetch(`${base}/healthz`);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ status: 'ok', healthy: true, reasons: [], state: 'running', bufferWritable: true });
-    const client = await connect(gateway, 'ws-h1');
+    const client = await connectDevice(gateway, 'ws-h1');
     await client.publishAsync(mqttTopic('ws-h1', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-h1' })), { qos: 1 });
     await client.endAsync();
     const closed = gateway.close();

@@ -85,9 +85,8 @@ async function metrics(httpPort: number): Promise<(name: string, labels?: string
   };
 }
 
-/** Records per group commit so far, from the gateway's /metrics. */
-async function recordsPerCommit(httpPort: number): Promise<number> {
-  const metric = await metrics(httpPort);
+/** Records per group commit so far, from one /metrics sample. */
+function recordsPerCommit(metric: (name: string) => number): number {
   return (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
 }
 
@@ -136,7 +135,7 @@ try {
     const before = procSample(gw.pid()!);
     const gateway = await load(port);
     const after = procSample(gw.pid()!);
-    const perCommit = await recordsPerCommit(httpPort);
+    const perCommit = recordsPerCommit(await metrics(httpPort));
     await gw.stop();
     process.stdout.write(`(a) gateway, power-loss, Kafka away            ${fmt(gateway)}   ${perCommit.toFixed(0)} records per group commit\n`);
     process.stdout.write(`    ratio gateway / Mosquitto: ${(gateway.rate / mosquitto.rate).toFixed(2)}× (goal ≥ 1.0× and ≥ 75,000 msg/s)\n`);
@@ -205,7 +204,7 @@ try {
         const metric = await metrics(httpPort);
         const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
         const memory = `V8 heap ${mb(metric('process_heap_bytes', 'kind="used"'))} used of ${mb(metric('process_heap_bytes', 'kind="total"'))}, external ${mb(metric('process_external_memory_bytes'))}`;
-        const perCommit = (metric('accepted_total') + metric('dead_lettered_total')) / metric('group_commits_total');
+        const perCommit = recordsPerCommit(metric);
         await gw.stop();
         const cpu = first && last ? ((last.cpuTicks - first.cpuTicks) / TICKS_PER_S / Math.max(30, seconds)) * 100 : NaN;
         // (e) at this load: bytes the kernel wrote for the gateway per message acknowledged meanwhile.
