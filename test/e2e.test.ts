@@ -8,7 +8,7 @@ import { EVENT_KINDS, kafkaTopicSet, topicSpecs, type EventKind } from '@city/pr
 import { createGateway, type Gateway } from '@city/gateway';
 import { createSink, queryLake, type Sink } from '@city/cloud';
 import { createFleet, type Fleet } from '@city/device-sim';
-import { ensureTopics } from '../deploy/kafka/launcher.ts';
+import { ensureTopics } from '@city/deploy/kafka';
 
 const brokers = inject('kafkaBrokers');
 const quiet = () => undefined;

@@ -4,7 +4,7 @@
  * unique topic and group names rather than with brokers of their own.
  */
 import type { TestProject } from 'vitest/node';
-import { useKafka } from '../deploy/kafka/launcher.ts';
+import { useKafka } from '@city/deploy/kafka';
 
 declare module 'vitest' {
   export interface ProvidedContext {

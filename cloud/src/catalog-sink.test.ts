@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { exampleEvent, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { createLocalCatalog } from './catalog-local.ts';
 import { silentLog } from './log.ts';
 import { namedQuerySql } from './queries.ts';

@@ -1,27 +1,35 @@
 // Error catalog of the cloud package: every error the sink, lake and CLI raise carries one of these codes.
 import { defineErrors } from '@city/protocol';
 
-export const cloudErrors = defineErrors({
-  CLD_INVALID_OPTIONS: { message: 'invalid options', canRetry: false },
-  CLD_USAGE: { message: 'invalid command line', canRetry: false },
-  CLD_CLOSED: { message: 'component is closed', canRetry: false },
-  CLD_ALREADY_STARTED: { message: 'component is already started', canRetry: false },
-  CLD_KAFKA_START: { message: 'could not start consuming from Kafka', canRetry: true },
-  CLD_KAFKA_CRASH: { message: 'Kafka consumer crashed', canRetry: true },
-  CLD_PARQUET_WRITE: { message: 'writing a Parquet file failed', canRetry: true },
-  CLD_STORE_PUT: { message: 'storing an object failed', canRetry: true },
-  CLD_COMMIT: { message: 'committing Kafka offsets failed', canRetry: true },
-  CLD_FLUSH_BUG: { message: 'flush failed unexpectedly', canRetry: false },
-  CLD_CLOSE_TIMEOUT: { message: 'close did not finish before its deadline', canRetry: false },
-  CLD_LAKE_OPEN: { message: 'opening the lake failed', canRetry: true },
-  CLD_QUERY: { message: 'query failed', canRetry: false },
-  CLD_CATALOG: { message: 'catalog request failed', canRetry: true },
-  CLD_ATHENA: { message: 'Athena request failed', canRetry: true },
-  CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false },
-  CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false },
+export const cloudErrors = defineErrors('CLD', {
+  CLD_INVALID_OPTIONS: { message: 'invalid options', canRetry: false, usage: true, action: 'fix the option the message names (field path and rule)' },
+  CLD_USAGE: { message: 'invalid command line', canRetry: false, usage: true, action: 'see the command\'s --help' },
+  CLD_CLOSED: { message: 'component is closed', canRetry: false, action: 'create a new one; a closed component does not start again' },
+  CLD_ALREADY_STARTED: { message: 'component is already started', canRetry: false, action: 'call start() once' },
+  CLD_KAFKA_START: {
+    message: 'could not start consuming from Kafka',
+    canRetry: true,
+    action: 'check the brokers; when topics are missing, create them (npm run kafka -- topics --brokers HOST:PORT)',
+  },
+  CLD_KAFKA_CRASH: { message: 'Kafka consumer crashed', canRetry: true, action: 'the consumer restarts by itself when it can; otherwise restart the sink (nothing committed is lost)' },
+  CLD_PARQUET_WRITE: { message: 'writing a Parquet file failed', canRetry: true, action: 'retried with backoff; check the scratch disk (space, permissions)' },
+  CLD_STORE_PUT: { message: 'storing an object failed', canRetry: true, action: 'retried with backoff; check the lake folder or the S3 bucket and its credentials' },
+  CLD_COMMIT: { message: 'committing Kafka offsets failed', canRetry: true, action: 'retried with backoff; the files are written, a replay rewrites the same ones' },
+  CLD_FLUSH_BUG: { message: 'flush failed unexpectedly', canRetry: false, action: 'the sink stopped committing (nothing is lost); report the logged error and restart it' },
+  CLD_CLOSE_TIMEOUT: {
+    message: 'close did not finish before its deadline',
+    canRetry: false,
+    action: 'nothing is lost: uncommitted records are read again by the next run; raise closeTimeoutMs to wait longer',
+  },
+  CLD_LAKE_OPEN: { message: 'opening the lake failed', canRetry: true, action: 'check the lake folder (--lake) and that its files are readable' },
+  CLD_QUERY: { message: 'query failed', canRetry: false, action: 'fix the SQL; table names are the event kinds, deadletter and raw_<kind>' },
+  CLD_CATALOG: { message: 'catalog request failed', canRetry: true, action: 'retried with backoff; check the catalog file or the Glue permissions the README lists' },
+  CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
+  CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: 'read Athena\'s reason in the message and fix the query or its permissions' },
+  CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 
-export type CloudErrorCode = keyof typeof cloudErrors.catalog;
+export type CloudErrorCode = (typeof cloudErrors.codes)[number];
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -12,7 +12,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, Partitioners, type Admin, type Message, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs, type EventKind } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { startFaultProxy, startS3, type FaultProxy, type TestS3 } from '../../test/support/s3.ts';
 import { silentLog } from './log.ts';
 import { openLake } from './query.ts';

@@ -17,7 +17,7 @@ import {
   type EventKind,
   type KafkaTopicSet,
 } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { parseDataFileKey } from './layout.ts';
 import { openLake } from './query.ts';
 import { sampleEvent } from './samples.ts';

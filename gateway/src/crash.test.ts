@@ -11,7 +11,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, expect, inject, it } from 'vitest';
 import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type EventKind } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 
 const brokers = inject('kafkaBrokers');
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { HEADERS } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { openBuffer, type OutboxBuffer } from './buffer.ts';
 import { REPLAYED_HEADER, createCachingPartitioner, createForwarder, jittered, type Forwarder, type ForwarderOptions } from './forwarder.ts';
 

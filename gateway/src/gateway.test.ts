@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type DeadLetter, type KafkaTopicSet } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { createGateway, openBuffer, readBufferFile, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
 import { connectDevice } from '../../test/support/mqtt.ts';
 import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';

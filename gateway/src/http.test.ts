@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs } from '@city/protocol';
-import { ensureTopics } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics } from '../../test/support/kafka.ts';
 import { createGateway, type Gateway, type GatewayOptions } from './index.ts';
 import type { StatusSnapshot } from './health.ts';
 import { createStatusServer, fetchGatewayStatus, formatStatus, METRICS_CONTENT_TYPE, renderMetrics } from './http.ts';

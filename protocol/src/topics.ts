@@ -1,4 +1,4 @@
-// Names on the wire: MQTT topics devices publish to, Kafka topics and record headers.
+// Names on the wire: MQTT topics devices publish to, and Kafka topics (record headers: headers.ts).
 import { Type, type Static } from '@sinclair/typebox';
 import { EVENT_KINDS, isEventKind, SCHEMA_VERSION, StringEnum, type EventKind } from './schemas.ts';
 
@@ -80,14 +80,6 @@ export function topicSpecs(set: KafkaTopicSet = kafkaTopicSet()): { topic: strin
     { topic: set.deadletter, numPartitions: TOPIC_PARTITIONS.deadletter },
   ];
 }
-
-/** Kafka record headers set by the gateway. */
-export const HEADERS = {
-  gatewayId: 'gateway-id',
-  receivedAt: 'gateway-received-at',
-  schemaVersion: 'schema-version',
-  eventId: 'event-id',
-} as const;
 
 /** A message the gateway refused, as written to the dead-letter topic. */
 export const DeadLetter = Type.Object(

@@ -1,6 +1,7 @@
 // Runtime validation compiled once from the event schemas. Every problem is returned, each with the
 // JSON pointer of the field and the rule it broke, so a dead letter says exactly what was wrong.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { protocolErrors } from './errors.ts';
 import {
   EVENT_KINDS,
   EVENT_SCHEMAS,
@@ -102,12 +103,19 @@ const validators = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, ajv.compi
   [K in EventKind]: ValidateFunction;
 };
 
-export function compileSchema<T>(schema: object): (value: unknown) => ValidationResult<T> {
+/**
+ * A validator compiled once from a JSON Schema. `unknownField` words an additional property
+ * (default: as for events; options say "is not a known option").
+ */
+export function compileSchema<T>(schema: object, wording: { unknownField?: string } = {}): (value: unknown) => ValidationResult<T> {
   const validate = ajv.compile(schema);
-  return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, problems: toProblems(validate.errors) });
+  const unknownField = wording.unknownField ?? UNKNOWN_EVENT_FIELD;
+  return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, problems: toProblems(validate.errors, unknownField) });
 }
 
-function toProblems(errors: ErrorObject[] | null | undefined): Problem[] {
+const UNKNOWN_EVENT_FIELD = 'is not a field of this event kind';
+
+function toProblems(errors: ErrorObject[] | null | undefined, unknownField = UNKNOWN_EVENT_FIELD): Problem[] {
   const problems: Problem[] = [];
   for (const e of errors ?? []) {
     let path = e.instancePath;
@@ -117,7 +125,7 @@ function toProblems(errors: ErrorObject[] | null | undefined): Problem[] {
       message = 'is required';
     } else if (e.keyword === 'additionalProperties') {
       path = `${path}/${(e.params as { additionalProperty: string }).additionalProperty}`;
-      message = 'is not a field of this event kind';
+      message = unknownField;
     } else if (e.keyword === 'enum') {
       message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     }
@@ -170,6 +178,13 @@ export function decodeEvent(
     }
   }
   return result;
+}
+
+/** The event, or a PROTO_INVALID_EVENT error naming every problem (for events this code builds itself). */
+export function assertValidEvent(value: unknown, expectedKind?: EventKind): CityEvent {
+  const result = validateEvent(value, expectedKind);
+  if (!result.ok) throw protocolErrors.create('PROTO_INVALID_EVENT', describeProblems(result.problems));
+  return result.value;
 }
 
 /** One line summarising the problems, for logs and dead-letter reasons. */

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs } from '@city/protocol';
 import { createSink, sampleEvent, silentLog, SINK_DEFAULTS } from '@city/cloud';
-import { ensureTopics, useKafka, KAFKA_VERSION } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string' }, rate: { type: 'string' }, settings: { type: 'string' }, 'poll-ms': { type: 'string' } },

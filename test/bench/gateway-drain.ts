@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { kafkaTopicSet, topicSpecs, type KafkaTopicSet } from '@city/protocol';
-import { ensureTopics, startKafka, type KafkaCluster } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
 import { freePort, gatewayProcess, sleep, type GatewayProcess } from '../soak/gateway-process.ts';
 import { runLoad } from './gateway-load.ts';

@@ -14,9 +14,20 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs, type CellValue } from '@city/protocol';
-import { createParquetWriter, createRecordDecoder, createSink, queryLake, sampleEvent, silentLog, tableSchema, type KafkaRecord, type LakeTable, type ObjectStore } from '@city/cloud';
-import { createS3Store } from '../../cloud/src/s3-store.ts';
-import { ensureTopics, useKafka, KAFKA_VERSION } from '../../deploy/kafka/launcher.ts';
+import {
+  createParquetWriter,
+  createRecordDecoder,
+  createS3Store,
+  createSink,
+  queryLake,
+  sampleEvent,
+  silentLog,
+  tableSchema,
+  type KafkaRecord,
+  type LakeTable,
+  type ObjectStore,
+} from '@city/cloud';
+import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({
   options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, profile: { type: 'string' } },

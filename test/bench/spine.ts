@@ -12,7 +12,7 @@ import { kafkaTopicSet, topicSpecs } from '@city/protocol';
 import { createGateway } from '@city/gateway';
 import { createSink, silentLog } from '@city/cloud';
 import { createDevice, createFleet, SIM_KINDS } from '@city/device-sim';
-import { ensureTopics, fetchKafka, useKafka, KAFKA_VERSION } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics, fetchKafka, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({ options: { events: { type: 'string' }, devices: { type: 'string' } } });
 const devicesTotal = Number(values.devices ?? 210);

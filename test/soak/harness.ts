@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { HEADERS, kafkaTopicSet, topicSpecs } from '@city/protocol';
 import { SIM_KINDS, createAckLedger, createFleet, type Fleet } from '@city/device-sim';
-import { ensureTopics, startKafka, type KafkaCluster } from '../../deploy/kafka/launcher.ts';
+import { ensureTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy, type ProxyMode, type TcpProxy } from '../support/tcp-proxy.ts';
 import { freePort, gatewayProcess, sleep, type GatewayProcess } from './gateway-process.ts';
 
