@@ -1,10 +1,10 @@
 /**
  * One Kafka broker for the whole test run: started here (or taken from KAFKA_BROKERS), handed to
- * test files through `inject('kafkaBrokers')`, stopped at teardown. Tests isolate themselves with
- * unique topic and group names rather than with brokers of their own.
+ * test files through `inject('kafkaBrokers')`, stopped when the last phase that uses it is done.
+ * Tests isolate themselves with unique topic and group names rather than with brokers of their own.
  */
 import type { TestProject } from 'vitest/node';
-import { useKafka } from '@city/deploy/kafka';
+import { useKafka, type KafkaCluster } from '@city/deploy/kafka';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,20 +13,34 @@ declare module 'vitest' {
   }
 }
 
+// Each project (phase) runs this setup; they share one broker, stopped after the last one.
+const shared = globalThis as { cityTestKafka?: { cluster: Promise<KafkaCluster>; users: number } };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const kafka = await useKafka({
-    log: (line) => {
-      if (process.env['KAFKA_LAUNCHER_VERBOSE'] === '1') process.stderr.write(`[kafka] ${line}\n`);
-    },
-  });
-  process.stderr.write(
-    kafka.external
-      ? `[global-setup] using Kafka at ${kafka.brokers.join(',')} (KAFKA_BROKERS)\n`
-      : `[global-setup] Kafka ${kafka.version ?? ''} on ${kafka.brokers.join(',')} in ${Date.now() - started} ms (log: ${kafka.logFile ?? '-'})\n`,
-  );
+  const first = shared.cityTestKafka === undefined;
+  shared.cityTestKafka ??= {
+    users: 0,
+    cluster: useKafka({
+      log: (line) => {
+        if (process.env['KAFKA_LAUNCHER_VERBOSE'] === '1') process.stderr.write(`[kafka] ${line}\n`);
+      },
+    }),
+  };
+  const entry = shared.cityTestKafka;
+  entry.users++;
+  const kafka = await entry.cluster;
+  if (first) {
+    process.stderr.write(
+      kafka.external
+        ? `[global-setup] using Kafka at ${kafka.brokers.join(',')} (KAFKA_BROKERS)\n`
+        : `[global-setup] Kafka ${kafka.version ?? ''} on ${kafka.brokers.join(',')} in ${Date.now() - started} ms (log: ${kafka.logFile ?? '-'})\n`,
+    );
+  }
   project.provide('kafkaBrokers', kafka.brokers);
   return async () => {
+    if (--entry.users > 0) return;
+    shared.cityTestKafka = undefined;
     await kafka.stop();
   };
 }

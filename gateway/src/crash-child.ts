@@ -1,4 +1,4 @@
-// Test helper for crash.test.ts: runs one gateway from a JSON options file and prints its MQTT port
+// Test helper for crash.heavy.test.ts: runs one gateway from a JSON options file and prints its MQTT port
 // as one JSON line on stdout, so the test can kill -9 it mid-write and start it again on the same buffer.
 import { readFileSync } from 'node:fs';
 import { createGateway, defaultLog } from './gateway.ts';
