@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { topicSpecs } from '@city/protocol';
+import { textLog, topicSpecs } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
 import { createSink, jsonLog, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
 
   try {
     say(process.env.KAFKA_BROKERS ? `using Kafka at ${process.env.KAFKA_BROKERS}` : 'starting Kafka (KRaft, single node)…');
-    kafka = await useKafka({ dataDir: join(dir, 'kafka'), log: (line) => say(`  kafka: ${line}`) });
+    kafka = await useKafka({ dataDir: join(dir, 'kafka'), log: textLog('kafka', 'info', process.stdout) });
     await ensureTopics(kafka.brokers, topicSpecs());
 
     const port = (await portIsFree(wantedPort)) ? wantedPort : 0;

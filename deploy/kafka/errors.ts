@@ -55,6 +55,21 @@ export const kafkaErrors = defineErrors('KAFKA', {
     canRetry: false,
     action: 'read the broker log the message names (a port in use, a data dir of another cluster, too little memory for --heap-mb)',
   },
+  KAFKA_ALREADY_STARTED: {
+    message: 'the broker is already started',
+    canRetry: false,
+    action: 'start one broker per launcher; stop it before starting another',
+  },
+  KAFKA_STOPPED: {
+    message: 'the broker is stopping or stopped',
+    canRetry: false,
+    action: 'start a new broker (npm run kafka -- start)',
+  },
+  KAFKA_STOP_TIMEOUT: {
+    message: 'the broker did not stop in time',
+    canRetry: false,
+    action: 'it was killed; with --data-dir the next start recovers its logs (nothing committed is lost)',
+  },
   KAFKA_TOPIC_MISMATCH: {
     message: 'a topic exists with fewer partitions than asked for',
     canRetry: false,

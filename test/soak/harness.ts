@@ -111,7 +111,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const [kafkaPort, proxyPort, mqttPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: kafkaPort, port: proxyPort });
     await proxy.start();
-    kafka = await startKafka({ port: kafkaPort, advertisedPort: proxyPort, heapMb: 384, log });
+    kafka = await startKafka({ port: kafkaPort, advertisedPort: proxyPort, heapMb: 384, log: (_level, message, fields) => log(`kafka: ${message} ${JSON.stringify(fields ?? {})}`) });
     const viaProxy = [`127.0.0.1:${proxyPort}`];
     await ensureTopics(viaProxy, topicSpecs(topics));
 
