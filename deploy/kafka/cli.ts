@@ -122,7 +122,14 @@ async function startCommand(argv: readonly string[], log: Log): Promise<number> 
       log('info', 'the standard topics exist', { created: result.created.length, existing: result.existing.length, ...(suffix === undefined ? {} : { suffix }) });
     }
   });
-  const signalled = closeOnSignals(() => life.close(), (message, fields) => log('info', message, fields));
+  let stopping = false;
+  const signalled = closeOnSignals(
+    () => {
+      stopping = true;
+      return life.close();
+    },
+    (message, fields) => log('info', message, fields),
+  );
   try {
     await starting;
   } catch (err) {
@@ -136,9 +143,11 @@ async function startCommand(argv: readonly string[], log: Log): Promise<number> 
   log('info', 'serving; stop with Ctrl-C', { brokers: broker.brokers.join(','), log: broker.logFile ?? '-' });
 
   const outcome = await Promise.race([signalled, broker.exited.then(() => 'exited' as const)]);
-  if (outcome !== 'exited') {
-    if (outcome === 0) log('info', 'stopped');
-    return outcome;
+  // The broker exits first when a signal stopped it: that is the clean stop, not a crash.
+  if (outcome !== 'exited' || stopping) {
+    const code = await signalled;
+    if (code === 0) log('info', 'stopped');
+    return code;
   }
   const { code, signal } = await broker.exited;
   await life.close().catch(() => undefined);
