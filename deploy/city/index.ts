@@ -11,6 +11,8 @@ import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
 
+export { cityErrors };
+
 const CitySchema = Type.Object(
   {
     /** State folder: Kafka's data, the gateway's buffer, the lake. */
