@@ -1,17 +1,15 @@
 // The spine end to end on real parts: simulated devices → MQTT → gateway (SQLite) → Kafka → sink → Parquet → SQL.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { EVENT_KINDS, kafkaTopicSet, topicSpecs, type EventKind } from '@city/protocol';
-import { createGateway, type Gateway } from '@city/gateway';
-import { createSink, queryLake, type Sink } from '@city/cloud';
-import { createFleet, type Fleet } from '@city/device-sim';
-import { ensureTopics } from '@city/deploy/kafka';
+import { describe, expect, inject, it } from 'vitest';
+import { EVENT_KINDS, kafkaTopicSet, silentLog, type EventKind } from '@city/protocol';
+import { createGateway } from '@city/gateway';
+import { createSink, queryLake } from '@city/cloud';
+import { createFleet } from '@city/device-sim';
+import { ensureStandardTopics } from './support/kafka.ts';
+import { onTeardown, tempDir } from './support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
-const quiet = () => undefined;
 
 const SIM_KINDS = EVENT_KINDS.filter((k) => k !== 'gateway_health');
 const DEVICES_PER_KIND = 3;
@@ -20,18 +18,14 @@ const INVALID = 17;
 const HEALTH_REPORTS = 3;
 
 describe('the spine', () => {
-  const suffix = `e2e${randomUUID().slice(0, 8)}`;
-  const topics = kafkaTopicSet(suffix);
-  const dir = mkdtempSync(join(tmpdir(), 'city-e2e-'));
-  const lakeDir = join(dir, 'lake');
-  let gateway: Gateway;
-  let sink: Sink;
-  let fleet: Fleet;
-  const acknowledged = new Map<string, EventKind>();
-
-  beforeAll(async () => {
-    await ensureTopics(brokers, topicSpecs(topics));
-    gateway = createGateway(
+  it('delivers every valid event exactly once and every invalid one as a dead letter with its reason', async () => {
+    const suffix = `e2e${randomUUID().slice(0, 8)}`;
+    const topics = kafkaTopicSet(suffix);
+    const dir = tempDir('city-e2e-');
+    const lakeDir = join(dir, 'lake');
+    const acknowledged = new Map<string, EventKind>();
+    await ensureStandardTopics(brokers, { suffix });
+    const gateway = createGateway(
       {
         gatewayId: 'gw-e2e',
         mqtt: { host: '127.0.0.1', port: 0 },
@@ -40,22 +34,16 @@ describe('the spine', () => {
         topics,
         healthIntervalMs: 0,
       },
-      quiet,
+      silentLog,
     );
-    await gateway.start();
-    sink = createSink({ brokers, groupId: `sink-${suffix}`, lakeDir, topics, maxAgeMs: 1000, log: quiet });
+    const sink = createSink({ brokers, groupId: `sink-${suffix}`, lakeDir, topics, maxAgeMs: 1000, log: silentLog });
+    // Closed after the test in reverse order: fleet, then gateway, then sink.
+    onTeardown(() => sink.close());
     await sink.start();
-  });
+    onTeardown(() => gateway.close());
+    await gateway.start();
 
-  afterAll(async () => {
-    await fleet?.stop();
-    await gateway?.close();
-    await sink?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('delivers every valid event exactly once and every invalid one as a dead letter with its reason', async () => {
-    fleet = createFleet({
+    const fleet = createFleet({
       url: `mqtt://127.0.0.1:${gateway.port()}`,
       seed: 42,
       deviceIdPrefix: suffix,
@@ -64,6 +52,7 @@ describe('the spine', () => {
       ratePerDevice: 50,
       invalid: { count: INVALID },
     });
+    onTeardown(() => fleet.stop());
     fleet.on('ack', ({ eventId, kind, valid }) => {
       if (valid) acknowledged.set(eventId, kind);
     });

@@ -4,6 +4,7 @@
  * Tests isolate themselves with unique topic and group names rather than with brokers of their own.
  */
 import type { TestProject } from 'vitest/node';
+import { silentLog, textLog } from '@city/protocol';
 import { useKafka, type KafkaCluster } from '@city/deploy/kafka';
 
 declare module 'vitest' {
@@ -21,11 +22,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const first = shared.cityTestKafka === undefined;
   shared.cityTestKafka ??= {
     users: 0,
-    cluster: useKafka({
-      log: (line) => {
-        if (process.env['KAFKA_LAUNCHER_VERBOSE'] === '1') process.stderr.write(`[kafka] ${line}\n`);
-      },
-    }),
+    cluster: useKafka({ log: process.env['KAFKA_LAUNCHER_VERBOSE'] === '1' ? textLog('kafka') : silentLog }),
   };
   const entry = shared.cityTestKafka;
   entry.users++;

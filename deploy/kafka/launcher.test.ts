@@ -2,31 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient, KafkaMessage, Producer } from 'kafkajs';
-import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import {
-  ensureTopics,
-  fetchKafka,
-  KAFKA_VERSION,
-  KafkaLauncherError,
-  KafkaLauncherErrorCodes,
-  parseBrokers,
-  startKafka,
-  useKafka,
-} from './launcher.ts';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { CityError, withTimeout } from '@city/protocol';
+import { onTeardown } from '../../test/support/teardown.ts';
+import { ensureStandardTopics, ensureTopics, fetchKafka, KAFKA_VERSION, kafkaErrors, parseBrokers, standardTopics, startKafka, useKafka } from './index.ts';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
 const brokers = inject('kafkaBrokers');
 
-/** Teardown steps of the running test, run in reverse order, each bounded so a hang fails the test. */
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  const errors: unknown[] = [];
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await withTimeout(cleanup(), 15_000, 'cleanup').catch((err: unknown) => errors.push(err));
-  }
-  if (errors.length > 0) throw errors[0];
-});
+/** Runs `cleanup` after the test, bounded so a hang fails the test. */
+function cleanup(close: () => Promise<unknown>): void {
+  onTeardown(() => withTimeout(close(), 15_000, 'cleanup'));
+}
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -40,16 +28,8 @@ function client(clientId: string): KafkaClient {
 async function connectedAdmin(): Promise<Admin> {
   const admin = client(uniqueName('test-admin')).admin();
   await admin.connect();
-  cleanups.push(() => admin.disconnect());
+  cleanup(() => admin.disconnect());
   return admin;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function isAlive(pid: number): boolean {
@@ -95,15 +75,13 @@ describe('ensureTopics', () => {
     const topic = uniqueName('ensure-short');
     await ensureTopics(brokers, [{ topic, numPartitions: 1 }]);
     await expect(ensureTopics(brokers, [{ topic, numPartitions: 4 }])).rejects.toMatchObject({
-      code: KafkaLauncherErrorCodes.TOPIC_MISMATCH,
+      code: 'KAFKA_TOPIC_MISMATCH',
       canRetry: false,
     });
     await expect(ensureTopics(brokers, [{ topic: 'bad name', numPartitions: 1 }])).rejects.toMatchObject({
-      code: KafkaLauncherErrorCodes.INVALID_OPTION,
+      code: 'KAFKA_INVALID_OPTION',
     });
-    await expect(ensureTopics(brokers, [{ topic: uniqueName('zero'), numPartitions: 0 }])).rejects.toBeInstanceOf(
-      KafkaLauncherError,
-    );
+    await expect(ensureTopics(brokers, [{ topic: uniqueName('zero'), numPartitions: 0 }])).rejects.toBeInstanceOf(CityError);
   });
 });
 
@@ -119,7 +97,7 @@ describe('kafkajs against the broker', () => {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     await producer.connect();
-    cleanups.push(() => producer.disconnect());
+    cleanup(() => producer.disconnect());
 
     const sent = Array.from({ length: 20 }, (_, i) => ({
       key: `sensor-${i % 5}`,
@@ -138,7 +116,7 @@ describe('kafkajs against the broker', () => {
       heartbeatInterval: 1_000,
     });
     await consumer.connect();
-    cleanups.push(() => consumer.disconnect());
+    cleanup(() => consumer.disconnect());
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
 
     const received: { partition: number; message: KafkaMessage }[] = [];
@@ -186,7 +164,7 @@ describe('launcher', () => {
     expect(readdirSync(libs)).toContain(`kafka_2.13-${KAFKA_VERSION}.jar`);
 
     const cluster = await startKafka({ heapMb: 256 });
-    cleanups.push(() => cluster.stop());
+    cleanup(() => cluster.stop());
     expect(cluster.external).toBe(false);
     expect(cluster.version).toBe(KAFKA_VERSION);
     expect(cluster.brokers).not.toEqual(brokers);
@@ -210,11 +188,35 @@ describe('launcher', () => {
 
   it('uses KAFKA_BROKERS instead of starting a broker', async () => {
     vi.stubEnv('KAFKA_BROKERS', ' kafka-1:9092, kafka-2:19092 ,');
-    cleanups.push(async () => vi.unstubAllEnvs());
+    cleanup(async () => vi.unstubAllEnvs());
     const cluster = await useKafka();
     expect(cluster).toMatchObject({ brokers: ['kafka-1:9092', 'kafka-2:19092'], external: true, version: undefined, pid: undefined });
     await cluster.stop();
     expect(() => parseBrokers('localhost')).toThrow(/host:port/);
-    expect(() => parseBrokers(',')).toThrow(KafkaLauncherError);
+    expect(() => parseBrokers(',')).toThrow(CityError);
+  });
+});
+
+describe('the standard topics and the options', () => {
+  it('creates the standard topics with their partition counts once, and says which existed', async () => {
+    const suffix = uniqueName('std');
+    const first = await ensureStandardTopics(brokers, { suffix });
+    const specs = standardTopics(suffix);
+    expect(first.created.sort()).toEqual(specs.map((s) => s.topic).sort());
+    expect(first.existing).toEqual([]);
+    const again = await ensureStandardTopics(brokers, { suffix });
+    expect(again).toEqual({ created: [], existing: specs.map((s) => s.topic) });
+    const admin = await connectedAdmin();
+    const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+    expect(Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]))).toEqual(Object.fromEntries(specs.map((s) => [s.topic, s.numPartitions])));
+  });
+
+  it('refuses bad options before starting anything, naming the field', async () => {
+    await expect(startKafka({ heapMb: 64 })).rejects.toMatchObject({ code: 'KAFKA_INVALID_OPTION', message: expect.stringMatching(/heapMb/) });
+    await expect(startKafka({ port: 70_000 })).rejects.toMatchObject({ code: 'KAFKA_INVALID_OPTION', message: expect.stringMatching(/port/) });
+    await expect(fetchKafka({ version: 'latest' })).rejects.toThrow(/version/);
+    expect(kafkaErrors.is(kafkaErrors.create('KAFKA_START_TIMEOUT'), 'KAFKA_START_TIMEOUT')).toBe(true);
+    expect(kafkaErrors.create('KAFKA_START_TIMEOUT').canRetry).toBe(true);
+    expect(kafkaErrors.create('KAFKA_TOPIC_MISMATCH').canRetry).toBe(false);
   });
 });

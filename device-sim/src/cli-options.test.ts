@@ -44,7 +44,9 @@ describe('command line', () => {
     expect(o.connectConcurrency).toBe(20);
     expect(parsed.json).toBe(true);
     expect(parsed.statsIntervalMs).toBe(5000);
-    expect(parseCliArgs(['--help'])).toEqual({ help: true });
+    const printed: string[] = [];
+    expect(parseCliArgs(['--help'], (text) => printed.push(text))).toEqual({ help: true });
+    expect(printed.join('')).toMatch(/^Usage: npm run sim -- \[flags\]/);
   });
 
   it('explains bad flags', () => {

@@ -1,10 +1,9 @@
 // Command-line flags of the simulator, parsed into FleetOptions (kept apart from cli.ts so it can be
 // tested without starting a process).
-import { parseArgs } from 'node:util';
-import { parseEventTime } from '@city/protocol';
+import { parseCommandLine, parseEventTime } from '@city/protocol';
 import { SIM_KINDS, type SimKind } from './device.ts';
 import { simErrors } from './errors.ts';
-import { DEFAULT_FLEET, resolveFleetOptions, type FleetOptions } from './fleet.ts';
+import { DEFAULT_FLEET, resolveFleetOptions, type FleetOptions } from './fleet-options.ts';
 import { isInvalidDefect, INVALID_DEFECTS, type InvalidDefect } from './invalid.ts';
 
 export const DEFAULT_URL = 'mqtt://127.0.0.1:1883';
@@ -41,6 +40,7 @@ export interface CliConfig {
   json: boolean;
 }
 
+/** `{ help: true }` when --help was given (the usage is already printed). */
 export type CliParse = { help: true } | ({ help: false } & CliConfig);
 
 function bad(message: string): never {
@@ -77,40 +77,35 @@ export function spreadDevices(total: number): Record<SimKind, number> {
   return out;
 }
 
-export function parseCliArgs(argv: readonly string[]): CliParse {
+/** Parses the simulator's flags; `out` receives the usage for --help (stdout by default). */
+export function parseCliArgs(argv: readonly string[], out?: (text: string) => void): CliParse {
   const kindOptions = Object.fromEntries(SIM_KINDS.map((k) => [kindFlag(k), { type: 'string' as const }]));
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        url: { type: 'string' },
-        seed: { type: 'string' },
-        devices: { type: 'string' },
-        ...kindOptions,
-        rate: { type: 'string' },
-        'events-per-device': { type: 'string' },
-        'invalid-rate': { type: 'string' },
-        'invalid-count': { type: 'string' },
-        defects: { type: 'string' },
-        'start-time': { type: 'string' },
-        prefix: { type: 'string' },
-        concurrency: { type: 'string' },
-        'max-inflight': { type: 'string' },
-        username: { type: 'string' },
-        password: { type: 'string' },
-        'stats-interval': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    // parseArgs explains unknown flags and missing values well; keep its words.
-    return bad((err as Error).message);
-  }
-  if (values.help === true) return { help: true };
+  // parseArgs explains unknown flags and missing values well; its words become SIM_BAD_FLAG.
+  const parsed = parseCommandLine(
+    argv,
+    {
+      url: { type: 'string' },
+      seed: { type: 'string' },
+      devices: { type: 'string' },
+      ...kindOptions,
+      rate: { type: 'string' },
+      'events-per-device': { type: 'string' },
+      'invalid-rate': { type: 'string' },
+      'invalid-count': { type: 'string' },
+      defects: { type: 'string' },
+      'start-time': { type: 'string' },
+      prefix: { type: 'string' },
+      concurrency: { type: 'string' },
+      'max-inflight': { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'stats-interval': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    { usage: USAGE, usageError: (detail) => simErrors.create('SIM_BAD_FLAG', detail), ...(out === undefined ? {} : { out }) },
+  );
+  if (parsed === undefined) return { help: true };
+  const values = parsed.values as Record<string, string | boolean | undefined>;
   const str = (name: string) => values[name] as string | undefined;
 
   const total = num('devices', str('devices'), { min: 0, max: 100_000, int: true });

@@ -1,5 +1,6 @@
-// Process entry: `npm run sim -- --devices 500 --rate 2`. Prints progress, stops cleanly on SIGINT/SIGTERM.
-import { CityError } from '@city/protocol';
+// Process entry: `npm run sim -- --devices 500 --rate 2`. Prints progress; the first SIGINT/SIGTERM stops
+// the fleet (outstanding PUBACKs get stopTimeoutMs), a second one exits at once.
+import { CityError, closeOnSignals, runMain } from '@city/protocol';
 import { parseCliArgs, USAGE } from './cli-options.ts';
 import { createFleet, type FleetStats } from './fleet.ts';
 
@@ -15,21 +16,13 @@ function line(stats: FleetStats, ratePerSecond: number): string {
 }
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseCliArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`device-sim: ${(err as Error).message}\nRun with --help for usage.\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCliArgs(process.argv.slice(2));
+  if (parsed.help) return 0;
   const { options, statsIntervalMs, json } = parsed;
   const log = (text: string) => (json ? process.stderr : process.stdout).write(`${text}\n`);
   const fleet = createFleet(options);
   fleet.on('deviceError', ({ deviceId, error }) => log(`device ${deviceId}: ${error.message}`));
+  fleet.on('publishError', ({ error }) => log(`${error instanceof CityError ? `${error.code}: ` : ''}${error.message}`));
 
   let lastAcked = 0;
   let lastAt = Date.now();
@@ -44,19 +37,13 @@ async function main(): Promise<number> {
   const ticker = statsIntervalMs > 0 ? setInterval(progress, statsIntervalMs) : undefined;
 
   let signalled = false;
-  const stopped = new Promise<string>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        log(`${signal} again: exiting without waiting`);
-        process.exit(130);
-      }
+  const stopped = closeOnSignals(
+    () => {
       signalled = true;
-      log(`${signal}: stopping…`);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+      return fleet.stop();
+    },
+    (message, fields) => log(`${message}${fields?.['signal'] === undefined ? '' : ` (${String(fields['signal'])})`}`),
+  );
 
   let code = 0;
   try {
@@ -66,12 +53,14 @@ async function main(): Promise<number> {
     await Promise.race([fleet.start(), stopped]);
     if (!signalled) {
       log(`all ${fleet.devices.length} devices connected`);
-      await Promise.race([options.eventsPerDevice === undefined ? new Promise<never>(() => {}) : fleet.done(), stopped]);
+      await Promise.race([options.eventsPerDevice === undefined ? stopped : fleet.done(), stopped]);
     }
   } catch (err) {
-    const e = err as Error;
-    log(`device-sim: ${e instanceof CityError ? `${e.code}: ` : ''}${e.message}`);
-    code = 1;
+    // Starting or finishing failed; a stop by signal ending start() or done() is not a failure.
+    if (!signalled) {
+      log(`device-sim: ${err instanceof CityError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+      code = 1;
+    }
   }
   if (ticker !== undefined) clearInterval(ticker);
   // A hung broker must not keep the process: stop() has its own deadlines, this is the last resort.
@@ -81,6 +70,7 @@ async function main(): Promise<number> {
   }, fleet.options.stopTimeoutMs + 10_000);
   deadline.unref();
   await fleet.stop();
+  if (signalled && (await stopped) !== 0) code = 1;
   const stats = fleet.stats();
   progress();
   if (json) process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
@@ -88,4 +78,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-process.exitCode = await main();
+await runMain('device-sim', main, USAGE);

@@ -9,7 +9,7 @@ export const simErrors = defineErrors('SIM', {
   SIM_CLOSED: { message: 'fleet is stopped', canRetry: false, action: 'create a new fleet' },
   SIM_STOPPED_BEFORE_DONE: { message: 'fleet stopped before every device finished', canRetry: false, action: 'wait for done() before stop(), or ignore it when stopping early on purpose' },
   SIM_NO_EVENT_LIMIT: { message: 'fleet has no eventsPerDevice, so it is never done', canRetry: false, action: 'set eventsPerDevice to wait for done()' },
-  SIM_PUBLISH_FAILED: { message: 'publish failed', canRetry: true, action: 'the device retries; see the deviceError event for the cause' },
+  SIM_PUBLISH_FAILED: { message: 'publish failed', canRetry: true, action: 'the event was not acknowledged and the simulator does not resend it; see the publishError event (its cause) or the last error in the stats' },
 });
 
 export type SimErrorCode = (typeof simErrors.codes)[number];

@@ -1,12 +1,15 @@
-// Runs real fleets against the Mosquitto broker on 127.0.0.1:1883 (MQTT_URL to override).
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
-import { CityError, decodeEvent, parseMqttTopic, type CityEvent } from '@city/protocol';
+// Runs real fleets against an MQTT broker in the test process (aedes on port 0).
+import { createServer, type Server } from 'node:net';
+import { CityError, decodeEvent, parseMqttTopic, waitFor, withTimeout, type CityEvent } from '@city/protocol';
+import { Aedes } from 'aedes';
 import { connect, type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createAckLedger, createFleet, type Fleet, type FleetOptions } from './fleet.ts';
+import { describe, expect, it } from 'vitest';
+import { startMqttBroker, type TestMqttBroker } from '../../test/support/mqtt-broker.ts';
+import { createTcpProxy } from '../../test/support/tcp-proxy.ts';
+import { onTeardown } from '../../test/support/teardown.ts';
+import type { FleetOptions } from './fleet-options.ts';
+import { createAckLedger, createFleet, type Fleet } from './fleet.ts';
 
-const BROKER = process.env['MQTT_URL'] ?? 'mqtt://127.0.0.1:1883';
-const brokerPort = Number(new URL(BROKER).port || 1883);
 let counter = 0;
 const uniquePrefix = () => `t${process.pid}${Date.now().toString(36)}x${counter++}`;
 
@@ -19,37 +22,42 @@ interface Received {
 
 interface Subscriber {
   messages: Received[];
-  waitFor(count: number, timeoutMs?: number): Promise<void>;
-  close(): Promise<void>;
+  /** Resolves once `count` messages arrived and everything the broker had before then has been delivered. */
+  received(count: number, timeoutMs?: number): Promise<void>;
 }
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  const pending = cleanups.splice(0).reverse();
-  for (const cleanup of pending) await withTimeout(cleanup(), 10_000, 'cleanup');
-});
+function startBroker(): Promise<TestMqttBroker> {
+  return startMqttBroker(() => Aedes.createBroker());
+}
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+/** Bounded teardown, so a hang fails the test instead of the run. */
+function teardown(close: () => Promise<unknown>): void {
+  onTeardown(() => withTimeout(close(), 10_000, 'cleanup'));
+}
+
+async function subscribe(url: string, prefix: string): Promise<Subscriber> {
+  const client: MqttClient = connect(url, { clientId: `${prefix}-sub`, protocolVersion: 4, reconnectPeriod: 0 });
+  teardown(() => client.endAsync());
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
     }),
-  ]);
-}
-
-async function subscribe(prefix: string): Promise<Subscriber> {
-  const client: MqttClient = connect(BROKER, { clientId: `${prefix}-sub`, protocolVersion: 4, reconnectPeriod: 0 });
-  cleanups.push(() => client.endAsync());
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-  }), 10_000, 'subscriber connect');
+    10_000,
+    'subscriber connect',
+  );
   // MQTT wildcards match whole levels, so take every device and keep this test's.
   await client.subscribeAsync('city/v1/devices/+/+', { qos: 1 });
   const messages: Received[] = [];
+  // A marker the subscriber sends itself: the broker delivers in order, so once it is back every
+  // message published before it has arrived too (and an unexpected extra one would be counted).
+  const markerTopic = `city/v1/devices/${prefix}marker/weather`;
+  let markers = 0;
   client.on('message', (topic, payload) => {
+    if (topic === markerTopic) {
+      markers++;
+      return;
+    }
     const parsed = parseMqttTopic(topic);
     if (!parsed.ok || !parsed.deviceId.startsWith(`${prefix}-`)) return;
     const decoded = decodeEvent(payload, { kind: parsed.kind, deviceId: parsed.deviceId });
@@ -62,19 +70,18 @@ async function subscribe(prefix: string): Promise<Subscriber> {
   });
   return {
     messages,
-    async waitFor(count, timeoutMs = 15_000) {
-      const until = Date.now() + timeoutMs;
-      while (messages.length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      // A moment more, so extra (unexpected) messages would show up too.
-      await new Promise((r) => setTimeout(r, 150));
+    async received(count, timeoutMs = 15_000) {
+      await waitFor(() => messages.length >= count, { timeoutMs, what: () => `${count} messages (have ${messages.length})` });
+      const want = markers + 1;
+      await client.publishAsync(markerTopic, 'marker', { qos: 1 });
+      await waitFor(() => markers >= want, { timeoutMs: 5_000, what: 'the marker back' });
     },
-    close: () => client.endAsync(),
   };
 }
 
 function fleetOf(options: FleetOptions): Fleet {
   const fleet = createFleet(options);
-  cleanups.push(() => fleet.stop());
+  teardown(() => fleet.stop());
   return fleet;
 }
 
@@ -86,15 +93,16 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-describe('fleet against a real MQTT broker', () => {
+describe('fleet against an MQTT broker', () => {
   it('publishes every valid event in order plus exactly the requested invalid payloads; done() stats match', async () => {
     const prefix = uniquePrefix();
-    const sub = await subscribe(prefix);
+    const broker = await startBroker();
+    const sub = await subscribe(broker.url, prefix);
     const perKind = 2;
     const events = 15;
     const invalidCount = 11;
     const fleet = fleetOf({
-      url: BROKER,
+      url: broker.url,
       seed: 3,
       deviceIdPrefix: prefix,
       devices: { vehicle: perKind, gps: perKind, weather: perKind, air_quality: perKind, traffic_camera: perKind, emergency: perKind, phone: perKind },
@@ -122,7 +130,7 @@ describe('fleet against a real MQTT broker', () => {
     expect(ledger.invalid.size).toBe(invalidCount);
     expect(ledger.duplicates).toBe(0);
 
-    await sub.waitFor(devices * events + invalidCount);
+    await sub.received(devices * events + invalidCount);
     expect(sub.messages.length).toBe(devices * events + invalidCount);
     const valid = sub.messages.filter((m) => m.event !== undefined);
     const invalid = sub.messages.filter((m) => m.event === undefined);
@@ -150,22 +158,24 @@ describe('fleet against a real MQTT broker', () => {
     expect(fleet.stop()).toBe(first);
     await withTimeout(first, 10_000, 'stop');
     expect(fleet.stats().connected).toBe(0);
+    await waitFor(() => broker.connections() === 1, { timeoutMs: 5_000, what: 'only the subscriber left connected' });
     await expect(fleet.start()).rejects.toMatchObject({ code: 'SIM_CLOSED' });
   });
 
   it('paces each device at its rate and stamps simulated times', async () => {
     const prefix = uniquePrefix();
-    const sub = await subscribe(prefix);
+    const broker = await startBroker();
+    const sub = await subscribe(broker.url, prefix);
     const startTime = Date.UTC(2025, 0, 10, 12, 0);
     const fleet = fleetOf({
-      url: BROKER, deviceIdPrefix: prefix, devices: { vehicle: 1, weather: 1, phone: 1 }, ratePerDevice: 20, eventsPerDevice: 10, startTime,
+      url: broker.url, deviceIdPrefix: prefix, devices: { vehicle: 1, weather: 1, phone: 1 }, ratePerDevice: 20, eventsPerDevice: 10, startTime,
     });
     const began = Date.now();
     await fleet.start();
     await withTimeout(fleet.done(), 10_000, 'done');
     // 10 events at 20/s take at least 9 intervals of 50 ms.
     expect(Date.now() - began).toBeGreaterThanOrEqual(440);
-    await sub.waitFor(30);
+    await sub.received(30);
     expect(sub.messages.length).toBe(30);
     for (const m of sub.messages) {
       const e = m.event as CityEvent;
@@ -176,24 +186,13 @@ describe('fleet against a real MQTT broker', () => {
 
   it('reconnects by itself after its connections are cut, loses nothing and keeps order', async () => {
     const prefix = uniquePrefix();
-    const sub = await subscribe(prefix);
-    // A TCP relay in front of the broker, so the test can cut every device connection at once.
-    const sockets = new Set<Socket>();
-    const relay = createServer((downstream) => {
-      const upstream = tcpConnect(brokerPort, '127.0.0.1');
-      sockets.add(downstream).add(upstream);
-      const drop = () => {
-        downstream.destroy();
-        upstream.destroy();
-        sockets.delete(downstream);
-        sockets.delete(upstream);
-      };
-      downstream.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      downstream.pipe(upstream).pipe(downstream);
-    });
-    const port = await listen(relay);
-    cleanups.push(() => closeServer(relay));
+    const broker = await startBroker();
+    const sub = await subscribe(broker.url, prefix);
+    // A TCP proxy in front of the broker, so the test can cut every device connection at once.
+    const proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: broker.port });
+    await proxy.start();
+    teardown(() => proxy.close());
+    const port = proxy.port();
     const events = 60;
     const fleet = fleetOf({
       url: `mqtt://127.0.0.1:${port}`, deviceIdPrefix: prefix, devices: { vehicle: 3, phone: 3 }, ratePerDevice: 40,
@@ -206,7 +205,9 @@ describe('fleet against a real MQTT broker', () => {
     fleet.on('ack', () => {
       if (!cut && ledger.valid.size >= 60) {
         cut = true;
-        for (const s of sockets) s.destroy();
+        // Reset every open connection; new ones go through again at once.
+        proxy.setMode('drop');
+        proxy.setMode('forward');
       }
     });
     await fleet.start();
@@ -217,7 +218,7 @@ describe('fleet against a real MQTT broker', () => {
     expect(stats.acknowledged).toBe(6 * events);
     expect(ledger.valid.size).toBe(6 * events);
 
-    await sub.waitFor(6 * events);
+    await sub.received(6 * events);
     // QoS 1 may deliver a message twice after a reconnect; first deliveries must be complete and in order.
     const firstSeen = new Map<string, number[]>();
     for (const m of sub.messages) {
@@ -232,10 +233,11 @@ describe('fleet against a real MQTT broker', () => {
 
   it('stop() before the end: done() rejects, stop is idempotent, the broker sees clean disconnects', async () => {
     const prefix = uniquePrefix();
-    const fleet = fleetOf({ url: BROKER, deviceIdPrefix: prefix, devices: { gps: 3, emergency: 2 }, ratePerDevice: 10, eventsPerDevice: 10_000 });
+    const broker = await startBroker();
+    const fleet = fleetOf({ url: broker.url, deviceIdPrefix: prefix, devices: { gps: 3, emergency: 2 }, ratePerDevice: 10, eventsPerDevice: 10_000 });
     const done = fleet.done();
     await fleet.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => fleet.stats().acknowledged >= 5, { timeoutMs: 10_000, what: 'a few acknowledged events' });
     const [a, b] = [fleet.stop(), fleet.stop()];
     expect(a).toBe(b);
     await withTimeout(a, 10_000, 'stop');
@@ -244,6 +246,7 @@ describe('fleet against a real MQTT broker', () => {
     expect(stats.published).toBeGreaterThan(0);
     expect(stats.acknowledged).toBe(stats.published);
     expect(stats.connected).toBe(0);
+    await waitFor(() => broker.connections() === 0, { timeoutMs: 5_000, what: 'the broker to see every device gone' });
   });
 
   it('fails start() clearly when the broker is not there or refuses the devices', async () => {
@@ -261,7 +264,7 @@ describe('fleet against a real MQTT broker', () => {
     // stop() while devices are still trying ends start() at once rather than at the connect timeout.
     const waiting = fleetOf({ url: `mqtt://127.0.0.1:${deadPort}`, deviceIdPrefix: uniquePrefix(), devices: { weather: 3 }, reconnectPeriod: 100 });
     const starting = waiting.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => waiting.stats().lastError !== undefined, { timeoutMs: 5_000, what: 'a failed connect attempt' });
     await withTimeout(waiting.stop(), 5000, 'stop while connecting');
     await expect(withTimeout(starting, 2000, 'start after stop')).rejects.toMatchObject({ code: 'SIM_CLOSED' });
 
@@ -271,12 +274,13 @@ describe('fleet against a real MQTT broker', () => {
       socket.on('error', () => {});
     });
     const port = await listen(refusing);
-    cleanups.push(() => closeServer(refusing));
+    teardown(() => closeServer(refusing));
     const refused = fleetOf({ url: `mqtt://127.0.0.1:${port}`, deviceIdPrefix: uniquePrefix(), devices: { phone: 2 }, username: 'u', password: 'wrong' });
     await expect(refused.start()).rejects.toMatchObject({ code: 'SIM_CONNECT_REFUSED' });
   });
 
   it('rejects bad options up front, naming the field', () => {
+    const BROKER = 'mqtt://127.0.0.1:1883';
     expect(() => createFleet({ url: 'http://x' })).toThrow(/url/);
     expect(() => createFleet({ url: BROKER, ratePerDevice: -1 })).toThrow(/ratePerDevice/);
     expect(() => createFleet({ url: BROKER, invalid: { count: 1, rate: 0.1 } })).toThrow(/not both/);

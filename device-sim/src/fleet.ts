@@ -2,75 +2,13 @@
 // Per device: events in seq order, a bounded window of unacknowledged publishes, a steady rate (or a
 // burst), and invalid payloads slipped in before chosen events without using up a seq.
 import { EventEmitter } from 'node:events';
-import { compileSchema, describeProblems, EVENT_TIME_MAX_MS, EVENT_TIME_MIN_MS } from '@city/protocol';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { checkDeviceIdPrefix, DEFAULT_DEVICE_ID_PREFIX, SIM_KINDS, type SimDevice, type SimEvent, type SimKind } from './device.ts';
+import { SIM_KINDS, type SimDevice, type SimEvent, type SimKind } from './device.ts';
 import { createDevice } from './devices.ts';
 import { simErrors } from './errors.ts';
-import { DEFAULT_DEFECTS, INVALID_DEFECTS, makeInvalid, planInvalid, type InvalidDefect } from './invalid.ts';
+import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './fleet-options.ts';
+import { makeInvalid, planInvalid, type InvalidDefect } from './invalid.ts';
 import { Rng } from './rng.ts';
-
-export interface InvalidOptions {
-  /**
-   * Exactly this many invalid payloads across the fleet, spread over each device's first eventsPerDevice
-   * events (or its first max(10, 2 x count / devices) when the run is unbounded).
-   */
-  count?: number;
-  /** Or: this fraction of all publishes is invalid (0 ≤ rate ≤ 0.9). */
-  rate?: number;
-  /** Defects to draw from; default DEFAULT_DEFECTS. */
-  defects?: readonly InvalidDefect[];
-}
-
-export interface DeviceCredentials {
-  username?: string;
-  password?: string;
-}
-
-export interface FleetOptions {
-  /** Broker URL, e.g. mqtt://127.0.0.1:1883. */
-  url: string;
-  /** Same seed, same events (default 1). */
-  seed?: number;
-  /** Devices per kind; default DEFAULT_FLEET. Kinds left out get none when this is given. */
-  devices?: Partial<Record<SimKind, number>>;
-  /** Events per second per device (default 1); 0 publishes as fast as the in-flight window allows. */
-  ratePerDevice?: number;
-  /** Each device stops after this many valid events; undefined runs until stop(). */
-  eventsPerDevice?: number;
-  invalid?: InvalidOptions;
-  /** When set, event times are simulated: startTime + seq * (1000 / rate), 1 s apart in burst mode. Otherwise the wall clock. */
-  startTime?: number;
-  /** Device ids are `${prefix}-${kind}-${index}`; default "sim". */
-  deviceIdPrefix?: string;
-  /** Devices connecting at once (default 50). */
-  connectConcurrency?: number;
-  /** Unacknowledged QoS 1 publishes per device (default 10). */
-  maxInflightPerDevice?: number;
-  /** start() fails if a device has not connected by then (default 30 000 ms). */
-  connectTimeoutMs?: number;
-  /** stop() waits this long for outstanding PUBACKs before closing connections hard (default 5000 ms). */
-  stopTimeoutMs?: number;
-  /** MQTT keepalive, seconds (default 30). */
-  keepalive?: number;
-  /** Delay between reconnect attempts, ms (default 1000, as mqtt.js). */
-  reconnectPeriod?: number;
-  username?: string;
-  password?: string;
-  /** Per-device credentials; wins over username/password. */
-  credentials?: (deviceId: string) => DeviceCredentials;
-}
-
-/** A small city's worth of devices (100). */
-export const DEFAULT_FLEET: { readonly [K in SimKind]: number } = {
-  vehicle: 24,
-  gps: 12,
-  weather: 5,
-  air_quality: 6,
-  traffic_camera: 8,
-  emergency: 5,
-  phone: 40,
-};
 
 export interface KindStats {
   devices: number;
@@ -120,107 +58,12 @@ export interface AckRecord {
 
 export interface FleetEvents {
   ack: [AckRecord];
+  /** A publish that failed (error SIM_PUBLISH_FAILED, with mqtt.js's error as its cause); the fleet does not resend it. */
   publishError: [{ deviceId: string; eventId: string; valid: boolean; error: Error }];
   connectionLost: [{ deviceId: string }];
   reconnected: [{ deviceId: string }];
   deviceError: [{ deviceId: string; error: Error }];
   done: [FleetStats];
-}
-
-/** Options after defaults, as the fleet uses them. */
-export interface ResolvedFleetOptions {
-  url: string;
-  seed: number;
-  devices: Record<SimKind, number>;
-  rate: number;
-  eventsPerDevice: number | undefined;
-  invalidCount: number | undefined;
-  invalidRate: number;
-  defects: readonly InvalidDefect[];
-  startTime: number | undefined;
-  prefix: string;
-  connectConcurrency: number;
-  maxInflight: number;
-  connectTimeoutMs: number;
-  stopTimeoutMs: number;
-  keepalive: number;
-  reconnectPeriod: number;
-  credentials: (deviceId: string) => DeviceCredentials;
-}
-
-const integer = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum });
-const validateOptions = compileSchema<FleetOptions>({
-  type: 'object',
-  additionalProperties: false,
-  required: ['url'],
-  properties: {
-    url: { type: 'string', pattern: '^(mqtts?|tcp|ssl|wss?)://.+' },
-    seed: integer(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
-    devices: {
-      type: 'object',
-      additionalProperties: false,
-      properties: Object.fromEntries(SIM_KINDS.map((k) => [k, integer(0, 100_000)])),
-    },
-    ratePerDevice: { type: 'number', minimum: 0, maximum: 10_000 },
-    eventsPerDevice: integer(0, Number.MAX_SAFE_INTEGER),
-    invalid: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        count: integer(0, Number.MAX_SAFE_INTEGER),
-        rate: { type: 'number', minimum: 0, maximum: 0.9 },
-        defects: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...INVALID_DEFECTS] } },
-      },
-    },
-    startTime: integer(EVENT_TIME_MIN_MS, EVENT_TIME_MAX_MS),
-    deviceIdPrefix: { type: 'string', minLength: 1, maxLength: 48 },
-    connectConcurrency: integer(1, 100_000),
-    maxInflightPerDevice: integer(1, 65_535),
-    connectTimeoutMs: integer(100, 3_600_000),
-    stopTimeoutMs: integer(0, 3_600_000),
-    keepalive: integer(0, 65_535),
-    reconnectPeriod: integer(0, 3_600_000),
-    username: { type: 'string' },
-    password: { type: 'string' },
-  },
-});
-
-/** Checks options once and fills in defaults; throws SIM_INVALID_OPTIONS naming every bad field. */
-export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions {
-  const { credentials, ...plain } = options;
-  const result = validateOptions(JSON.parse(JSON.stringify(plain)) as unknown);
-  if (!result.ok) throw simErrors.create('SIM_INVALID_OPTIONS', describeProblems(result.problems));
-  if (credentials !== undefined && typeof credentials !== 'function') {
-    throw simErrors.create('SIM_INVALID_OPTIONS', '/credentials must be a function of the device id');
-  }
-  const invalid = options.invalid ?? {};
-  if (invalid.count !== undefined && invalid.rate !== undefined) {
-    throw simErrors.create('SIM_INVALID_OPTIONS', '/invalid takes count or rate, not both');
-  }
-  const devices = { ...Object.fromEntries(SIM_KINDS.map((k) => [k, options.devices === undefined ? DEFAULT_FLEET[k] : 0])), ...options.devices } as Record<SimKind, number>;
-  const prefix = options.deviceIdPrefix ?? DEFAULT_DEVICE_ID_PREFIX;
-  checkDeviceIdPrefix(prefix, Math.max(9999, ...Object.values(devices)));
-  const username = options.username;
-  const password = options.password;
-  return {
-    url: options.url,
-    seed: options.seed ?? 1,
-    devices,
-    rate: options.ratePerDevice ?? 1,
-    eventsPerDevice: options.eventsPerDevice,
-    invalidCount: invalid.count,
-    invalidRate: invalid.rate ?? 0,
-    defects: invalid.defects ?? DEFAULT_DEFECTS,
-    startTime: options.startTime,
-    prefix,
-    connectConcurrency: options.connectConcurrency ?? 50,
-    maxInflight: options.maxInflightPerDevice ?? 10,
-    connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
-    stopTimeoutMs: options.stopTimeoutMs ?? 5000,
-    keepalive: options.keepalive ?? 30,
-    reconnectPeriod: options.reconnectPeriod ?? 1000,
-    credentials: credentials ?? (() => ({ ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) })),
-  };
 }
 
 /** Per-device publishing state. */
@@ -586,7 +429,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
         if (!this.#stopping) {
           this.#stats.errors++;
           this.#stats.lastError = `${record.deviceId}: ${error.message}`;
-          this.emit('publishError', { deviceId: record.deviceId, eventId: record.eventId, valid: record.valid, error });
+          const failure = simErrors.create('SIM_PUBLISH_FAILED', `${record.deviceId} event ${record.eventId}: ${error.message}`, error);
+          this.emit('publishError', { deviceId: record.deviceId, eventId: record.eventId, valid: record.valid, error: failure });
         }
       } else {
         const k = this.#byKind[record.kind];

@@ -24,19 +24,21 @@ export {
 } from './invalid.ts';
 export {
   DEFAULT_FLEET,
+  resolveFleetOptions,
+  type DeviceCredentials,
+  type FleetOptions,
+  type InvalidOptions,
+  type ResolvedFleetOptions,
+} from './fleet-options.ts';
+export {
   Fleet,
   createAckLedger,
   createFleet,
-  resolveFleetOptions,
   type AckLedger,
   type AckRecord,
-  type DeviceCredentials,
   type FleetEvents,
-  type FleetOptions,
   type FleetStats,
-  type InvalidOptions,
   type KindStats,
-  type ResolvedFleetOptions,
 } from './fleet.ts';
 export { Rng, stableUuid } from './rng.ts';
 export { CITY_CENTER, CITY_NAME, DISTRICTS, ROUTES } from './city.ts';

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { kafkaTopicSet, topicSpecs } from '@city/protocol';
+import { kafkaTopicSet, silentLog, sleep } from '@city/protocol';
 import { createGateway } from '@city/gateway';
-import { createSink, silentLog } from '@city/cloud';
+import { createSink } from '@city/cloud';
 import { createDevice, createFleet, SIM_KINDS } from '@city/device-sim';
-import { ensureTopics, fetchKafka, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
+import { ensureStandardTopics, fetchKafka, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({ options: { events: { type: 'string' }, devices: { type: 'string' } } });
 const devicesTotal = Number(values.devices ?? 210);
@@ -22,13 +22,13 @@ const total = perKind * SIM_KINDS.length * perDevice;
 
 const dir = mkdtempSync(join(tmpdir(), 'spine-bench-'));
 const kafka = await useKafka();
-const topics = kafkaTopicSet(`bench${Date.now()}`);
-await ensureTopics(kafka.brokers, topicSpecs(topics));
+const suffix = `bench${Date.now()}`;
+const topics = kafkaTopicSet(suffix);
+await ensureStandardTopics(kafka.brokers, { suffix });
 
-const quiet = () => undefined;
 const gateway = createGateway(
   { gatewayId: 'gw-bench', mqtt: { host: '127.0.0.1', port: 0 }, buffer: { path: join(dir, 'buffer.db') }, kafka: { brokers: kafka.brokers }, topics, healthIntervalMs: 0 },
-  quiet,
+  silentLog,
 );
 await gateway.start();
 const sink = createSink({ brokers: kafka.brokers, lakeDir: join(dir, 'lake'), topics, groupId: 'bench', maxSpanMs: 1000, maxAgeMs: 1000, log: silentLog });
@@ -52,7 +52,7 @@ while (lakeRows() < total) {
   const g = gateway.stats();
   if (marks.acknowledged === undefined && fleet.stats().done) marks.acknowledged = performance.now() - t0;
   if (marks.forwarded === undefined && g.forwarded >= total) marks.forwarded = performance.now() - t0;
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
 }
 marks.lake = performance.now() - t0;
 marks.acknowledged ??= marks.lake;

@@ -5,12 +5,12 @@ import { once } from 'node:events';
 import { readFileSync, type WriteStream } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { waitFor } from '@city/protocol';
+
+// The gateway benchmarks import sleep from here; it is the protocol's.
+export { sleep } from '@city/protocol';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -22,20 +22,24 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function waitForPort(port: number, deadline: number, child: ChildProcess): Promise<void> {
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited with ${child.exitCode ?? child.signalCode} before listening`);
-    const ok = await new Promise<boolean>((r) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        r(true);
-      });
-      socket.on('error', () => r(false));
+function accepts(port: number): Promise<boolean> {
+  return new Promise((r) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      r(true);
     });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`gateway not listening on ${port} in time`);
+    socket.on('error', () => r(false));
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited with ${child.exitCode ?? child.signalCode} before listening`);
+      return accepts(port);
+    },
+    { timeoutMs, intervalMs: 100, what: `gateway listening on ${port}` },
+  );
 }
 
 export interface GatewayProcess {
@@ -69,14 +73,14 @@ export function gatewayProcess(options: GatewayProcessOptions): GatewayProcess {
       child = spawn(
         process.execPath,
         // As `npm run gateway` starts it: a small young generation keeps the resident size down on a small board.
-        ['--disable-warning=TimeoutNegativeWarning', '--max-semi-space-size=2', ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
+        ['--max-semi-space-size=2', ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stdout!.pipe(options.log, { end: false });
       child.stderr!.pipe(options.log, { end: false });
       exited = once(child, 'exit');
       try {
-        await waitForPort(options.port, Date.now() + 60_000, child);
+        await waitForPort(options.port, 60_000, child);
       } catch (err) {
         throw new Error(`${(err as Error).message}; its log ends with:\n${readFileSync(String(options.log.path), 'utf8').slice(-2_000)}`);
       }

@@ -6,11 +6,11 @@ import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import { HEADERS, kafkaTopicSet, topicSpecs } from '@city/protocol';
-import { SIM_KINDS, createAckLedger, createFleet, type Fleet } from '@city/device-sim';
-import { ensureTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
-import { createTcpProxy, type ProxyMode, type TcpProxy } from '../support/tcp-proxy.ts';
-import { freePort, gatewayProcess, sleep, type GatewayProcess } from './gateway-process.ts';
+import { createLifecycle, HEADERS, headerText, kafkaTopicSet, sleep, textLog, topicSpecs, waitFor, type Log } from '@city/protocol';
+import { SIM_KINDS, createAckLedger, createFleet } from '@city/device-sim';
+import { ensureTopics, startKafka } from '@city/deploy/kafka';
+import { createTcpProxy, type ProxyMode } from '../support/tcp-proxy.ts';
+import { freePort, gatewayProcess } from './gateway-process.ts';
 
 export interface SoakOptions {
   minutes: number;
@@ -22,7 +22,8 @@ export interface SoakOptions {
   /** After the faults end: how long the gateway gets to deliver every acknowledged event. */
   drainTimeoutMs?: number;
   seed?: number;
-  log?: (line: string) => void;
+  /** Progress lines; default `[soak] …` on stderr. */
+  log?: Log;
 }
 
 export interface SoakReport {
@@ -70,29 +71,33 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** How long closing every part (fleet, reader, gateway, Kafka, proxy, files) may take before the rest is forced. */
+const CLOSE_DEADLINE_MS = 90_000;
+
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`[soak] ${line}\n`));
+  const log = options.log ?? textLog('soak');
   const seed = options.seed ?? Date.now();
   const rand = mulberry32(seed);
   const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
+  const sleepUntil = (at: number) => sleep(at - Date.now());
   const durationMs = options.minutes * 60_000;
   const minOutages = options.minOutages ?? 3;
   const minKills = options.minKills ?? 3;
   const drainTimeoutMs = options.drainTimeoutMs ?? 180_000;
   const suffix = `soak${Date.now()}${Math.floor(rand() * 1e6)}`;
   const topics = kafkaTopicSet(suffix);
+
+  // Every part is closed in reverse order of opening, once, within one deadline; a failed start
+  // closes what it had opened. A test harness: its lifecycle errors need no catalog codes.
+  const life = createLifecycle({
+    name: 'soak',
+    deadlineMs: CLOSE_DEADLINE_MS,
+    errors: { alreadyStarted: (d) => new Error(d), closed: (d) => new Error(d), timeout: (d) => new Error(d) },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'city-soak-'));
   const bufferPath = join(dir, 'buffer.db');
   const gatewayLog = join(dir, 'gateway.log');
-  const logStream = createWriteStream(gatewayLog);
-
-  let kafka: KafkaCluster | undefined;
-  let proxy: TcpProxy | undefined;
-  let gateway: GatewayProcess | undefined;
-  let fleet: Fleet | undefined;
-  let consumer: kafkajs.Consumer | undefined;
   let highWater = 0;
-  let metrics: MetricsPoller | undefined;
   const sampleBuffer = () => {
     let bytes = 0;
     for (const suffixName of ['', '-wal']) {
@@ -104,46 +109,61 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     highWater = Math.max(highWater, bytes);
   };
-  const sampler = setInterval(sampleBuffer, 250);
-  sampler.unref();
 
-  try {
-    const [kafkaPort, proxyPort, mqttPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: kafkaPort, port: proxyPort });
+  const [kafkaPort, proxyPort, mqttPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const viaProxy = [`127.0.0.1:${proxyPort}`];
+  const proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: kafkaPort, port: proxyPort });
+  const logStream = createWriteStream(gatewayLog);
+  const configPath = join(dir, 'gateway.json');
+  const gateway = gatewayProcess({
+    args: ['--config', configPath, '--port', String(mqttPort), '--host', '127.0.0.1', '--buffer', bufferPath, '--brokers', viaProxy.join(','), '--id', `gw-${suffix}`, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
+    port: mqttPort,
+    log: logStream,
+  });
+  const perKind = Math.max(1, Math.floor(options.devices / SIM_KINDS.length));
+  const devices = Object.fromEntries(SIM_KINDS.map((k, i) => [k, perKind + (i < options.devices - perKind * SIM_KINDS.length ? 1 : 0)]));
+  const fleet = createFleet({
+    url: `mqtt://127.0.0.1:${mqttPort}`,
+    seed: Math.floor(rand() * 1e9),
+    deviceIdPrefix: suffix,
+    devices,
+    ratePerDevice: options.ratePerDevice ?? 1,
+    reconnectPeriod: 500,
+    // A loaded machine can take long to accept hundreds of connections at once.
+    connectTimeoutMs: 60_000,
+  });
+  fleet.on('deviceError', () => undefined);
+  fleet.on('publishError', () => undefined);
+  const ledger = createAckLedger(fleet);
+  // Polls (and misses) until the gateway listens; reads its counters across kills.
+  const poller = pollMetrics(`http://127.0.0.1:${httpPort}/metrics`);
+
+  await life.start(async () => {
+    life.defer('metrics poller', () => poller.stop());
+    life.defer('files', () => {
+      logStream.end();
+      if (process.env['SOAK_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+    });
+    const sampler = setInterval(sampleBuffer, 250);
+    sampler.unref();
+    life.defer('buffer sampler', () => clearInterval(sampler));
     await proxy.start();
-    kafka = await startKafka({ port: kafkaPort, advertisedPort: proxyPort, heapMb: 384, log });
-    const viaProxy = [`127.0.0.1:${proxyPort}`];
+    life.defer('proxy', () => proxy.close());
+    const kafka = await startKafka({ port: kafkaPort, advertisedPort: proxyPort, heapMb: 384, log });
+    life.defer('kafka', () => kafka.stop());
     await ensureTopics(viaProxy, topicSpecs(topics));
 
-    const configPath = join(dir, 'gateway.json');
     // Short Kafka timeouts so a blackhole is noticed within seconds rather than the 30 s default.
     // Device authentication is not what this soak is about: devices connect without a registry.
     writeFileSync(configPath, JSON.stringify({ topics, auth: { mode: 'none' }, kafka: { requestTimeoutMs: 5_000 }, forward: { maxBackoffMs: 2_000 } }));
-    gateway = gatewayProcess({
-      args: ['--config', configPath, '--port', String(mqttPort), '--host', '127.0.0.1', '--buffer', bufferPath, '--brokers', viaProxy.join(','), '--id', `gw-${suffix}`, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
-      port: mqttPort,
-      log: logStream,
-    });
     await gateway.start();
-    metrics = pollMetrics(`http://127.0.0.1:${httpPort}/metrics`);
-
-    const perKind = Math.max(1, Math.floor(options.devices / SIM_KINDS.length));
-    const devices = Object.fromEntries(SIM_KINDS.map((k, i) => [k, perKind + (i < options.devices - perKind * SIM_KINDS.length ? 1 : 0)]));
-    fleet = createFleet({
-      url: `mqtt://127.0.0.1:${mqttPort}`,
-      seed: Math.floor(rand() * 1e9),
-      deviceIdPrefix: suffix,
-      devices,
-      ratePerDevice: options.ratePerDevice ?? 1,
-      reconnectPeriod: 500,
-      // A loaded machine can take long to accept hundreds of connections at once.
-      connectTimeoutMs: 60_000,
-    });
-    fleet.on('deviceError', () => undefined);
-    fleet.on('publishError', () => undefined);
-    const ledger = createAckLedger(fleet);
+    life.defer('gateway', () => gateway.stop(), () => gateway.kill9());
+    life.defer('fleet', () => fleet.stop());
+    life.defer('ack ledger', () => ledger.dispose());
     await fleet.start();
-    log(`${options.devices} devices on gateway :${mqttPort}, Kafka :${kafkaPort} behind proxy :${proxyPort}, ${options.minutes} min`);
+  });
+  try {
+    log('info', 'running', { devices: options.devices, gateway: mqttPort, kafka: kafkaPort, proxy: proxyPort, minutes: options.minutes });
 
     // Fault schedule: cycles of connected time then an outage (drop or blackhole), with one kill -9
     // per cycle at a random moment — sometimes inside the outage, when the buffer holds a backlog.
@@ -154,46 +174,43 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const started = Date.now();
     const end = started + durationMs;
     const killAndRestart = async () => {
-      await gateway!.kill9();
-      metrics!.processEnded();
+      await gateway.kill9();
+      poller.processEnded();
       kills++;
       sampleBuffer();
       await sleep(between(200, 2_000));
-      await gateway!.start();
-      log(`kill -9 #${kills} at ${((Date.now() - started) / 1000).toFixed(0)} s, restarted`);
+      await gateway.start();
+      log('info', 'kill -9 and restart', { kill: kills, atSeconds: Math.round((Date.now() - started) / 1000) });
     };
     while (Date.now() < end || outages.length < minOutages || kills < minKills) {
       const remaining = Math.max(0, end - Date.now());
       const scale = Math.max(0.5, Math.min(1, remaining / 40_000));
       const connectedMs = between(2_000, 8_000) * scale;
       const outageMs = between(4_000, 20_000) * scale;
-      const killAt = between(0, connectedMs + outageMs);
+      const cycleStart = Date.now();
+      const killAt = cycleStart + between(0, connectedMs + outageMs);
       const mode: ProxyMode = outages.length % 2 === 0 ? 'drop' : 'blackhole';
       let killed = false;
-      const cycleStart = Date.now();
-      const maybeKill = async () => {
-        if (!killed && Date.now() - cycleStart >= killAt) {
+      // Runs the cycle's kill if it falls before `until`, then waits for `until`.
+      const phase = async (until: number) => {
+        if (!killed && killAt < until) {
+          await sleepUntil(killAt);
           killed = true;
           await killAndRestart();
         }
+        await sleepUntil(until);
       };
-      while (Date.now() - cycleStart < connectedMs) {
-        await maybeKill();
-        await sleep(200);
-      }
+      await phase(cycleStart + connectedMs);
       proxy.setMode(mode);
       const outageStart = Date.now();
-      while (Date.now() - outageStart < outageMs) {
-        await maybeKill();
-        await sleep(200);
-      }
+      await phase(outageStart + outageMs);
       // No kill yet this cycle: kill now, while offline with a backlog in the buffer.
       if (!killed) await killAndRestart();
-      depthAtLastHeal = metrics!.depth();
+      depthAtLastHeal = poller.depth();
       proxy.setMode('forward');
       lastHealAt = Date.now();
       outages.push({ mode, ms: lastHealAt - outageStart });
-      log(`outage #${outages.length} (${mode}) ${(outages.at(-1)!.ms / 1000).toFixed(1)} s; acknowledged so far ${ledger.valid.size}`);
+      log('info', 'outage over', { outage: outages.length, mode, seconds: Number((outages.at(-1)!.ms / 1000).toFixed(1)), acknowledged: ledger.valid.size });
     }
 
     // Faults over: devices stop, the gateway drains through the healed proxy.
@@ -201,25 +218,26 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await fleet.stop();
     const stats = fleet.stats();
     const acked = new Set(ledger.valid.keys());
-    log(`faults over: sent ${stats.published}, acknowledged ${acked.size}; reading Kafka back`);
+    log('info', 'faults over; reading Kafka back', { sent: stats.published, acknowledged: acked.size });
 
     const seen = new Map<string, number>();
+    const readUpTo = new Map<string, number>();
     let recordsRead = 0;
     let recordsWithoutId = 0;
     let missing = acked.size;
     let allSeenAt: number | undefined;
-    consumer = new kafkajs.Kafka({ clientId: `soak-reader-${suffix}`, brokers: viaProxy, logLevel: kafkajs.logLevel.NOTHING }).consumer({
-      groupId: `soak-reader-${suffix}`,
-    });
+    const client = new kafkajs.Kafka({ clientId: `soak-reader-${suffix}`, brokers: viaProxy, logLevel: kafkajs.logLevel.NOTHING });
+    const consumer = client.consumer({ groupId: `soak-reader-${suffix}` });
+    life.defer('kafka reader', () => consumer.disconnect());
     await consumer.connect();
-    await consumer.subscribe({ topics: [...Object.values(topics.events), topics.deadletter], fromBeginning: true });
+    const allTopics = [...Object.values(topics.events), topics.deadletter];
+    await consumer.subscribe({ topics: allTopics, fromBeginning: true });
     await consumer.run({
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
           recordsRead++;
-          const raw = message.headers?.[HEADERS.eventId];
-          const id = raw === undefined ? undefined : Array.isArray(raw) ? String(raw[0]) : String(raw);
+          const id = headerText(message.headers, HEADERS.eventId);
           if (id === undefined) {
             recordsWithoutId++;
             continue;
@@ -228,13 +246,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           seen.set(id, n + 1);
           if (n === 0 && acked.has(id)) missing--;
         }
+        if (batch.messages.length > 0) readUpTo.set(`${batch.topic}/${batch.partition}`, Number(batch.lastOffset()) + 1);
         if (missing === 0 && allSeenAt === undefined) allSeenAt = Date.now();
       },
     });
-    const drainDeadline = Date.now() + drainTimeoutMs;
-    while ((missing > 0 || metrics.bufferEmptyAfter(healedAt) === undefined) && Date.now() < drainDeadline) await sleep(250);
-    // A little longer, so late redeliveries are counted as duplicates too.
-    await sleep(2_000);
+    // Drained: every acknowledged id read back and the gateway's buffer empty (or the drain time is up,
+    // and what is missing is reported as lost).
+    await waitFor(() => missing === 0 && poller.bufferEmptyAfter(healedAt) !== undefined, { timeoutMs: drainTimeoutMs, intervalMs: 250, what: 'the drain' }).catch(() => undefined);
+    // With the buffer empty the gateway sends nothing more: reading to the end of every partition counts
+    // every redelivery as a duplicate.
+    const admin = client.admin();
+    await admin.connect();
+    const ends = new Map<string, number>();
+    try {
+      for (const topic of allTopics) for (const p of await admin.fetchTopicOffsets(topic)) if (Number(p.high) > 0) ends.set(`${topic}/${p.partition}`, Number(p.high));
+    } finally {
+      await admin.disconnect();
+    }
+    await waitFor(() => [...ends].every(([key, high]) => (readUpTo.get(key) ?? 0) >= high), { timeoutMs: 60_000, intervalMs: 100, what: 'reading every partition to its end' });
     sampleBuffer();
 
     let duplicates = 0;
@@ -243,7 +272,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       duplicates += n - 1;
       if (!acked.has(id)) unacknowledgedDelivered++;
     }
-    const report: SoakReport = {
+    return {
       suffix,
       seed,
       sent: stats.published,
@@ -256,28 +285,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       recordsWithoutId,
       outages,
       kills,
-      evicted: metrics.evicted(),
-      bufferDepthHighWater: metrics.depthHighWater(),
+      evicted: poller.evicted(),
+      bufferDepthHighWater: poller.depthHighWater(),
       depthAtLastHeal,
-      bufferEmptyMs: ((at) => (at === undefined ? undefined : at - healedAt))(metrics.bufferEmptyAfter(healedAt)),
+      bufferEmptyMs: ((at) => (at === undefined ? undefined : at - healedAt))(poller.bufferEmptyAfter(healedAt)),
       bufferHighWaterBytes: highWater,
       longestOfflineMs: Math.max(0, ...outages.map((o) => o.ms)),
       drainMs: allSeenAt === undefined ? undefined : allSeenAt - healedAt,
       deviceReconnects: stats.reconnects,
       gatewayLog,
     };
-    ledger.dispose();
-    return report;
   } finally {
-    clearInterval(sampler);
-    metrics?.stop();
-    await fleet?.stop().catch(() => undefined);
-    await consumer?.disconnect().catch(() => undefined);
-    await gateway?.stop().catch(() => undefined);
-    await proxy?.close();
-    await kafka?.stop();
-    logStream.end();
-    if (process.env['SOAK_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+    await life.close();
   }
 }
 

@@ -1,35 +1,30 @@
 // The soak's fault proxy: forwards, drops (reset, refuse) and blackholes (accept, never forward).
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@city/protocol';
+import { describe, expect, it } from 'vitest';
 import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { onTeardown } from '../support/teardown.ts';
 
-let echo: Server | undefined;
 let proxy: TcpProxy | undefined;
-const sockets: Socket[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await proxy?.close();
-  if (echo) await new Promise((r) => echo!.close(r));
-  echo = undefined;
-  proxy = undefined;
-});
 
 async function setup(): Promise<number> {
-  echo = createServer((s) => s.pipe(s));
+  const echo: Server = createServer((s) => s.pipe(s));
   echo.listen(0, '127.0.0.1');
   await once(echo, 'listening');
+  onTeardown(() => new Promise((r) => echo.close(r)));
   const address = echo.address();
   if (address === null || typeof address === 'string') throw new Error('no address');
-  proxy = createTcpProxy({ targetHost: '127.0.0.1', targetPort: address.port });
-  await proxy.start();
-  return proxy.port();
+  const started = createTcpProxy({ targetHost: '127.0.0.1', targetPort: address.port });
+  proxy = started;
+  await started.start();
+  onTeardown(() => started.close());
+  return started.port();
 }
 
 async function connect(port: number): Promise<Socket> {
   const s = createConnection({ host: '127.0.0.1', port });
-  sockets.push(s);
+  onTeardown(() => s.destroy());
   s.on('error', () => undefined);
   await once(s, 'connect');
   return s;
@@ -53,7 +48,7 @@ describe('tcp fault proxy', () => {
     proxy!.setMode('drop');
     await cut;
     const refused = createConnection({ host: '127.0.0.1', port });
-    sockets.push(refused);
+    onTeardown(() => refused.destroy());
     refused.on('error', () => undefined);
     await closed(refused);
     proxy!.setMode('forward');
@@ -68,10 +63,12 @@ describe('tcp fault proxy', () => {
     const fresh = await connect(port);
     let received = 0;
     for (const socket of [s, fresh]) socket.on('data', (c: Buffer) => (received += c.length));
+    const forwardedBefore = proxy!.stats().bytesForwarded;
     s.write('lost');
     fresh.write('lost too');
-    // Nothing comes back while the route is dead; the sockets are still open.
-    await new Promise((r) => setTimeout(r, 300));
+    // The proxy took both writes and passed nothing on, so nothing can come back; the sockets stay open.
+    await waitFor(() => proxy!.stats().bytesDiscarded >= 'lost'.length + 'lost too'.length, { timeoutMs: 5_000, what: 'the proxy to swallow both writes' });
+    expect(proxy!.stats().bytesForwarded).toBe(forwardedBefore);
     expect(received).toBe(0);
     expect(s.destroyed || fresh.destroyed).toBe(false);
     const ended = Promise.all([closed(s), closed(fresh)]);

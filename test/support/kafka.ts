@@ -1,2 +1,2 @@
 // Kafka for tests in every workspace: the launcher's topic creation, reached through the deploy package.
-export { ensureTopics } from '@city/deploy/kafka';
+export { ensureStandardTopics, ensureTopics } from '@city/deploy/kafka';

@@ -21,6 +21,8 @@ export interface TcpProxyStats {
   /** Connections ended by `drop` or by leaving `blackhole`. */
   cut: number;
   bytesForwarded: number;
+  /** Bytes read and thrown away while not forwarding (a blackhole swallows them). */
+  bytesDiscarded: number;
 }
 
 export interface TcpProxy {
@@ -46,7 +48,7 @@ export function createTcpProxy(options: TcpProxyOptions): TcpProxy {
   let boundPort = 0;
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
-  const stats = { accepted: 0, cut: 0, bytesForwarded: 0 };
+  const stats = { accepted: 0, cut: 0, bytesForwarded: 0, bytesDiscarded: 0 };
 
   const destroy = (pair: Pair) => {
     pair.client.destroy();
@@ -68,7 +70,7 @@ export function createTcpProxy(options: TcpProxyOptions): TcpProxy {
     }
     if (mode === 'blackhole') {
       // Read and discard, so the client's writes succeed and nothing tells it the route is dead.
-      client.on('data', () => undefined);
+      client.on('data', (chunk: Buffer) => (stats.bytesDiscarded += chunk.length));
       return;
     }
     const upstream = createConnection({ host: options.targetHost, port: options.targetPort });
@@ -76,13 +78,19 @@ export function createTcpProxy(options: TcpProxyOptions): TcpProxy {
     upstream.on('error', () => destroy(pair));
     upstream.on('close', () => destroy(pair));
     client.on('data', (chunk: Buffer) => {
-      if (mode !== 'forward') return;
+      if (mode !== 'forward') {
+        stats.bytesDiscarded += chunk.length;
+        return;
+      }
       stats.bytesForwarded += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
     upstream.on('data', (chunk: Buffer) => {
-      if (mode !== 'forward') return;
+      if (mode !== 'forward') {
+        stats.bytesDiscarded += chunk.length;
+        return;
+      }
       stats.bytesForwarded += chunk.length;
       if (!client.write(chunk)) upstream.pause();
     });

@@ -3,6 +3,10 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { compileSchema, describeProblems, type Problem } from '../validate.ts';
 
+// Options schemas are written with the Typebox the resolver validates with: packages define their
+// options through @city/protocol without a Typebox of their own (whose version could drift).
+export { Type, type Static, type TSchema } from '@sinclair/typebox';
+
 /** Every field optional, recursively; arrays are replaced whole, never merged. */
 export type DeepPartial<T> = {
   [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
