@@ -3,19 +3,23 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { errorTableRows, protocolErrors, type ErrorCatalog, type ErrorSpec } from '@city/protocol';
+import { errorTableRows, protocolErrors, type ErrorCatalogView } from '@city/protocol';
 import { gatewayErrors } from '@city/gateway';
 import { cloudErrors } from '@city/cloud';
 import { simErrors } from '@city/device-sim';
+import { cityErrors } from '@city/deploy/city';
+import { kafkaErrors } from '@city/deploy/kafka';
 
 const ROOT = join(import.meta.dirname, '..');
 
 /** Each catalog with the folder whose source must raise its codes. */
-const CATALOGS: { errors: ErrorCatalog<Record<string, ErrorSpec>>; source: string }[] = [
+const CATALOGS: { errors: ErrorCatalogView; source: string }[] = [
   { errors: protocolErrors, source: 'protocol/src' },
   { errors: gatewayErrors, source: 'gateway/src' },
   { errors: cloudErrors, source: 'cloud/src' },
   { errors: simErrors, source: 'device-sim/src' },
+  { errors: kafkaErrors, source: 'deploy' },
+  { errors: cityErrors, source: 'deploy' },
 ];
 
 function productSources(dir: string): string[] {

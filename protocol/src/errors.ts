@@ -59,8 +59,15 @@ export function exitCodeOf(err: unknown): 1 | 2 {
   return err instanceof CityError && err.usage ? 2 : 1;
 }
 
+/** What docs and tests read of any catalog, whatever its codes. */
+export interface ErrorCatalogView {
+  readonly prefix: string;
+  readonly codes: readonly string[];
+  readonly catalog: { readonly [code: string]: ErrorSpec };
+}
+
 /** Markdown rows (code, retry, meaning, what to do) of a catalog, for the README's table. */
-export function errorTableRows(errors: ErrorCatalog<Record<string, ErrorSpec>>): string[] {
+export function errorTableRows(errors: ErrorCatalogView): string[] {
   return errors.codes.map((code) => {
     const spec = errors.catalog[code]!;
     return `| \`${code}\` | ${spec.canRetry ? 'yes' : 'no'} | ${spec.message} | ${spec.action} |`;
