@@ -50,11 +50,21 @@ export async function runMain(name: string, main: () => Promise<number> | number
   try {
     code = await main();
   } catch (err) {
-    code = exitCodeOf(err);
-    const label = err instanceof CityError ? `${err.code}: ` : '';
-    process.stderr.write(`${name}: ${label}${err instanceof Error ? err.message : String(err)}\n`);
-    if (code === 2 && usage !== undefined) process.stderr.write(`${usage.trimEnd()}\n`);
+    const failure = describeFailure(name, err, usage);
+    code = failure.code;
+    process.stderr.write(failure.text);
   }
   process.exitCode = code;
   return code;
+}
+
+/**
+ * What a command prints on stderr when it fails with `err` (`name: CODE: message`, then the usage for a
+ * usage error) and its exit code; for commands that report through their own streams.
+ */
+export function describeFailure(name: string, err: unknown, usage?: string): { code: 1 | 2; text: string } {
+  const code = exitCodeOf(err);
+  const label = err instanceof CityError ? `${err.code}: ` : '';
+  const text = `${name}: ${label}${err instanceof Error ? err.message : String(err)}\n`;
+  return { code, text: code === 2 && usage !== undefined ? `${text}${usage.trimEnd()}\n` : text };
 }
