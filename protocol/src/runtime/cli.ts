@@ -13,19 +13,29 @@ export interface CommandLine {
   out?: (text: string) => void;
 }
 
+type HelpFlag = { help: { type: 'boolean'; short: 'h' } };
+type StrictConfig<O extends ParseArgsOptionsConfig> = { args: string[]; options: O & HelpFlag; allowPositionals: boolean; strict: true };
+
+/**
+ * What parseCommandLine returns: parseArgs's own result type, named so that declaration files keep it
+ * (an inferred one refers to @types/node internals and reads as `any` from other packages).
+ */
+export type CommandLineArgs<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<StrictConfig<O>>>;
+
 /**
  * Parses `argv` strictly. Returns undefined when --help was given (usage already printed), so a
  * command cannot forget to honour it: `const args = parseCommandLine(…); if (!args) return 0;`.
  */
-export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine) {
-  let parsed;
+export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine): CommandLineArgs<O> | undefined {
+  const config: StrictConfig<O> = {
+    args: [...argv],
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: command.allowPositionals ?? false,
+    strict: true,
+  };
+  let parsed: CommandLineArgs<O>;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: command.allowPositionals ?? false,
-      strict: true,
-    });
+    parsed = parseArgs(config);
   } catch (err) {
     throw command.usageError(err instanceof Error ? err.message : String(err));
   }
