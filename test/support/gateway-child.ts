@@ -1,23 +1,27 @@
-// Test helper for crash.heavy.test.ts: runs one gateway from a JSON options file and prints its MQTT port
-// as one JSON line on stdout, so the test can kill -9 it mid-write and start it again on the same buffer.
+// A gateway in a child process, for tests that kill it: runs one gateway from a JSON options file and
+// prints its MQTT port as one JSON line on stdout, so a test can kill -9 it mid-write and start it
+// again on the same buffer (gateway/src/crash.heavy.test.ts). SIGTERM closes it in order.
+//   node test/support/gateway-child.ts OPTIONS.json
 import { readFileSync } from 'node:fs';
-import { createGateway, defaultLog } from './gateway.ts';
-import type { GatewayOptions } from './options.ts';
+import { createGateway, type GatewayOptions } from '@city/gateway';
+import { closeOnSignals, jsonLog } from '@city/protocol';
 
 const file = process.argv[2];
 if (file === undefined) {
-  process.stderr.write('usage: crash-child.ts OPTIONS.json\n');
+  process.stderr.write('usage: gateway-child.ts OPTIONS.json\n');
   process.exit(2);
 }
-const gateway = createGateway(JSON.parse(readFileSync(file, 'utf8')) as GatewayOptions, defaultLog);
+const log = jsonLog();
+const gateway = createGateway(JSON.parse(readFileSync(file, 'utf8')) as GatewayOptions, log);
 gateway.on('listening', ({ port }) => process.stdout.write(`${JSON.stringify({ port })}\n`));
-process.once('SIGTERM', () => {
-  gateway.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-});
-gateway.start().catch((err: Error) => {
-  defaultLog('error', 'gateway failed to start', { error: err.message });
-  process.exit(1);
-});
+const closed = closeOnSignals(
+  () => gateway.close(),
+  (message, fields) => log('info', message, fields),
+);
+gateway.start().then(
+  () => closed.then((code) => process.exit(code)),
+  (err: Error) => {
+    log('error', 'gateway failed to start', { error: err.message });
+    process.exit(1);
+  },
+);

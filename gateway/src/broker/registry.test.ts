@@ -1,33 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runDevicesCommand } from './cli-devices.ts';
+import { describe, expect, it } from 'vitest';
 import { hashSecret, openRegistry, verifySecret } from './registry.ts';
+import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
-
-function registryPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-reg-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 'devices.db');
-}
-
-function captured() {
-  const io = { stdout: '', stderr: '' };
-  return { io, cli: { out: (t: string) => (io.stdout += t), err: (t: string) => (io.stderr += t) } };
-}
+const registryPath = (): string => join(tempDir('gw-reg-'), 'devices.db');
 
 describe('device registry', () => {
   it('stores only a salted hash, verifies with the secret and tells why it refuses', async () => {
     const path = registryPath();
     const registry = openRegistry(path);
-    cleanups.push(() => registry.close());
+    onTeardown(() => registry.close());
     const generated = registry.add('veh-1');
     expect(generated.length).toBeGreaterThanOrEqual(32);
     registry.add('veh-2', 'same-secret-0123456789');
@@ -62,7 +45,7 @@ describe('device registry', () => {
 
   it('rejects bad ids and short secrets, naming them', () => {
     const registry = openRegistry(registryPath());
-    cleanups.push(() => registry.close());
+    onTeardown(() => registry.close());
     expect(() => registry.add('bad/id')).toThrow(/device id "bad\/id" must match/);
     expect(() => registry.add('+')).toThrow(/device id/);
     expect(() => registry.add('ok-1', 'short')).toThrow(/at least 16 characters/);
@@ -72,7 +55,7 @@ describe('device registry', () => {
   it('survives reopening and shows other connections writes through version()', () => {
     const path = registryPath();
     const gatewaySide = openRegistry(path);
-    cleanups.push(() => gatewaySide.close());
+    onTeardown(() => gatewaySide.close());
     const before = gatewaySide.version();
     const cli = openRegistry(path);
     cli.add('cam-1');
@@ -92,69 +75,3 @@ describe('device registry', () => {
   });
 });
 
-describe('gateway devices CLI', () => {
-  it('adds (printing a generated secret once), lists and revokes', async () => {
-    const path = registryPath();
-    const a = captured();
-    expect(runDevicesCommand(['add', 'phone-7', '--registry', path], a.cli)).toBe(0);
-    const secret = /secret: (\S+)/.exec(a.io.stdout)?.[1];
-    expect(secret).toBeDefined();
-
-    const b = captured();
-    expect(runDevicesCommand(['add', 'phone-8', '--secret', 'given-secret-0123456789', '--registry', path], b.cli)).toBe(0);
-    expect(b.io.stdout).not.toContain('given-secret');
-
-    expect(runDevicesCommand(['revoke', 'phone-8', '--registry', path], captured().cli)).toBe(0);
-    const list = captured();
-    expect(runDevicesCommand(['list', '--json', '--registry', path], list.cli)).toBe(0);
-    const devices = JSON.parse(list.io.stdout) as { deviceId: string; revokedAt: number | null }[];
-    expect(devices.map((d) => [d.deviceId, d.revokedAt === null])).toEqual([
-      ['phone-7', true],
-      ['phone-8', false],
-    ]);
-
-    const registry = openRegistry(path);
-    cleanups.push(() => registry.close());
-    expect(await registry.verify('phone-7', secret!)).toEqual({ ok: true });
-  });
-
-  it('reports usage errors and failures with an exit code', () => {
-    const path = registryPath();
-    const unknown = captured();
-    expect(runDevicesCommand(['revoke', 'nobody', '--registry', path], unknown.cli)).toBe(1);
-    expect(unknown.io.stderr).toContain('unknown device "nobody"');
-    const usage = captured();
-    expect(runDevicesCommand(['add', '--registry', path], usage.cli)).toBe(2);
-    expect(usage.io.stderr).toContain('add needs a device id');
-    expect(runDevicesCommand(['explode', '--registry', path], captured().cli)).toBe(2);
-    expect(runDevicesCommand([], captured().cli)).toBe(2);
-    expect(runDevicesCommand(['list', '--secret', 'x'], captured().cli)).toBe(2);
-    const bad = captured();
-    expect(runDevicesCommand(['add', 'x/y', '--registry', path], bad.cli)).toBe(1);
-    expect(bad.io.stderr).toContain('device id "x/y"');
-  });
-
-  it('finds the registry through the same config file as start', () => {
-    const path = registryPath();
-    const config = join(path, '..', 'gateway.json');
-    writeFileSync(config, JSON.stringify({ gatewayId: 'gw-cfg', buffer: { path: 'buffer.db' }, auth: { mode: 'registry', registryPath: path } }));
-    expect(runDevicesCommand(['add', 'aq-9', '--config', config], captured().cli)).toBe(0);
-    const registry = openRegistry(path);
-    cleanups.push(() => registry.close());
-    expect(registry.isActive('aq-9')).toBe(true);
-
-    writeFileSync(config, JSON.stringify({ auth: { mode: 'registry' } }));
-    const bad = captured();
-    expect(runDevicesCommand(['list', '--config', config], bad.cli)).toBe(1);
-    expect(bad.io.stderr).toContain('/auth/registryPath');
-  });
-
-  it('is reached through the gateway command line', () => {
-    const path = registryPath();
-    const node = join(import.meta.dirname, '../../node_modules/.bin/node');
-    const out = execFileSync(node, [join(import.meta.dirname, 'cli.ts'), 'devices', 'add', 'ws-cli', '--registry', path], { encoding: 'utf8' });
-    expect(out).toMatch(/added ws-cli\nsecret: \S{32}/);
-    const list = execFileSync(node, [join(import.meta.dirname, 'cli.ts'), 'devices', 'list', '--registry', path], { encoding: 'utf8' });
-    expect(list).toMatch(/^ws-cli\tactive/);
-  });
-});
