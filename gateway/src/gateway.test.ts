@@ -14,6 +14,7 @@ import {
   waitFor,
   type DeadLetter,
   type KafkaTopicSet,
+  type Log,
   type LogLevel,
 } from '@city/protocol';
 import { ensureTopics } from '../../test/support/kafka.ts';
@@ -61,7 +62,7 @@ interface LogEntry {
   fields?: Record<string, unknown>;
 }
 
-function recordingLog(): { entries: LogEntry[]; log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => void } {
+function recordingLog(): { entries: LogEntry[]; log: Log } {
   const entries: LogEntry[] = [];
   return { entries, log: (level, message, fields) => entries.push({ level, message, ...(fields === undefined ? {} : { fields }) }) };
 }
