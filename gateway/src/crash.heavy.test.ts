@@ -104,7 +104,8 @@ it('loses no acknowledged event when the gateway is killed -9 mid-stream, round 
   // One last, undisturbed start forwards whatever the killed ones left in the buffer.
   const last = await startChild(optionsFile);
   const kafka = new Kafka({ clientId: 'gw-crash-reader', brokers, logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `gw-crash-${randomUUID()}` });
+  // A short fetch wait: disconnecting waits for the fetch in flight.
+  const consumer: Consumer = kafka.consumer({ groupId: `gw-crash-${randomUUID()}`, maxWaitTimeInMs: 100 });
   onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.events.vehicle, topics.events.emergency], fromBeginning: true });

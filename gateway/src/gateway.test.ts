@@ -38,13 +38,14 @@ function bufferRows(path: string): { topic: string; key: string; value: string }
  */
 async function consumeAll(topics: string[], expected: number): Promise<(KafkaMessage & { topic: string })[]> {
   const kafka = new Kafka({ clientId: 'gw-test-reader', brokers, logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `gw-test-${randomUUID()}` });
+  // A short fetch wait: disconnecting waits for the fetch in flight.
+  const consumer: Consumer = kafka.consumer({ groupId: `gw-test-${randomUUID()}`, maxWaitTimeInMs: 100 });
   onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
   const messages: (KafkaMessage & { topic: string })[] = [];
   const seen = new Set<string>();
-  await consumer.run({
+  void consumer.run({
     eachMessage: async ({ topic, message }) => {
       const id = `${topic}/${message.value?.toString('base64')}`;
       if (seen.has(id)) return;

@@ -45,7 +45,8 @@ function forwarder(buffer: OutboxBuffer, overrides: Partial<ForwarderOptions>): 
 }
 
 async function consume(topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}` });
+  // A short fetch wait: disconnecting waits for the fetch in flight.
+  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}`, maxWaitTimeInMs: 100 });
   onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
