@@ -7,7 +7,7 @@
 // commit what was received → forward for up to drainOnCloseMs → close Kafka → the status listener
 // (it answers 503 "closing" while the backlog drains) → the buffer.
 import { EventEmitter } from 'node:events';
-import { createLifecycle, describeProblems, jsonLog, validateEvent, type DeadLetter, type GatewayHealth, type LifecycleErrors, type Log } from '@city/protocol';
+import { createLifecycle, jsonLog, type DeadLetter, type GatewayHealth, type LifecycleErrors, type Log } from '@city/protocol';
 import {
   REFUSAL_REASONS,
   createIntake,
@@ -20,10 +20,10 @@ import {
   type RefusalCounts,
   type Security,
 } from './broker/index.ts';
-import { LANES, createGroupCommit, openBuffer, type GroupCommit, type LaneCounts, type OutboxBuffer } from './buffer/index.ts';
+import { createGroupCommit, openBuffer, type GroupCommit, type LaneCounts, type OutboxBuffer } from './buffer/index.ts';
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder, type KafkaState } from './forward/index.ts';
-import { buildHealthEvent, createHealthMonitor, createRateMeter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
+import { createHealthReporter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
 import { resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 
 export interface GatewayStats {
@@ -109,7 +109,6 @@ interface Parts {
 }
 
 const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
-const sumLanes = (counts: LaneCounts): number => LANES.reduce((n, lane) => n + counts[lane], 0);
 
 export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Gateway {
   const config = resolveGatewayOptions(options);
@@ -117,18 +116,15 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
   const life = createLifecycle({ name: 'gateway', deadlineMs: config.shutdownTimeoutMs, errors: lifecycleErrors });
   const parts: Parts = {};
   let bufferCorrupt = 0;
-  // Health events measure rates between reports; /metrics between system samples (scrape-independent).
-  const eventRates = { in: createRateMeter(), out: createRateMeter() };
-  const sampleRates = { in: createRateMeter(), out: createRateMeter(), last: { in: 0, out: 0 } };
-  const monitor = createHealthMonitor({
+  const health = createHealthReporter({
+    gatewayId: config.gatewayId,
+    location: config.location,
     bufferPath: config.buffer.path,
     ...config.health,
+    intervalMs: config.healthIntervalMs,
     log,
-    onSample: (sample) => {
-      if (life.state !== 'running') return; // a sample finishing during close must not read a closed buffer
-      const s = stats();
-      sampleRates.last = { in: sampleRates.in.next(s.accepted, sample.at), out: sampleRates.out.next(s.forwarded, sample.at) };
-    },
+    figures: () => stats(),
+    running: () => life.state === 'running',
   });
 
   const stats = (): GatewayStats => {
@@ -158,49 +154,23 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
       bufferWritable: bufferError === undefined,
       kafka: kafka.state,
       stats: { ...stats() },
-      sampleFailures: monitor.failures(),
-      inRate: sampleRates.last.in,
-      outRate: sampleRates.last.out,
+      sampleFailures: health.monitor.failures(),
+      inRate: health.rates().in,
+      outRate: health.rates().out,
       uptime: process.uptime(),
     };
     if (bufferError !== undefined) snapshot.bufferError = bufferError;
     if (kafka.topicsMissing !== undefined) snapshot.kafkaTopicsMissing = kafka.topicsMissing;
     if (kafka.error !== undefined) snapshot.kafkaError = kafka.error;
-    const sample = monitor.latest();
+    const sample = health.monitor.latest();
     if (sample) snapshot.sample = sample;
     return snapshot;
   };
 
-  const healthEvent = async (buffer: OutboxBuffer): Promise<GatewayHealth> => {
-    const sample = await monitor.current();
-    const now = Date.now();
-    const s = stats();
-    return buildHealthEvent({
-      gatewayId: config.gatewayId,
-      seq: buffer.nextSequence('health'),
-      sample,
-      bufferDepth: s.bufferDepth,
-      bufferBytes: s.bufferBytes,
-      oldestUnsentAgeMs: s.oldestUnsentAgeMs,
-      connectedDevices: s.connectedDevices,
-      inRate: eventRates.in.next(s.accepted, now),
-      outRate: eventRates.out.next(s.forwarded, now),
-      totals: { evicted: sumLanes(s.evicted), expired: sumLanes(s.expired), refused: sumLanes(s.refused), replayed: s.replayed, bufferCorrupt: s.bufferCorrupt },
-      ...(config.location === undefined ? {} : { location: config.location }),
-      now,
-    });
-  };
-
   const reportHealth = async (): Promise<GatewayHealth> => {
     if (life.state === 'new' || life.state === 'starting') throw gatewayErrors.create('GW_NOT_STARTED', 'no health report before start() has finished');
-    const { buffer, intake } = parts;
-    if (life.state !== 'running' || buffer === undefined || intake === undefined) throw gatewayErrors.create('GW_CLOSED', 'no health report from a closed gateway');
-    // The system sample is cached; only the very first report waits for one.
-    const event = await healthEvent(buffer);
-    if (life.state !== 'running') throw gatewayErrors.create('GW_CLOSED', 'closed while sampling health');
-    const checked = validateEvent(event);
-    if (!checked.ok) throw gatewayErrors.create('GW_BUFFER_WRITE', `health event invalid: ${describeProblems(checked.problems)}`);
-    return new Promise((resolve, reject) => intake.submit(event, (err) => (err ? reject(err) : resolve(event))));
+    if (life.state !== 'running') throw gatewayErrors.create('GW_CLOSED', 'no health report from a closed gateway');
+    return health.report();
   };
 
   const openForwarder = (buffer: OutboxBuffer): Forwarder => {
@@ -281,15 +251,8 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
       await parts.status.start();
     }
     forwarder.start();
-    monitor.start();
-    const healthTimer =
-      config.healthIntervalMs > 0
-        ? setInterval(() => reportHealth().catch((err: Error) => log('warn', 'health report failed', { error: err.message })), config.healthIntervalMs).unref()
-        : undefined;
-    life.defer('health', () => {
-      clearInterval(healthTimer);
-      monitor.close();
-    });
+    health.start({ nextSequence: () => buffer.nextSequence('health'), submit: intake.submit });
+    life.defer('health', () => health.close());
   };
 
   const start = async (): Promise<void> => {
