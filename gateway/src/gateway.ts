@@ -20,7 +20,7 @@ import {
   type RefusalCounts,
   type Security,
 } from './broker/index.ts';
-import { createGroupCommit, openBuffer, type GroupCommit, type LaneCounts, type OutboxBuffer } from './buffer/index.ts';
+import { createGroupCommit, openBuffer, zeroLanes, type GroupCommit, type LaneCounts, type OutboxBuffer } from './buffer/index.ts';
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder, type KafkaState } from './forward/index.ts';
 import { createHealthReporter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
@@ -107,8 +107,6 @@ interface Parts {
   broker?: Broker;
   status?: StatusServer;
 }
-
-const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
 
 export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Gateway {
   const config = resolveGatewayOptions(options);

@@ -1,9 +1,7 @@
 // The client side of the status listener: what `gateway status` fetches and prints.
 import { gatewayErrors } from '../errors.ts';
-import { parseMetrics, type MetricSample } from './metrics.ts';
+import { isNumber, parseMetrics, type MetricSample } from './metrics.ts';
 import type { HealthzBody } from './status.ts';
-
-const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 
 export interface GatewayStatusReport {
   url: string;

@@ -65,7 +65,7 @@ const KNOWN_GAUGES = new Set(['bufferDepth', 'bufferBytes', 'oldestUnsentAgeMs',
 const LOSS_COUNTER = /evict|expir|refus|discard/i;
 const DENY_COUNTER = /denied|reject|drop/i;
 
-const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
+export const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const keysAreLanes = (value: Record<string, unknown>): boolean =>
