@@ -100,6 +100,20 @@ describe('lifecycle', () => {
     await expect(gateway.start()).rejects.toMatchObject({ code: 'GW_CLOSED' });
   });
 
+  it('stops waiting at shutdownTimeoutMs, names the part it waited for, and still closes the rest', async () => {
+    const path = join(tempDir(), 'buffer.db');
+    // Kafka away and a drain far longer than the deadline: close() is still draining when time is up.
+    const gateway = await startTestGateway({ buffer: { path }, drainOnCloseMs: 60_000, shutdownTimeoutMs: 300 });
+    const client = await connectDevice(gateway, 'ws-slow');
+    await client.publishAsync(mqttTopic('ws-slow', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-slow' })), { qos: 1 });
+    await client.endAsync();
+    await expect(gateway.close()).rejects.toMatchObject({ code: 'GW_SHUTDOWN_TIMEOUT', message: expect.stringContaining('waiting for forwarder') });
+    expect(gateway.status().state).toBe('closed');
+    // The buffer was closed all the same, and keeps the record for the next start.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(bufferRows(path)).toHaveLength(1);
+  });
+
   it('closes what a failed start had opened', async () => {
     const taken = createServer();
     onTeardown(() => new Promise((resolve) => taken.close(resolve)));
