@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIM_KINDS, createDevice } from '@city/device-sim';
-import { openBuffer, type OutboxRecord } from '../src/buffer.ts';
+import { openBuffer, type OutboxRecord } from '../src/buffer/index.ts';
 
 const messages = Number(process.argv[2] ?? 20_000);
 const forwardBatch = 500;

@@ -3,23 +3,19 @@
 // for must reach Kafka; duplicates are allowed only as the same event id.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, expect, inject, it } from 'vitest';
-import { HEADERS, exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type EventKind } from '@city/protocol';
+import { expect, inject, it } from 'vitest';
+import { HEADERS, exampleEvent, headerText, kafkaTopicSet, mqttTopic, topicSpecs, type EventKind } from '@city/protocol';
 import { ensureTopics } from '../../test/support/kafka.ts';
+import { onTeardown, tempDir } from '../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
-const CHILD = new URL('./crash-child.ts', import.meta.url).pathname;
+const CHILD = join(import.meta.dirname, '../../test/support/gateway-child.ts');
 
 interface Child {
   proc: ChildProcess;
@@ -30,7 +26,7 @@ interface Child {
 async function startChild(optionsFile: string): Promise<Child> {
   const proc = spawn(process.execPath, [CHILD, optionsFile], { stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  cleanups.push(async () => {
+  onTeardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
   });
@@ -68,8 +64,7 @@ async function publishUntilGone(port: number, deviceId: string, kind: EventKind,
 }
 
 it('loses no acknowledged event when the gateway is killed -9 mid-stream, round after round', { timeout: 240_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-crash-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('gw-crash-');
   const topics = kafkaTopicSet(`crash${randomUUID().slice(0, 8)}`);
   await ensureTopics(brokers, topicSpecs(topics));
   const optionsFile = join(dir, 'options.json');
@@ -109,8 +104,9 @@ it('loses no acknowledged event when the gateway is killed -9 mid-stream, round 
   // One last, undisturbed start forwards whatever the killed ones left in the buffer.
   const last = await startChild(optionsFile);
   const kafka = new Kafka({ clientId: 'gw-crash-reader', brokers, logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `gw-crash-${randomUUID()}` });
-  cleanups.push(() => consumer.disconnect());
+  // A short fetch wait: disconnecting waits for the fetch in flight.
+  const consumer: Consumer = kafka.consumer({ groupId: `gw-crash-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics: [topics.events.vehicle, topics.events.emergency], fromBeginning: true });
   const seen = new Map<string, number>();
@@ -118,7 +114,7 @@ it('loses no acknowledged event when the gateway is killed -9 mid-stream, round 
   const missing = () => [...ledger.acked].filter((id) => !seen.has(id));
   await consumer.run({
     eachMessage: async ({ message }) => {
-      const headerId = message.headers?.[HEADERS.eventId]?.toString() ?? '';
+      const headerId = headerText(message.headers, HEADERS.eventId) ?? '';
       const bodyId = (JSON.parse(message.value!.toString()) as { eventId: string }).eventId;
       if (headerId !== bodyId || !ledger.attempted.has(bodyId)) mismatched.push(`${headerId}/${bodyId}`);
       seen.set(bodyId, (seen.get(bodyId) ?? 0) + 1);

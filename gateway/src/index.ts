@@ -1,56 +1,34 @@
-export { createGateway, defaultLog, type Gateway, type GatewayEvents, type GatewayStats, type Log, type LogLevel } from './gateway.ts';
-export { GATEWAY_DEFAULTS, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
-export {
-  DURABILITY,
-  LANES,
-  openBuffer,
-  readBufferFile,
-  type BufferCounters,
-  type BufferLimits,
-  type Durability,
-  type Lane,
-  type LaneCounts,
-  type OutboxBuffer,
-  type OutboxRecord,
-} from './buffer.ts';
-export { REPLAYED_HEADER, REPLAY_ORDERS, createForwarder, jittered, type Forwarder, type ForwarderOptions, type ReplayOrder } from './forwarder.ts';
-export { gatewayErrors } from './errors.ts';
-export {
-  buildHealthEvent,
-  createHealthMonitor,
-  createRateMeter,
-  judgeHealth,
-  systemProbe,
-  type HealthMonitor,
-  type HealthMonitorOptions,
-  type StatusSnapshot,
-  type SystemProbe,
-  type SystemSample,
-} from './health.ts';
-export {
-  METRICS_CONTENT_TYPE,
-  createStatusServer,
-  fetchGatewayStatus,
-  formatStatus,
-  healthzBody,
-  parseMetrics,
-  renderMetrics,
-  type GatewayStatusReport,
-  type HealthzBody,
-  type StatusServer,
-} from './http.ts';
-export { CLI_DEFAULTS, loadGatewayConfig, readConfigFile, statusUrlFromConfig, type ConfigSources } from './config.ts';
-export { openRegistry, hashSecret, verifySecret, type DeviceEntry, type DeviceRegistry, type VerifyResult } from './registry.ts';
+// Public entry of @city/gateway: create and run a gateway, its options and errors, what it reports
+// (stats, /healthz, the status client), and the tools an operator needs (config files, the device
+// registry, reading a buffer file). The parts it is built from stay inside.
+export { createGateway, type Gateway, type GatewayEvents, type GatewayStats } from './gateway.ts';
+export { GATEWAY_DEFAULTS, gatewayOptions, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+export { gatewayErrors, type GatewayErrorCode } from './errors.ts';
+export { DURABILITY, LANES, readBufferFile, type Durability, type Lane, type LaneCounts, type StoredRecord } from './buffer/index.ts';
+export { REPLAY_ORDERS, KAFKA_STATES, type KafkaState, type KafkaStateName, type ReplayOrder } from './forward/index.ts';
 export {
   REFUSAL_REASONS,
   SECURE_AUTH,
-  SECURITY_DEFAULTS,
-  TokenBucket,
+  openRegistry,
   type AuthConfig,
+  type DeviceEntry,
+  type DeviceRegistry,
   type LimitsConfig,
   type RefusalCounts,
   type RefusalReason,
   type TlsConfig,
+  type VerifyResult,
   type WebSocketConfig,
-} from './security.ts';
-export { runDevicesCommand, DEVICES_USAGE } from './cli-devices.ts';
+} from './broker/index.ts';
+export {
+  METRICS_CONTENT_TYPE,
+  fetchGatewayStatus,
+  formatStatus,
+  judgeHealth,
+  type GatewayStatusReport,
+  type HealthVerdict,
+  type HealthzBody,
+  type StatusSnapshot,
+  type SystemSample,
+} from './health/index.ts';
+export { CLI_DEFAULTS, loadGatewayConfig, readConfigFile, statusUrlFromConfig, type ConfigSources } from './cli/config.ts';

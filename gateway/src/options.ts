@@ -1,10 +1,11 @@
-// Gateway options: merged over defaults and validated once, with errors that name the field.
+// Gateway options, through the shared resolver: the schema gives the type, defaults are merged under
+// what the caller passed, and the result is validated once, with errors that name the field.
 import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum, compileSchema, describeProblems, EVENT_KINDS, kafkaTopicSet, Location, type KafkaTopicSet } from '@city/protocol';
-import { DURABILITY } from './buffer.ts';
-import { REPLAY_ORDERS } from './forwarder.ts';
+import { StringEnum, defineOptions, EVENT_KINDS, kafkaTopicSet, Location, type DeepPartial, type KafkaTopicSet } from '@city/protocol';
+import { AuthConfig, LimitsConfig, SECURITY_DEFAULTS, TlsConfig, WebSocketConfig, checkSecurityConfig } from './broker/index.ts';
+import { DURABILITY } from './buffer/index.ts';
+import { REPLAY_ORDERS } from './forward/index.ts';
 import { gatewayErrors } from './errors.ts';
-import { AuthConfig, LimitsConfig, SECURITY_DEFAULTS, TlsConfig, WebSocketConfig, checkSecurityConfig } from './security.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Millis = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
@@ -54,7 +55,7 @@ export const GatewayConfig = Type.Object(
         lingerMs: Millis(0, 10_000),
         minBackoffMs: Millis(1, 60_000),
         maxBackoffMs: Millis(1, 3_600_000),
-        /** Backlog pace (records and payload bytes per second, 0 = unpaced); see forwarder.ts. */
+        /** Backlog pace (records and payload bytes per second, 0 = unpaced); see forward/forwarder.ts. */
         replayRecordsPerSec: Type.Integer({ minimum: 0 }),
         replayBytesPerSec: Type.Integer({ minimum: 0 }),
         /** Which goes first in a batch; per-device order holds either way. */
@@ -88,7 +89,7 @@ export const GatewayConfig = Type.Object(
     /** On close, how long to keep forwarding what is buffered before leaving it for the next start. */
     drainOnCloseMs: Millis(0, 600_000),
     shutdownTimeoutMs: Millis(100, 600_000),
-    /** Device security (security.ts): credentials, ACL, size and rate limits; TLS and WebSocket listeners are optional. */
+    /** Device security (broker/security.ts): credentials, ACL, size and rate limits; TLS and WebSocket listeners are optional. */
     auth: AuthConfig,
     limits: LimitsConfig,
     tls: Type.Optional(TlsConfig),
@@ -98,11 +99,9 @@ export const GatewayConfig = Type.Object(
 );
 
 export type GatewayConfig = Static<typeof GatewayConfig> & { topics: KafkaTopicSet };
-
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type GatewayOptions = DeepPartial<GatewayConfig> & { gatewayId: string; buffer: { path: string } };
 
-export const GATEWAY_DEFAULTS = {
+export const GATEWAY_DEFAULTS: DeepPartial<GatewayConfig> = {
   mqtt: { host: '0.0.0.0', port: 1883 },
   // 5 ms: at a light load each commit (at least one 4 KiB page written) carries several messages.
   buffer: { durability: DURABILITY.powerLoss, commitWindowMs: 5, commitMaxRecords: 5000, maxBytes: 0, minFreeDiskBytes: 64 * 1024 * 1024, ttlMs: {} },
@@ -126,32 +125,19 @@ export const GATEWAY_DEFAULTS = {
   http: { enabled: false, host: '127.0.0.1', port: 9180 },
   drainOnCloseMs: 2_000,
   shutdownTimeoutMs: 15_000,
-  ...SECURITY_DEFAULTS,
-} as const;
+  auth: { ...SECURITY_DEFAULTS.auth },
+  limits: { ...SECURITY_DEFAULTS.limits },
+};
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Deep merge of plain objects; arrays and scalars from `over` replace those of `base`. */
-export function mergeDefaults(base: unknown, over: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    if (value !== undefined) out[key] = mergeDefaults(base[key], value);
-  }
-  return out;
-}
-
-const check = compileSchema<GatewayConfig>(GatewayConfig);
+/** The gateway's options resolver (also layers the CLI's sources: defaults < file < environment < flags). */
+export const gatewayOptions = defineOptions<typeof GatewayConfig, GatewayOptions>({
+  schema: GatewayConfig,
+  defaults: GATEWAY_DEFAULTS as DeepPartial<Static<typeof GatewayConfig>>,
+  check: (config) =>
+    config.forward.minBackoffMs > config.forward.maxBackoffMs ? '/forward/minBackoffMs must not exceed /forward/maxBackoffMs' : checkSecurityConfig(config),
+  error: (detail) => gatewayErrors.create('GW_OPTIONS_INVALID', detail),
+});
 
 export function resolveGatewayOptions(options: GatewayOptions): GatewayConfig {
-  const result = check(mergeDefaults(GATEWAY_DEFAULTS, options));
-  if (!result.ok) throw gatewayErrors.create('GW_OPTIONS_INVALID', describeProblems(result.problems));
-  if (result.value.forward.minBackoffMs > result.value.forward.maxBackoffMs) {
-    throw gatewayErrors.create('GW_OPTIONS_INVALID', '/forward/minBackoffMs must not exceed maxBackoffMs');
-  }
-  const security = checkSecurityConfig(result.value);
-  if (security !== undefined) throw gatewayErrors.create('GW_OPTIONS_INVALID', security);
-  return result.value;
+  return gatewayOptions.resolve(options) as GatewayConfig;
 }

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
-import { kafkaTopicSet, topicSpecs, type KafkaTopicSet } from '@city/protocol';
+import { kafkaTopicSet, sleep, topicSpecs, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
-import { freePort, gatewayProcess, sleep, type GatewayProcess } from '../soak/gateway-process.ts';
+import { freePort, gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
 import { runLoad } from './gateway-load.ts';
 
 const { values } = parseArgs({

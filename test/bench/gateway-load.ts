@@ -6,6 +6,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SIM_KINDS, createDevice } from '@city/device-sim';
+import { sleep } from '@city/protocol';
 
 export interface LoadOptions {
   host: string;
@@ -241,7 +242,7 @@ async function runWorker(input: WorkerInput): Promise<WorkerOutput> {
   for (let c = 0; c < input.count; c++) {
     all.push(runConnection(input.first + c));
     // Connect in small steps: a thousand simultaneous SYNs trip the listen backlog.
-    if (c % 50 === 49) await new Promise((r) => setTimeout(r, 20));
+    if (c % 50 === 49) await sleep(20);
   }
   await Promise.all(all);
   return { acked, sent, measuredAcked, latencies: Float64Array.from(latencies), payloadBytes, payloads, errors };

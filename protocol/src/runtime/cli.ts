@@ -13,19 +13,29 @@ export interface CommandLine {
   out?: (text: string) => void;
 }
 
+type HelpFlag = { help: { type: 'boolean'; short: 'h' } };
+type StrictConfig<O extends ParseArgsOptionsConfig> = { args: string[]; options: O & HelpFlag; allowPositionals: boolean; strict: true };
+
+/**
+ * What parseCommandLine returns: parseArgs's own result type, named so that declaration files keep it
+ * (an inferred one refers to @types/node internals and reads as `any` from other packages).
+ */
+export type CommandLineArgs<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<StrictConfig<O>>>;
+
 /**
  * Parses `argv` strictly. Returns undefined when --help was given (usage already printed), so a
  * command cannot forget to honour it: `const args = parseCommandLine(…); if (!args) return 0;`.
  */
-export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine) {
-  let parsed;
+export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine): CommandLineArgs<O> | undefined {
+  const config: StrictConfig<O> = {
+    args: [...argv],
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: command.allowPositionals ?? false,
+    strict: true,
+  };
+  let parsed: CommandLineArgs<O>;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: command.allowPositionals ?? false,
-      strict: true,
-    });
+    parsed = parseArgs(config);
   } catch (err) {
     throw command.usageError(err instanceof Error ? err.message : String(err));
   }
@@ -50,11 +60,21 @@ export async function runMain(name: string, main: () => Promise<number> | number
   try {
     code = await main();
   } catch (err) {
-    code = exitCodeOf(err);
-    const label = err instanceof CityError ? `${err.code}: ` : '';
-    process.stderr.write(`${name}: ${label}${err instanceof Error ? err.message : String(err)}\n`);
-    if (code === 2 && usage !== undefined) process.stderr.write(`${usage.trimEnd()}\n`);
+    const failure = describeFailure(name, err, usage);
+    code = failure.code;
+    process.stderr.write(failure.text);
   }
   process.exitCode = code;
   return code;
+}
+
+/**
+ * What a command prints on stderr when it fails with `err` (`name: CODE: message`, then the usage for a
+ * usage error) and its exit code; for commands that report through their own streams.
+ */
+export function describeFailure(name: string, err: unknown, usage?: string): { code: 1 | 2; text: string } {
+  const code = exitCodeOf(err);
+  const label = err instanceof CityError ? `${err.code}: ` : '';
+  const text = `${name}: ${label}${err instanceof Error ? err.message : String(err)}\n`;
+  return { code, text: code === 2 && usage !== undefined ? `${text}${usage.trimEnd()}\n` : text };
 }

@@ -28,6 +28,11 @@ export function mergeDefaults(base: unknown, over: unknown): unknown {
   return out;
 }
 
+/** One line naming every problem as option errors word them (a cross-field rule's message as it is). */
+export function describeOptionProblems(problems: readonly Problem[]): string {
+  return problems.map((p) => (p.rule === 'options' ? p.message : describeProblems([p]))).join('; ');
+}
+
 export interface OptionsSpec<S extends TSchema> {
   schema: S;
   /** Values for what the caller leaves out. */
@@ -61,10 +66,7 @@ export function defineOptions<S extends TSchema, Input = DeepPartial<Static<S>>>
   };
   const resolveLayers = (...layers: unknown[]): Static<S> => {
     const result = problems(layers);
-    if (result.value === undefined) {
-      const detail = result.problems.map((p) => (p.rule === 'options' ? p.message : describeProblems([p]))).join('; ');
-      throw spec.error(detail, result.problems);
-    }
+    if (result.value === undefined) throw spec.error(describeOptionProblems(result.problems), result.problems);
     return result.value;
   };
   return {

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateEvent } from '@city/protocol';
-import { createGateway, type Gateway } from './index.ts';
-import { buildHealthEvent, createHealthMonitor, createRateMeter, systemProbe, type SystemReading, type SystemSample } from './health.ts';
-import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
+import { buildHealthEvent, createHealthMonitor, createRateMeter, systemProbe, type SystemReading, type SystemSample } from './index.ts';
+import { testGateway } from '../../../test/support/gateway.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../../test/support/teardown.ts';
 
 const tempDir = () => makeTempDir('gw-health-');
 
@@ -132,20 +132,7 @@ describe('rate meter', () => {
 
 describe('gateway health report', () => {
   it('publishes a valid gateway_health event with the system figures through the event path', async () => {
-    const dir = tempDir();
-    const gateway: Gateway = createGateway(
-      {
-        gatewayId: 'gw-health',
-        mqtt: { host: '127.0.0.1', port: 0 },
-        buffer: { path: join(dir, 'buffer.db'), minFreeDiskBytes: 0 },
-        kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 },
-        healthIntervalMs: 0,
-        drainOnCloseMs: 0,
-        location: { lat: 52.52, lon: 13.405 },
-      },
-      () => undefined,
-    );
-    onTeardown(() => gateway.close());
+    const gateway = testGateway({ gatewayId: 'gw-health', buffer: { path: join(tempDir(), 'buffer.db'), minFreeDiskBytes: 0 }, location: { lat: 52.52, lon: 13.405 } });
     await expect(gateway.reportHealth()).rejects.toMatchObject({ code: 'GW_NOT_STARTED' });
     await gateway.start();
     const before = gateway.stats();

@@ -1,70 +1,42 @@
-// The durable store-and-forward buffer: an SQLite outbox. A record is appended in a group commit
-// before its device is acknowledged, and deleted only after Kafka acknowledged it.
+// The outbox: the buffer's records in its SQLite file, with an in-memory index of every segment so that
+// nothing scans the file. A record is appended in a group commit before its device is acknowledged,
+// and deleted only after Kafka acknowledged it.
 //
-// Segments. A group commit is stored as one row holding all its records packed in one blob, not a row
-// per record: SQLite's per-row cost (~5 µs here, more than parsing and validating the message) becomes
-// one insert per commit, and the rows' pages fill completely. Records keep their own ids (one range per
-// segment, ranges never overlap), so everything above this module still sees records. A segment is
-// deleted once every record in it is gone; records removed from a segment that still holds others are
-// listed in `segment_removed` (by the forwarder, in the same transaction as its other deletes) or, when
-// eviction or expiry needs the space back, the segment is rewritten without them.
+// Segments. A group commit is stored as one row holding all its records packed in one blob (codec.ts),
+// not a row per record: SQLite's per-row cost (~5 µs here, more than parsing and validating the
+// message) becomes one insert per commit, and the rows' pages fill completely. Records keep their own
+// ids (one range per segment, ranges never overlap), so everything above this module still sees
+// records. A segment is deleted once every record in it is gone; records removed from a segment that
+// still holds others are listed in `segment_removed` (by the forwarder, in the same transaction as its
+// other deletes) or, when eviction or expiry needs the space back, the segment is rewritten without them.
 //
 // Bounded, with lanes. When the byte cap or the free-disk floor is reached, room is made by evicting
 // the oldest records of the lowest lane first: telemetry, then dead letters. Emergency records are
 // never evicted: when one cannot be stored the append refuses it, the device gets no PUBACK and
 // resends. Every eviction, expiry and refusal is counted by lane.
 //
-// Durability without stalling. The WAL is written with synchronous=NORMAL and, in power-loss mode,
-// `sync()` fdatasyncs it on libuv's thread pool: the main thread goes on parsing and committing while
-// the disk flushes, and the devices of a commit are acknowledged once a flush that started after it
-// has finished (commits that arrive meanwhile share the next flush).
-//
-// SD-card care. Segment blobs are compressed with zstd (level 1, ~0.7 µs per record): device JSON is
-// repetitive, so the disk sees a fraction of the payload bytes, and the same disk holds a longer outage.
-// auto_vacuum=INCREMENTAL (only effective on a new file) lets freed pages be returned
-// without a full VACUUM rewrite; but a page freed by a forwarded batch is reused by the next inserts
-// anyway, so vacuuming while traffic flows would only add writes. `maintain()` therefore vacuums and
-// TRUNCATE-checkpoints only when the buffer is drained (at most once per `maintainEveryMs`). That is
-// also what keeps writes near 1× the record size: once the buffer is empty, incremental_vacuum shrinks
-// the database, and a checkpoint skips WAL frames of pages past the new end, so records that were
-// stored and forwarded between two checkpoints are written once (to the WAL) and never copied into the
-// database file. The passive autocheckpoint is raised to 4096 pages (16 MiB) so it rarely fires
-// while the forwarder keeps up; it still bounds the WAL during an outage, and journal_size_limit
-// trims the WAL file after a burst.
-import { closeSync, existsSync, fdatasync, openSync, renameSync, statfsSync } from 'node:fs';
+// SD-card care. Segment blobs are compressed with zstd, so the disk sees a fraction of the payload
+// bytes and the same disk holds a longer outage. auto_vacuum=INCREMENTAL (only effective on a new
+// file) lets freed pages be returned without a full VACUUM rewrite; but a page freed by a forwarded
+// batch is reused by the next inserts anyway, so vacuuming while traffic flows would only add writes.
+// `maintain()` therefore vacuums and TRUNCATE-checkpoints only when the buffer is drained (at most once
+// per `maintainEveryMs`). That is also what keeps writes near 1× the record size: once the buffer is
+// empty, incremental_vacuum shrinks the database, and a checkpoint skips WAL frames of pages past the
+// new end, so records that were stored and forwarded between two checkpoints are written once (to the
+// WAL) and never copied into the database file. The passive autocheckpoint is raised to 4096 pages
+// (16 MiB) so it rarely fires while the forwarder keeps up; it still bounds the WAL during an outage,
+// and journal_size_limit trims the WAL file after a burst.
+import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { constants as zlibConstants, createZstdCompress, zstdCompressSync, zstdDecompressSync, type ZstdCompress } from 'node:zlib';
-import Database from 'better-sqlite3';
-import { gatewayErrors } from './errors.ts';
+import type Database from 'better-sqlite3';
+import { gatewayErrors } from '../errors.ts';
+import { decodeSegment, encodeIds, encodeSegment } from './codec.ts';
+import { createCompressorPool, type CompressCallback } from './compressor.ts';
+import { corruptionReason, isCorruption, moveAside, openChecked, readSegments } from './file.ts';
+import { LANES, laneTotal, zeroLanes, type Durability, type Lane, type LaneCounts, type OutboxRecord, type StoredRecord } from './records.ts';
+import { createWalSync } from './wal-sync.ts';
 
-export const DURABILITY = {
-  /** fsync on every group commit: an acknowledged message survives a power cut. */
-  powerLoss: 'power-loss',
-  /** no fsync per commit: survives a process crash, may lose the last commits on power loss. */
-  processCrash: 'process-crash',
-} as const;
-export type Durability = (typeof DURABILITY)[keyof typeof DURABILITY];
-
-/** Lanes from most to least protected; eviction takes from the end of this list first. */
-export const LANES = ['emergency', 'deadletter', 'telemetry'] as const;
-export type Lane = (typeof LANES)[number];
 const EVICTABLE: readonly Lane[] = ['telemetry', 'deadletter'];
-
-export interface OutboxRecord {
-  topic: string;
-  /** Kafka record key: the device id (or the MQTT client id when a dead letter has no device id). */
-  key: string;
-  value: Buffer;
-  receivedAt: number;
-  eventId: string | null;
-  /** Defaults to telemetry. */
-  lane?: Lane;
-}
-
-export interface StoredRecord extends OutboxRecord {
-  id: number;
-  lane: Lane;
-}
 
 export interface BufferStats {
   depth: number;
@@ -72,8 +44,6 @@ export interface BufferStats {
   bytes: number;
   oldestReceivedAt: number | null;
 }
-
-export type LaneCounts = Record<Lane, number>;
 
 export interface BufferCounters {
   /** Records removed to make room, by lane (never emergency). */
@@ -113,8 +83,13 @@ export interface OutboxBuffer {
   /** Set when the file found at open failed its integrity check and was moved aside. */
   readonly recovered: BufferRecovery | null;
   /**
+   * Packs and compresses records about to be appended, on the thread pool (the buffer's own
+   * compressors): the commit's CPU-heaviest step leaves the thread that parses MQTT.
+   */
+  compress(records: readonly OutboxRecord[], callback: CompressCallback): void;
+  /**
    * Appends records in one transaction; survives a process crash when it returns, a power cut after
-   * `sync`. `segment`: these records already packed by `compressSegment` (used unless some are refused).
+   * `sync`. `segment`: these records already packed by `compress` (used unless some are refused).
    */
   append(records: readonly OutboxRecord[], segment?: Buffer): AppendResult;
   /**
@@ -140,169 +115,12 @@ export interface OutboxBuffer {
   counters(): BufferCounters;
   /** Next value of a persisted counter (e.g. the gateway's own health event sequence). */
   nextSequence(name: string): number;
+  /** Closes the file, the WAL descriptor and the compressors. */
   close(): void;
 }
 
-const zeroLanes = (): LaneCounts => ({ emergency: 0, deadletter: 0, telemetry: 0 });
-const laneTotal = (counts: LaneCounts): number => counts.emergency + counts.deadletter + counts.telemetry;
-
-// ---- segment encoding: per record a fixed head, then topic, key, event id and value bytes.
-// head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
-const HEAD = 23;
-// Level 1: ~0.7 µs per record here, and device JSON shrinks several times over. The frame checksum
-// makes a damaged segment fail to decode rather than yield wrong records.
-const ZSTD_FAST = { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1, [zlibConstants.ZSTD_c_checksumFlag]: 1 } };
-const ZSTD_MAGIC = 0xfd2fb528;
-const NO_EVENT_ID = 0xffff;
-
-/** Packs records into one segment blob, compressed with zstd (see "SD-card care"). */
-function encodeSegment(first: number, records: readonly StoredRecord[]): Buffer {
-  return zstdCompressSync(packSegment(first, records), ZSTD_FAST);
-}
-
-/**
- * Packs and compresses records about to be appended, on the thread pool, for `append(records,
- * segment)`: the commit's CPU-heaviest step leaves the thread that parses MQTT. Their ids will be
- * consecutive, so the blob does not depend on them.
- */
-export function compressSegment(records: readonly OutboxRecord[], callback: (err: Error | null, segment: Buffer) => void): void {
-  let packed: Buffer;
-  try {
-    packed = packSegment(0, records.map((r, i) => ({ ...r, id: i, lane: r.lane ?? 'telemetry' })));
-  } catch (err) {
-    setImmediate(callback, err as Error, Buffer.alloc(0));
-    return;
-  }
-  compressions.push({ packed, callback });
-  compressNext();
-}
-
-// Long-lived compressors, one frame per segment: a context per call would be freed only when the
-// garbage collector gets to it, and the native memory piles up meanwhile (~100 MB after 20k
-// segments here). Up to one per thread-pool thread, so commits are compressed side by side.
-const COMPRESSORS = 4;
-const idleCompressors: ZstdCompress[] = [];
-let compressorCount = 0;
-const compressions: { packed: Buffer; callback: (err: Error | null, segment: Buffer) => void }[] = [];
-
-function compressNext(): void {
-  if (compressions.length === 0) return;
-  let z = idleCompressors.pop();
-  if (z === undefined) {
-    if (compressorCount >= COMPRESSORS) return;
-    z = createZstdCompress(ZSTD_FAST);
-    compressorCount++;
-  }
-  const job = compressions.shift()!;
-  const zz = z;
-  const chunks: Buffer[] = [];
-  const onData = (chunk: Buffer) => chunks.push(chunk);
-  let done = false;
-  const finish = (err: Error | null) => {
-    if (done) return;
-    done = true;
-    zz.off('data', onData);
-    zz.off('error', finish);
-    // A compressor that failed is dropped; a new one is made when needed.
-    if (err === null) idleCompressors.push(zz);
-    else {
-      compressorCount--;
-      zz.destroy();
-    }
-    job.callback(err, err === null ? Buffer.concat(chunks) : Buffer.alloc(0));
-    compressNext();
-  };
-  zz.on('data', onData);
-  zz.once('error', finish);
-  zz.write(job.packed);
-  // Output the flush produced may still be on its way through the stream's nextTick queue when the
-  // flush calls back; it has all arrived one event-loop turn later.
-  zz.flush(zlibConstants.ZSTD_e_end, () => setImmediate(finish, null));
-}
-
-function packSegment(first: number, records: readonly StoredRecord[]): Buffer {
-  let size = 0;
-  const lengths = new Array<number>(records.length * 3);
-  records.forEach((r, i) => {
-    const t = Buffer.byteLength(r.topic);
-    const k = Buffer.byteLength(r.key);
-    const e = r.eventId === null ? 0 : Buffer.byteLength(r.eventId);
-    if (t >= 0xffff || k >= 0xffff || e >= 0xffff) throw gatewayErrors.create('GW_BUFFER_WRITE', `record ${r.id}: topic, key or event id longer than 65534 bytes`);
-    lengths[i * 3] = t;
-    lengths[i * 3 + 1] = k;
-    lengths[i * 3 + 2] = e;
-    size += HEAD + t + k + e + r.value.length;
-  });
-  const buf = Buffer.allocUnsafe(size);
-  let o = 0;
-  records.forEach((r, i) => {
-    const t = lengths[i * 3]!;
-    const k = lengths[i * 3 + 1]!;
-    const e = lengths[i * 3 + 2]!;
-    buf.writeUInt32LE(r.id - first, o);
-    buf[o + 4] = LANES.indexOf(r.lane);
-    buf.writeDoubleLE(r.receivedAt, o + 5);
-    buf.writeUInt16LE(t, o + 13);
-    buf.writeUInt16LE(k, o + 15);
-    buf.writeUInt16LE(r.eventId === null ? NO_EVENT_ID : e, o + 17);
-    buf.writeUInt32LE(r.value.length, o + 19);
-    o += HEAD;
-    o += buf.write(r.topic, o);
-    o += buf.write(r.key, o);
-    if (r.eventId !== null) o += buf.write(r.eventId, o);
-    o += r.value.copy(buf, o);
-  });
-  return buf;
-}
-
-/** The records packed in one segment row, in id order (values are views into the unpacked blob). */
-export function decodeSegment(first: number, stored: Buffer): StoredRecord[] {
-  let data = stored;
-  if (stored.length >= 4 && stored.readUInt32LE(0) === ZSTD_MAGIC) {
-    try {
-      data = zstdDecompressSync(stored);
-    } catch (err) {
-      throw Object.assign(new Error(`segment ${first}: ${(err as Error).message}`), { code: 'SQLITE_CORRUPT' });
-    }
-  }
-  const out: StoredRecord[] = [];
-  let o = 0;
-  while (o < data.length) {
-    const id = first + data.readUInt32LE(o);
-    const lane = LANES[data[o + 4]!];
-    const receivedAt = data.readDoubleLE(o + 5);
-    const t = data.readUInt16LE(o + 13);
-    const k = data.readUInt16LE(o + 15);
-    const e = data.readUInt16LE(o + 17);
-    const v = data.readUInt32LE(o + 19);
-    o += HEAD;
-    if (lane === undefined || o + t + k + (e === NO_EVENT_ID ? 0 : e) + v > data.length) {
-      throw Object.assign(new Error(`segment ${first}: record at byte ${o - HEAD} is malformed`), { code: 'SQLITE_CORRUPT' });
-    }
-    const topic = data.toString('utf8', o, (o += t));
-    const key = data.toString('utf8', o, (o += k));
-    const eventId = e === NO_EVENT_ID ? null : data.toString('utf8', o, (o += e));
-    const value = data.subarray(o, (o += v));
-    out.push({ id, topic, key, value, receivedAt, eventId, lane });
-  }
-  return out;
-}
-
-function encodeIds(first: number, ids: Iterable<number>): Buffer {
-  const list = [...ids];
-  const buf = Buffer.allocUnsafe(list.length * 4);
-  list.forEach((id, i) => buf.writeUInt32LE(id - first, i * 4));
-  return buf;
-}
-
-function decodeIds(first: number, buf: Buffer): Set<number> {
-  const ids = new Set<number>();
-  for (let o = 0; o + 4 <= buf.length; o += 4) ids.add(first + buf.readUInt32LE(o));
-  return ids;
-}
-
 /** One segment row as held in memory: live figures, and its records once read. */
-interface Segment {
+interface BufferSegment {
   /** Row id: the id of its first record as written. */
   id: number;
   last: number;
@@ -311,97 +129,6 @@ interface Segment {
   /** Ids of records gone from the row but still in its blob. */
   removed: Set<number>;
   records: StoredRecord[] | undefined;
-}
-
-function isCorruption(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'));
-}
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,
-    last_id INTEGER NOT NULL,
-    records INTEGER NOT NULL,
-    keys TEXT NOT NULL,
-    data BLOB NOT NULL
-  );
-  CREATE TABLE IF NOT EXISTS segment_removed (segment_id INTEGER PRIMARY KEY, ids BLOB NOT NULL);
-  CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-`;
-
-/** Opens the file and checks it; throws the SQLite error on corruption. */
-function openChecked(path: string): Database.Database {
-  const db = new Database(path);
-  try {
-    // auto_vacuum only takes effect before the first table exists, so it is set before the schema.
-    db.pragma('auto_vacuum = INCREMENTAL');
-    db.pragma('journal_mode = WAL');
-    // Power-loss mode flushes the WAL itself, off the main thread (see sync()).
-    db.pragma('synchronous = NORMAL');
-    db.pragma('wal_autocheckpoint = 4096');
-    db.pragma('journal_size_limit = 16777216');
-    const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
-    db.exec(SCHEMA);
-    migrateRows(db);
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-}
-
-/** Buffers written before segments held a row per record (`outbox`): repack them, oldest first. */
-function migrateRows(db: Database.Database): void {
-  const old = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'").pluck().get();
-  if (old === 0) return;
-  const hasLane = (db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[]).some((c) => c.name === 'lane');
-  const chunkAfter = db.prepare(
-    `SELECT id, topic, key, value, received_at AS receivedAt, event_id AS eventId, ${hasLane ? 'lane' : "'telemetry' AS lane"}
-     FROM outbox WHERE id > ? ORDER BY id LIMIT 5000`,
-  );
-  const insert = db.prepare('INSERT INTO segments (id, last_id, records, keys, data) VALUES (?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let after = 0; ; ) {
-      const chunk = (chunkAfter.all(after) as StoredRecord[]).map((r) => ({ ...r, lane: LANES.includes(r.lane) ? r.lane : 'telemetry' }));
-      if (chunk.length === 0) break;
-      const first = chunk[0]!.id;
-      after = chunk.at(-1)!.id;
-      insert.run(first, after, chunk.length, JSON.stringify([...new Set(chunk.map((r) => r.key))]), encodeSegment(first, chunk));
-    }
-    db.exec('DROP TABLE outbox');
-  })();
-}
-
-/** Renames the file and its -wal/-shm (or rollback journal) aside with one timestamp suffix; never deletes them. */
-function moveAside(path: string): string {
-  const movedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  for (const suffix of ['', '-journal', '-wal', '-shm']) {
-    if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
-  }
-  return movedTo;
-}
-
-/** Every segment row with its records (removed ones included) and the ids removed from it, in id order. */
-function* readSegments(db: Database.Database): Generator<{ id: number; records: StoredRecord[]; removed: Set<number> }> {
-  const removedRows = new Map(db.prepare('SELECT segment_id, ids FROM segment_removed').raw().all() as [number, Buffer][]);
-  for (const [id, data] of db.prepare('SELECT id, data FROM segments ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer]>) {
-    const removed = removedRows.get(id);
-    yield { id, records: decodeSegment(id, data), removed: removed === undefined ? new Set() : decodeIds(id, removed) };
-  }
-}
-
-/** The live records of a buffer file, in id order, read without opening it for writing (tests, tools). */
-export function readBufferFile(path: string): StoredRecord[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    const out: StoredRecord[] = [];
-    for (const { records, removed } of readSegments(db)) for (const r of records) if (!removed.has(r.id)) out.push(r);
-    return out;
-  } finally {
-    db.close();
-  }
 }
 
 export function openBuffer(path: string, durability: Durability, limits: Partial<BufferLimits> = {}): OutboxBuffer {
@@ -420,7 +147,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       db = openChecked(path);
     } catch (err) {
       if (!isCorruption(err)) throw err;
-      recovered = { movedTo: moveAside(path), reason: (err as Error).message };
+      recovered = { movedTo: moveAside(path), reason: corruptionReason(err) };
       db = openChecked(path);
     }
   } catch (err) {
@@ -442,8 +169,8 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   // Records read from segments, most recently used last; the newest segments are put here as they
   // are written, so a forwarder that keeps up never reads the file back.
   const CACHE_SEGMENTS = 32;
-  const cache = new Map<number, Segment>();
-  const touch = (s: Segment) => {
+  const cache = new Map<number, BufferSegment>();
+  const touch = (s: BufferSegment) => {
     cache.delete(s.id);
     cache.set(s.id, s);
     while (cache.size > CACHE_SEGMENTS) {
@@ -452,7 +179,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       evicted.records = undefined;
     }
   };
-  const recordsOf = (s: Segment): StoredRecord[] => {
+  const recordsOf = (s: BufferSegment): StoredRecord[] => {
     if (s.records === undefined) s.records = decodeSegment(s.id, readSegment.get(s.id) as Buffer);
     touch(s);
     return s.records;
@@ -460,7 +187,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
 
   // Every segment's live figures, in id order, read at open (and after a failed transaction) so
   // nothing else scans the file.
-  let segments: Segment[] = [];
+  let segments: BufferSegment[] = [];
   const depth = zeroLanes();
   let bytes = 0;
   let highestId = 0;
@@ -471,7 +198,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     for (const lane of LANES) depth[lane] = 0;
     bytes = 0;
     for (const { id, records, removed } of readSegments(db)) {
-      const s: Segment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), bytes: 0, removed, records: undefined };
+      const s: BufferSegment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), bytes: 0, removed, records: undefined };
       for (const r of records) {
         if (removed.has(r.id)) continue;
         s.depth[r.lane]++;
@@ -489,7 +216,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     db.close();
     // A segment that does not decode (zstd checksum, layout) is damage SQLite's own check cannot see.
     if (!isCorruption(err) || movedBefore !== null) throw gatewayErrors.create('GW_BUFFER_OPEN', `${path}: ${(err as Error).message}`, err);
-    return openBufferChecked(path, durability, limits, { movedTo: moveAside(path), reason: (err as Error).message });
+    return openBufferChecked(path, durability, limits, { movedTo: moveAside(path), reason: corruptionReason(err) });
   }
   // Ids only grow, also across an emptied buffer: the forwarder relies on "a higher id arrived
   // later". A drained buffer keeps its last id in `sequences`.
@@ -513,7 +240,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   };
 
   /** Marks a record gone from its segment and from the running figures. */
-  const dropRecord = (s: Segment, r: StoredRecord, into?: LaneCounts) => {
+  const dropRecord = (s: BufferSegment, r: StoredRecord, into?: LaneCounts) => {
     s.removed.add(r.id);
     s.depth[r.lane]--;
     s.bytes -= r.value.length;
@@ -523,7 +250,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   };
 
   /** Writes what `dropRecord` changed: deletes empty segments; rewrites or lists the rest. */
-  const settle = (touched: Iterable<Segment>, rewrite: boolean) => {
+  const settle = (touched: Iterable<BufferSegment>, rewrite: boolean) => {
     for (const s of touched) {
       if (laneTotal(s.depth) === 0) {
         deleteSegment.run(s.id);
@@ -551,7 +278,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   };
 
   /** Evicts oldest-first from the evictable lanes until `need` payload bytes are freed; returns bytes freed. */
-  const evict = (need: number, touched: Set<Segment>): number => {
+  const evict = (need: number, touched: Set<BufferSegment>): number => {
     let freed = 0;
     for (const lane of EVICTABLE) {
       for (const s of segments) {
@@ -570,7 +297,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   };
 
   const appendTx = db.transaction((records: readonly OutboxRecord[], packed: Buffer | undefined) => {
-    const touched = new Set<Segment>();
+    const touched = new Set<BufferSegment>();
     const evictedBefore = LANES.reduce((n, lane) => n + counts.evicted[lane], 0);
     const incoming = records.reduce((sum, r) => sum + r.value.length, 0);
     // Over the cap, or under the disk floor: freed pages are reused by these inserts, so evicting as
@@ -599,7 +326,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       if (skip.has(i)) refused.push(i);
       else stored.push({ ...r, id: ++nextId, lane: r.lane ?? 'telemetry' });
     });
-    let segment: Segment | undefined;
+    let segment: BufferSegment | undefined;
     if (stored.length > 0) {
       const first = stored[0]!.id;
       const keys = new Set<string>();
@@ -616,7 +343,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   });
 
   const removeTx = db.transaction((ids: readonly number[]) => {
-    const touched = new Set<Segment>();
+    const touched = new Set<BufferSegment>();
     for (const id of ids) {
       const s = segments[firstAfter(id - 1)];
       if (s === undefined || id < s.id || s.removed.has(id)) continue;
@@ -639,7 +366,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   });
 
   const expireTx = db.transaction((now: number) => {
-    const touched = new Set<Segment>();
+    const touched = new Set<BufferSegment>();
     let n = 0;
     for (const lane of LANES) {
       const ttl = ttlMs[lane] ?? 0;
@@ -662,32 +389,8 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     return n;
   });
 
-  // Power-loss mode: commits wait for an fdatasync of the WAL that started after them.
-  let walFd: number | undefined;
-  let flushing = false;
-  let waiting: ((err: Error | null) => void)[] = [];
-  const flush = () => {
-    const batch = waiting;
-    waiting = [];
-    flushing = true;
-    const done = (err: Error | null) => {
-      flushing = false;
-      if (!db.open && walFd !== undefined) {
-        closeSync(walFd);
-        walFd = undefined;
-      }
-      const failure = err === null ? null : gatewayErrors.create('GW_BUFFER_WRITE', `fdatasync: ${err.message}`, err);
-      for (const cb of batch) cb(failure);
-      if (waiting.length > 0) flush();
-    };
-    try {
-      walFd ??= openSync(`${path}-wal`, 'r');
-    } catch (err) {
-      setImmediate(done, err as Error);
-      return;
-    }
-    fdatasync(walFd, done);
-  };
+  const wal = createWalSync(path, durability);
+  const compressors = createCompressorPool();
 
   /** Runs a transaction; when it fails SQLite rolled it back, so the figures are read again from the file. */
   const guarded = <T>(tx: () => T): T => {
@@ -703,6 +406,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
 
   return {
     recovered,
+    compress: (records, callback) => compressors.compress(records, callback),
     append(records, segment) {
       if (records.length === 0) return { refused: [], evicted: 0 };
       let result: ReturnType<typeof appendTx>;
@@ -773,14 +477,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       db.pragma('incremental_vacuum');
       db.pragma('wal_checkpoint(TRUNCATE)');
     },
-    sync(callback) {
-      if (durability !== DURABILITY.powerLoss) {
-        callback(null);
-        return;
-      }
-      waiting.push(callback);
-      if (!flushing) flush();
-    },
+    sync: (callback) => wal.sync(callback),
     stats() {
       const d = totalDepth();
       if (d === 0) return { depth: 0, bytes, oldestReceivedAt: null };
@@ -801,11 +498,8 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     },
     close() {
       if (db.open) db.close();
-      // A flush in flight keeps its descriptor until it finishes.
-      if (walFd !== undefined && !flushing) {
-        closeSync(walFd);
-        walFd = undefined;
-      }
+      wal.close();
+      compressors.close();
     },
   };
 }

@@ -1,12 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import mqtt from 'mqtt';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, mqttTopic } from '@city/protocol';
+import { openRegistry } from '../broker/index.ts';
 import { loadGatewayConfig, readConfigFile, statusUrlFromConfig } from './config.ts';
-import { openRegistry } from './registry.ts';
-import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
+import { GATEWAY_USAGE, main } from './main.ts';
+import { runCli, spawnCli } from '../../../test/support/cli.ts';
+import { gatewayLogLine } from '../../../test/support/gateway.ts';
+import { connectDevice } from '../../../test/support/mqtt.ts';
+import { tempDir as makeTempDir } from '../../../test/support/teardown.ts';
 
 const tempDir = () => makeTempDir('gw-config-');
 
@@ -58,41 +60,7 @@ describe('config file', () => {
   });
 });
 
-const NODE = process.execPath;
-const CLI = resolve(import.meta.dirname, 'cli.ts');
-
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function spawnCli(args: string[]): Running {
-  const child = spawn(NODE, [CLI, ...args], { env: { ...process.env, KAFKA_BROKERS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  onTeardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  return { child, stderr: () => err, exited };
-}
-
-async function logLine(run: Running, message: string): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    for (const line of run.stderr().split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      if (entry.message === message) return entry;
-    }
-    if (run.child.exitCode !== null) throw new Error(`gateway exited before logging "${message}": ${run.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`no "${message}" in ${run.stderr()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const CLI = join(import.meta.dirname, '../cli.ts');
 
 const portOf = (address: unknown): number => Number(String(address).split(':').pop());
 
@@ -110,12 +78,11 @@ describe('CLI security defaults', () => {
 describe('gateway start (CLI)', () => {
   it('refuses a bad config file with the field named, before starting anything', async () => {
     const file = configFile({ gatewayId: 'gw-cli', mqtt: { port: 'x' } });
-    const run = spawnCli(['start', '--config', file]);
-    expect((await run.exited).code).toBe(2);
-    expect(run.stderr()).toContain(`${file}: /mqtt/port must be integer`);
-    const unknown = spawnCli(['frobnicate']);
-    expect((await unknown.exited).code).toBe(2);
-    expect(unknown.stderr()).toMatch(/unknown command "frobnicate"/);
+    const [bad, unknown] = await Promise.all([runCli(CLI, ['start', '--config', file]), runCli(CLI, ['frobnicate'])]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`GW_CONFIG_FILE: invalid gateway config file: ${file}: /mqtt/port must be integer`);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/GW_USAGE: invalid command line: unknown command "frobnicate"/);
   });
 
   it('closes in order on SIGTERM, HTTP listener included; a second signal exits at once', async () => {
@@ -132,11 +99,11 @@ describe('gateway start (CLI)', () => {
     // Kafka away and a long drain: the second gateway is still draining when the second signal comes.
     const slowFile = join(dir, 'slow.json');
     writeFileSync(slowFile, JSON.stringify({ ...base, buffer: { path: 'slow.db', minFreeDiskBytes: 0 }, drainOnCloseMs: 60_000, shutdownTimeoutMs: 90_000 }));
-    const run = spawnCli(['start', '--config', file, '--http', '127.0.0.1:0']);
-    const http = portOf((await logLine(run, 'status and metrics listening')).http);
+    const run = spawnCli(CLI, ['start', '--config', file, '--http', '127.0.0.1:0']);
+    const http = portOf((await gatewayLogLine(run, 'status and metrics listening')).http);
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
-    run.child.kill('SIGTERM');
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    run.signal('SIGTERM');
+    expect(await run.exited).toMatchObject({ code: 0, signal: null });
     expect(run.stderr()).toContain('"message":"shutting down","signal":"SIGTERM"');
     await expect(fetch(`http://127.0.0.1:${http}/healthz`)).rejects.toThrow();
 
@@ -144,22 +111,84 @@ describe('gateway start (CLI)', () => {
     const registry = openRegistry(join(dir, 'gateway-devices.db'));
     const secret = registry.add('ws-cli');
     registry.close();
-    const slow = spawnCli(['start', '--config', slowFile, '--http', 'off']);
-    const mqttPort = portOf((await logLine(slow, 'gateway listening')).mqtt);
+    const slow = spawnCli(CLI, ['start', '--config', slowFile, '--http', 'off']);
+    const mqttPort = portOf((await gatewayLogLine(slow, 'gateway listening')).mqtt);
     expect(slow.stderr()).not.toContain('status and metrics listening');
     // One buffered record gives the drain something to wait for.
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
-      clientId: 'ws-cli',
-      username: 'ws-cli',
-      password: secret,
-      reconnectPeriod: 0,
-    });
+    const client = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'ws-cli', { username: 'ws-cli', password: secret });
     await client.publishAsync(mqttTopic('ws-cli', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-cli' })), { qos: 1 });
     await client.endAsync();
-    slow.child.kill('SIGINT');
-    await logLine(slow, 'shutting down');
-    slow.child.kill('SIGINT');
+    slow.signal('SIGINT');
+    await gatewayLogLine(slow, 'shutting down');
+    slow.signal('SIGINT');
     expect((await slow.exited).code).toBe(130);
     expect(slow.stderr()).toContain('second signal; exiting without finishing shutdown');
+  });
+});
+
+describe('gateway --help', () => {
+  /** Runs the command line in this process, with what it prints on stdout and stderr. */
+  async function inProcess(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    try {
+      return { code: await main(argv), stdout, stderr };
+    } finally {
+      vi.restoreAllMocks();
+    }
+  }
+
+  it('prints the usage of every command and subcommand on stdout and exits 0, starting nothing', async () => {
+    for (const [argv, usage] of [
+      [['--help'], /^usage: gateway <command>/],
+      [['help'], /^usage: gateway <command>/],
+      [['start', '--help'], /^usage: gateway start \[options\][\s\S]*--auth MODE/],
+      [['--port', '1883', '-h'], /^usage: gateway start/],
+      [['status', '--help'], /^usage: gateway status[\s\S]*exit code: 0 healthy, 1 unhealthy, 3 unreachable, 2 bad usage or config/],
+      [['devices', '--help'], /^usage: gateway devices <command>/],
+      [['devices', 'add', '--help'], /^usage: gateway devices add <id>/],
+      [['devices', 'list', '--help'], /^usage: gateway devices list/],
+      [['devices', 'revoke', '--help'], /^usage: gateway devices revoke <id>/],
+    ] as const) {
+      const result = await inProcess([...argv]);
+      expect(result, argv.join(' ')).toMatchObject({ code: 0, stderr: '' });
+      expect(result.stdout, argv.join(' ')).toMatch(usage);
+    }
+  });
+
+  it('answers a usage error with exit 2 and the usage of the command', async () => {
+    const result = await inProcess(['status', '--frobnicate']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^gateway: GW_USAGE: invalid command line: Unknown option '--frobnicate'[\s\S]*usage: gateway status/);
+    const auth = await inProcess(['start', '--auth', 'maybe']);
+    expect(auth.code).toBe(2);
+    expect(auth.stderr).toContain('--auth must be "registry" or "none", got "maybe"');
+  });
+
+  it('exits 0 from the process too', async () => {
+    const result = await runCli(CLI, ['--help']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toBe(`${GATEWAY_USAGE}\n`);
+  });
+});
+
+describe('gateway start --auth', () => {
+  it('none opens the gateway to any client (a lab gateway) and says so; registry is the default', () => {
+    expect(loadGatewayConfig({ env: {}, overrides: { auth: { mode: 'none' } } }).auth.mode).toBe('none');
+    expect(loadGatewayConfig({ env: {} }).auth.mode).toBe('registry');
+  });
+
+  it('none admits an unregistered device', async () => {
+    const dir = tempDir();
+    const run = spawnCli(CLI, ['start', '--id', 'gw-lab', '--host', '127.0.0.1', '--port', '0', '--buffer', join(dir, 'b.db'), '--brokers', '127.0.0.1:1', '--http', 'off', '--auth', 'none', '--health-interval', '0']);
+    const warning = await gatewayLogLine(run, 'auth.mode is "none": any client may connect');
+    expect(warning).toMatchObject({ level: 'warn', auth: 'none' });
+    const mqttPort = portOf((await gatewayLogLine(run, 'gateway listening')).mqtt);
+    const client = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'ws-lab');
+    await client.publishAsync(mqttTopic('ws-lab', 'weather'), JSON.stringify(exampleEvent('weather', { deviceId: 'ws-lab' })), { qos: 1 });
+    run.signal('SIGTERM');
+    expect((await run.exited).code).toBe(0);
   });
 });

@@ -2,13 +2,14 @@ import fs, { existsSync, openSync, readdirSync, statSync, writeSync, closeSync }
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import mqtt from 'mqtt';
 import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
-import { compressSegment, decodeSegment, openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './buffer.ts';
-import { createGateway, type Gateway } from './gateway.ts';
-import type { GatewayOptions } from './options.ts';
-import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
+import { decodeSegment } from './codec.ts';
+import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './index.ts';
+import type { Gateway, GatewayOptions } from '../index.ts';
+import { testGateway } from '../../../test/support/gateway.ts';
+import { connectDevice } from '../../../test/support/mqtt.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../../test/support/teardown.ts';
 
 const tempDir = () => makeTempDir('gw-buffer-');
 
@@ -72,6 +73,24 @@ describe('buffer bounds', () => {
 });
 
 describe('buffer bookkeeping', () => {
+  it('keeps records in arrival order across reopen and removes only acknowledged ones', () => {
+    const path = join(tempDir(), 'buffer.db');
+    let buffer = openBuffer(path, 'power-loss');
+    const record = (n: number) => ({ topic: 't', key: `d${n % 3}`, value: Buffer.from(`v${n}`), receivedAt: 1000 + n, eventId: `e${n}` });
+    buffer.append([record(0), record(1), record(2)]);
+    buffer.append([record(3)]);
+    expect(buffer.nextSequence('health')).toBe(0);
+    buffer.close();
+    buffer = openBuffer(path, 'process-crash');
+    expect(buffer.stats()).toEqual({ depth: 4, bytes: 8, oldestReceivedAt: 1000 });
+    const first = buffer.peek(2);
+    expect(first.map((r) => r.value.toString())).toEqual(['v0', 'v1']);
+    buffer.remove(first[1]!.id);
+    expect(buffer.peek(10).map((r) => r.eventId)).toEqual(['e2', 'e3']);
+    expect(buffer.nextSequence('health')).toBe(1);
+    buffer.close();
+  });
+
   it('keeps running depth and bytes that match the table across reopen, and ids that only grow', () => {
     const path = join(tempDir(), 'b.db');
     let buffer = openBuffer(path, 'power-loss');
@@ -145,9 +164,10 @@ describe('buffer bookkeeping', () => {
   });
 
   it('compresses many commits side by side, each into a segment that decodes to exactly its records', async () => {
+    const buffer = open(join(tempDir(), 'b.db'));
     const jobs = Array.from({ length: 200 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))));
     const segments = await Promise.all(
-      jobs.map((records) => new Promise<Buffer>((resolve, reject) => compressSegment(records, (err, segment) => (err ? reject(err) : resolve(segment))))),
+      jobs.map((records) => new Promise<Buffer>((resolve, reject) => buffer.compress(records, (err, segment) => (err ? reject(err) : resolve(segment))))),
     );
     segments.forEach((segment, j) => {
       expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.length])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.length]));
@@ -240,30 +260,15 @@ describe('buffer integrity', () => {
 });
 
 describe('gateway with a bounded buffer (Kafka unreachable)', () => {
-  function gateway(path: string, buffer: Partial<GatewayOptions['buffer']> = {}): Gateway {
-    const gw = createGateway(
-      {
-        gatewayId: 'gw-bounded',
-        mqtt: { host: '127.0.0.1', port: 0 },
-        buffer: { path, ...buffer },
-        // Nothing listens on port 1: everything stays buffered.
-        kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 500 },
-        topics: kafkaTopicSet(`bounded${n}`),
-        healthIntervalMs: 0,
-        drainOnCloseMs: 0,
-      },
-      () => undefined,
-    );
-    onTeardown(() => gw.close());
-    return gw;
-  }
+  // Kafka away (the default of testGateway): everything stays buffered.
+  const gateway = (path: string, buffer: Partial<GatewayOptions['buffer']> = {}): Gateway =>
+    testGateway({ gatewayId: 'gw-bounded', buffer: { path, ...buffer }, topics: kafkaTopicSet(`bounded${n}`) });
 
   it('evicts telemetry for emergency, then stops acknowledging emergency it cannot store, and counts both', async () => {
     const path = join(tempDir(), 'b.db');
     const gw = gateway(path, { maxBytes: 2000 });
     await gw.start();
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port()}`, { clientId: 'bounded-1', reconnectPeriod: 0 });
-    onTeardown(() => client.endAsync(true));
+    const client = await connectDevice(gw, 'bounded-1');
     for (let seq = 0; seq < 10; seq++) {
       const event = exampleEvent('vehicle', { deviceId: 'bus-b', seq, eventId: `bus-b-${seq}` });
       await client.publishAsync(mqttTopic('bus-b', 'vehicle'), JSON.stringify(event), { qos: 1 });
@@ -317,8 +322,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     });
     const gw = gateway(join(tempDir(), 'b.db'), { durability: 'power-loss' });
     await gw.start();
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port()}`, { clientId: 'durable-1', reconnectPeriod: 0 });
-    onTeardown(() => client.endAsync(true));
+    const client = await connectDevice(gw, 'durable-1');
     const event = exampleEvent('vehicle', { deviceId: 'bus-d', seq: 1, eventId: 'bus-d-1' });
     const sentAt = performance.now();
     await client.publishAsync(mqttTopic('bus-d', 'vehicle'), JSON.stringify(event), { qos: 1 });
@@ -330,8 +334,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     // commitMaxRecords 1: every publish is its own commit.
     const one = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1, commitWindowMs: 1000 });
     await one.start();
-    const c1 = await mqtt.connectAsync(`mqtt://127.0.0.1:${one.port()}`, { clientId: 'commit-1', reconnectPeriod: 0 });
-    onTeardown(() => c1.endAsync(true));
+    const c1 = await connectDevice(one, 'commit-1');
     await Promise.all(
       [0, 1, 2, 3].map((seq) =>
         c1.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq, eventId: `c-${seq}` })), { qos: 1 }),
@@ -342,8 +345,7 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     // A window holds the PUBACK until the window closes (a lower bound, so load cannot break it).
     const windowed = gateway(join(tempDir(), 'b.db'), { commitMaxRecords: 1000, commitWindowMs: 400 });
     await windowed.start();
-    const c2 = await mqtt.connectAsync(`mqtt://127.0.0.1:${windowed.port()}`, { clientId: 'commit-2', reconnectPeriod: 0 });
-    onTeardown(() => c2.endAsync(true));
+    const c2 = await connectDevice(windowed, 'commit-2');
     const started = performance.now();
     await c2.publishAsync(mqttTopic('bus-c', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-c', seq: 9, eventId: 'c-9' })), { qos: 1 });
     expect(performance.now() - started).toBeGreaterThanOrEqual(350);

@@ -2,27 +2,19 @@
 // the gateway options, validated by the same schema; flags and environment override it.
 import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { SECURE_AUTH } from './security.ts';
-import { gatewayErrors } from './errors.ts';
-import { mergeDefaults, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+import { describeOptionProblems, mergeDefaults } from '@city/protocol';
+import { SECURE_AUTH } from '../broker/index.ts';
+import { gatewayErrors } from '../errors.ts';
+import { gatewayOptions, type GatewayConfig } from '../options.ts';
 
-/** What the CLI runs with when neither the file nor a flag says otherwise (the library keeps HTTP off). */
 /** A gateway started from the command line is a field gateway: status endpoint on, only registered devices. */
 export const CLI_DEFAULTS = { http: { enabled: true }, buffer: { path: 'gateway-buffer.db' }, auth: { mode: SECURE_AUTH.mode } } as const;
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function optionsProblem(err: unknown): string {
-  const prefix = `${gatewayErrors.catalog.GW_OPTIONS_INVALID.message}: `;
-  const text = err instanceof Error ? err.message : String(err);
-  const detail = text.startsWith(prefix) ? text.slice(prefix.length) : text;
-  // The shared validator words unknown keys for events; in a config file they are options.
-  return detail.replaceAll('is not a field of this event kind', 'is not a known option');
-}
-
 /**
  * Reads and checks a config file on its own, so every error names the file and the field
- * (`/mqtt/port must be integer`, `/mqtt/prot must NOT have additional properties`). Required fields
+ * (`/mqtt/port must be integer`, `/mqtt/prot is not a known option`). Required fields
  * may be left to flags or the environment. A relative buffer path is taken relative to the file.
  */
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -39,12 +31,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: not valid JSON: ${(err as Error).message}`, err);
   }
   if (!isRecord(value)) throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: (root) must be a JSON object`);
-  try {
-    // Stand-ins only for the fields flags may still supply; anything the file says is checked as written.
-    resolveGatewayOptions(mergeDefaults({ gatewayId: 'config-check', buffer: { path: 'config-check.db' } }, value) as GatewayOptions);
-  } catch (err) {
-    throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: ${optionsProblem(err)}`, err);
-  }
+  // Stand-ins only for the fields flags may still supply; anything the file says is checked as written.
+  const problems = gatewayOptions.problems({ gatewayId: 'config-check', buffer: { path: 'config-check.db' } }, value);
+  if (problems.length > 0) throw gatewayErrors.create('GW_CONFIG_FILE', `${path}: ${describeOptionProblems(problems)}`);
   // Files the config names are relative to the config file, wherever the gateway is started from.
   const near = (file: string) => (isAbsolute(file) ? file : resolve(dirname(resolve(path)), file));
   let out = value;
@@ -72,18 +61,16 @@ export function loadGatewayConfig(sources: ConfigSources): GatewayConfig {
   const fromEnv: Record<string, unknown> = {};
   if (env.GATEWAY_ID) fromEnv.gatewayId = env.GATEWAY_ID;
   if (env.KAFKA_BROKERS) fromEnv.kafka = { brokers: env.KAFKA_BROKERS.split(',').map((b) => b.trim()) };
-  let merged = mergeDefaults(mergeDefaults(mergeDefaults(CLI_DEFAULTS, fromFile), fromEnv), sources.overrides ?? {});
+  let merged = [CLI_DEFAULTS, fromFile, fromEnv, sources.overrides ?? {}].reduce<unknown>((acc, layer) => mergeDefaults(acc, layer), {});
   if (isRecord(merged) && merged.gatewayId === undefined) merged = { ...merged, gatewayId: env.HOSTNAME ?? 'gateway' };
   // The registry lives beside the buffer unless the config names it (a separate file: it survives a corrupt buffer).
   if (isRecord(merged) && isRecord(merged.auth) && merged.auth.mode === 'registry' && merged.auth.registryPath === undefined) {
     const bufferPath = isRecord(merged.buffer) && typeof merged.buffer.path === 'string' ? merged.buffer.path : 'gateway-buffer.db';
     merged = { ...merged, auth: { ...merged.auth, registryPath: join(dirname(bufferPath), basename(SECURE_AUTH.registryPath)) } };
   }
-  try {
-    return resolveGatewayOptions(merged as GatewayOptions);
-  } catch (err) {
-    throw gatewayErrors.create('GW_OPTIONS_INVALID', `${optionsProblem(err)} (after applying flags and environment)`, err);
-  }
+  const problems = gatewayOptions.problems(merged);
+  if (problems.length > 0) throw gatewayErrors.create('GW_OPTIONS_INVALID', `${describeOptionProblems(problems)} (after applying flags and environment)`);
+  return gatewayOptions.resolveLayers(merged) as GatewayConfig;
 }
 
 /** Where `gateway status` finds a gateway configured by this file: its HTTP listener, loopback if bound to all. */

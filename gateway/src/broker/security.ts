@@ -9,19 +9,18 @@
 //   resent, and the connection is closed. Subscriptions outside the prefix get SUBACK failure (128).
 // - Payload over limits.maxPayloadBytes: dead letter (rule 'size') with only the first
 //   limits.deadLetterPayloadBytes kept, acknowledged, connection kept. A packet whose MQTT header
-//   announces more than limits.maxPacketBytes is cut off before it is buffered (FrameGuard below).
+//   announces more than limits.maxPacketBytes is cut off before it is buffered (frame-guard.ts).
 // - Over the publish rate: the publish is refused without PUBACK and the connection closed, so the
 //   device backs off and resends later; nothing acknowledged is dropped.
 // - Over the connection rate: the connection is closed before CONNACK.
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Aedes, AuthenticateError, AuthErrorCode, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
-import { MAX_PAYLOAD_BYTES, StringEnum, mqttDevicePrefix, type Problem } from '@city/protocol';
-import { gatewayErrors } from './errors.ts';
+import { MAX_PAYLOAD_BYTES, StringEnum, TokenBucket, mqttDevicePrefix, type Log, type Problem } from '@city/protocol';
+import { gatewayErrors } from '../errors.ts';
+import { FrameGuard } from './frame-guard.ts';
 import { openRegistry, type DeviceRegistry } from './registry.ts';
-
-type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Rate = Type.Number({ minimum: 0, maximum: 1_000_000 });
@@ -126,39 +125,6 @@ export type PublishVerdict =
   | { action: 'refuse'; error: Error }
   | { action: 'deadletter'; problem: Problem; keepBytes: number; disconnect: boolean };
 
-/** Token bucket; `take()` is false when the caller is over its rate. */
-export class TokenBucket {
-  private tokens: number;
-  private last: number;
-  private readonly rate: number;
-  private readonly burst: number;
-
-  constructor(rate: number, burst: number, now = Date.now()) {
-    this.rate = rate;
-    this.burst = burst;
-    this.tokens = burst;
-    this.last = now;
-  }
-
-  take(now = Date.now()): boolean {
-    this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** True when the bucket is full again, so forgetting it changes nothing. */
-  idle(now = Date.now()): boolean {
-    this.refill(now);
-    return this.tokens >= this.burst;
-  }
-
-  private refill(now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
-    this.last = now;
-  }
-}
-
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: returnCode as AuthErrorCode });
 }
@@ -220,7 +186,7 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
 
   const preConnect: Security['preConnect'] = (client, packet, callback) => {
     const address = remoteAddress(client);
-    if (globalBucket !== undefined && !globalBucket.take()) {
+    if (globalBucket !== undefined && !globalBucket.tryTake()) {
       refuse('connect-rate', { address, clientId: packet.clientId });
       callback(gatewayErrors.create('GW_RATE_LIMITED', 'new connections to this gateway'), false);
       return;
@@ -228,7 +194,7 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
     if (limits.connectRatePerAddress > 0) {
       let bucket = addressBuckets.get(address);
       if (bucket === undefined) addressBuckets.set(address, (bucket = new TokenBucket(limits.connectRatePerAddress, limits.connectBurstPerAddress)));
-      if (!bucket.take()) {
+      if (!bucket.tryTake()) {
         refuse('connect-rate-address', { address, clientId: packet.clientId });
         callback(gatewayErrors.create('GW_RATE_LIMITED', `new connections from ${address}`), false);
         return;
@@ -291,7 +257,7 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
     if (limits.publishRate > 0 && clientId !== undefined) {
       let bucket = publishBuckets.get(clientId);
       if (bucket === undefined) publishBuckets.set(clientId, (bucket = new TokenBucket(limits.publishRate, limits.publishBurst)));
-      if (!bucket.take()) {
+      if (!bucket.tryTake()) {
         refuse('publish-rate', { clientId, topic: packet.topic });
         return { action: 'refuse', error: gatewayErrors.create('GW_RATE_LIMITED', `publishes from ${clientId}`) };
       }
@@ -374,90 +340,4 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
       registry?.close();
     },
   };
-}
-
-/**
- * aedes (through mqtt-packet) buffers a packet whole before anyone sees it, whatever length its
- * header announces. This pass-through reads only the fixed headers and cuts the connection as soon
- * as a header announces a packet over the limit, so a giant publish never reaches memory.
- */
-export class FrameGuard extends Duplex {
-  readonly remoteAddressOfGuarded: string | undefined;
-  private readonly inner: Duplex;
-  private readonly max: number;
-  private readonly onOversize: (announced: number) => void;
-  // Parser state over the byte stream: header byte, then the remaining-length varint, then the body.
-  private skip = 0;
-  private phase: 'type' | 'length' = 'type';
-  private length = 0;
-  private multiplier = 1;
-
-  constructor(inner: Duplex, max: number, address: string | undefined, onOversize: (announced: number) => void) {
-    super({ allowHalfOpen: false });
-    this.inner = inner;
-    this.max = max;
-    this.onOversize = onOversize;
-    this.remoteAddressOfGuarded = address ?? (inner as Partial<Socket>).remoteAddress;
-    inner.on('data', (chunk: Buffer) => {
-      if (!this.scan(chunk)) return;
-      if (!this.push(chunk)) inner.pause();
-    });
-    inner.on('end', () => this.push(null));
-    inner.on('error', (err) => this.destroy(err));
-    inner.on('close', () => this.destroy());
-    inner.pause();
-  }
-
-  /** False once the connection was cut. */
-  private scan(chunk: Buffer): boolean {
-    let i = 0;
-    while (i < chunk.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, chunk.length - i);
-        this.skip -= n;
-        i += n;
-        continue;
-      }
-      const byte = chunk[i++]!;
-      if (this.phase === 'type') {
-        this.phase = 'length';
-        this.length = 0;
-        this.multiplier = 1;
-        continue;
-      }
-      this.length += (byte & 0x7f) * this.multiplier;
-      this.multiplier *= 128;
-      if (byte & 0x80 && this.multiplier <= 128 ** 3) continue;
-      this.phase = 'type';
-      if (this.length + 5 > this.max) {
-        this.onOversize(this.length);
-        this.destroy();
-        return false;
-      }
-      this.skip = this.length;
-    }
-    return true;
-  }
-
-  override _read(): void {
-    this.inner.resume();
-  }
-
-  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.inner.write(chunk, encoding, callback);
-  }
-
-  // PUBACKs queued while a write is pending leave in one socket write, not one system call each.
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.inner.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.inner.end(callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.inner.destroy();
-    callback(error);
-  }
 }

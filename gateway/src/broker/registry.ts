@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ID_PATTERN } from '@city/protocol';
-import { gatewayErrors } from './errors.ts';
+import { gatewayErrors } from '../errors.ts';
 
 /** The protocol's id rule: events from any other id would be dead-lettered anyway. */
 export const DEVICE_ID_PATTERN = new RegExp(ID_PATTERN);

@@ -3,15 +3,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { MAX_PAYLOAD_BYTES, exampleEvent, mqttTopic, type DeadLetter } from '@city/protocol';
-import { createGateway, resolveGatewayOptions, type Gateway, type GatewayOptions } from './index.ts';
-import { openRegistry } from './registry.ts';
-import { FrameGuard, TokenBucket } from './security.ts';
-import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
+import { MAX_PAYLOAD_BYTES, TokenBucket, exampleEvent, mqttTopic, type DeadLetter } from '@city/protocol';
+import { resolveGatewayOptions, type Gateway, type GatewayOptions } from '../index.ts';
+import { FrameGuard, openRegistry } from './index.ts';
+import { testGateway } from '../../../test/support/gateway.ts';
+import { attemptConnect as attempt, closedConnection as closed, connectDevice as connect } from '../../../test/support/mqtt.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../../test/support/teardown.ts';
 
-const quiet = () => undefined;
 const tempDir = () => makeTempDir('gw-sec-');
 
 interface Setup {
@@ -30,47 +30,25 @@ async function startSecure(extra: Partial<GatewayOptions> = {}, auth = true): Pr
   const registryPath = join(dir, 'devices.db');
   const admin = openRegistry(registryPath);
   onTeardown(() => admin.close());
-  const gateway = createGateway(
+  // Kafka away (testGateway's default): records stay in the buffer; these tests look at the intake only.
+  const gateway = testGateway(
     {
       gatewayId: 'gw-sec',
-      mqtt: { host: '127.0.0.1', port: 0 },
       buffer: { path: join(dir, 'buffer.db') },
-      // Nothing listens on port 1: records stay in the buffer; these tests look at the intake only.
-      kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 },
-      drainOnCloseMs: 0,
-      healthIntervalMs: 0,
       ...(auth ? { auth: { mode: 'registry', registryPath, recheckMs: 20 } } : {}),
       ...extra,
     },
     (_level, message, fields) => logs.push({ message, ...(fields === undefined ? {} : { fields }) }),
   );
-  onTeardown(() => gateway.close());
   const letters: DeadLetter[] = [];
   gateway.on('deadletter', (l) => letters.push(l));
   await gateway.start();
   return { gateway, dir, registryPath, letters, logs, provision: (id) => admin.add(id) };
 }
 
-type Attempt = { client: MqttClient; connected: true } | { client: MqttClient; connected: false; code: number | undefined };
-
-/** Connects and reports how it went: CONNACK accepted, CONNACK refused (code), or closed without CONNACK. */
-function attempt(url: string, options: IClientOptions): Promise<Attempt> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 30_000, ...options });
-  onTeardown(() => client.endAsync(true));
-  return new Promise((resolve) => {
-    client.once('connect', () => resolve({ client, connected: true }));
-    client.once('error', (err) => resolve({ client, connected: false, code: (err as Error & { code?: number }).code }));
-    client.once('close', () => resolve({ client, connected: false, code: undefined }));
-  });
-}
-
 async function connectDevice(url: string, deviceId: string, secret: string, extra: IClientOptions = {}): Promise<MqttClient> {
-  const result = await attempt(url, { clientId: deviceId, username: deviceId, password: secret, ...extra });
-  if (!result.connected) throw new Error(`device ${deviceId} could not connect (code ${result.code})`);
-  return result.client;
+  return connect(url, deviceId, { username: deviceId, password: secret, ...extra });
 }
-
-const closed = (client: MqttClient) => new Promise<void>((resolve) => (client.disconnected ? resolve() : client.once('close', () => resolve())));
 
 const eventFor = (deviceId: string) => JSON.stringify(exampleEvent('weather', { deviceId, eventId: randomUUID() }));
 
@@ -87,10 +65,11 @@ describe('options', () => {
 
 describe('token bucket', () => {
   it('lets a burst through, then the rate', () => {
+    // The shared bucket, as device security uses it: one token per connection or publish.
     const bucket = new TokenBucket(2, 3, 0);
-    expect([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)]).toEqual([true, true, true, false]);
-    expect(bucket.take(499)).toBe(false);
-    expect(bucket.take(500)).toBe(true);
+    expect([bucket.tryTake(1, 0), bucket.tryTake(1, 0), bucket.tryTake(1, 0), bucket.tryTake(1, 0)]).toEqual([true, true, true, false]);
+    expect(bucket.tryTake(1, 499)).toBe(false);
+    expect(bucket.tryTake(1, 500)).toBe(true);
     expect(bucket.idle(500)).toBe(false);
     expect(bucket.idle(10_000)).toBe(true);
   });
@@ -316,19 +295,7 @@ describe('listeners', () => {
 
   it('refuses to start with unreadable TLS files, naming the error', async () => {
     const dir = tempDir();
-    const gateway = createGateway(
-      {
-        gatewayId: 'gw-sec',
-        mqtt: { host: '127.0.0.1', port: 0 },
-        buffer: { path: join(dir, 'buffer.db') },
-        kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 },
-        drainOnCloseMs: 0,
-        healthIntervalMs: 0,
-        tls: { port: 0, certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'missing.key') },
-      },
-      quiet,
-    );
-    onTeardown(() => gateway.close());
+    const gateway = testGateway({ gatewayId: 'gw-sec', tls: { port: 0, certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'missing.key') } });
     await expect(gateway.start()).rejects.toThrow(/TLS certificate or key.*missing\.pem/);
   });
 });

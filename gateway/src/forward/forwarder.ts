@@ -4,19 +4,22 @@
 //
 // Backlog and live. Records already in the buffer when this forwarder started (from before a restart)
 // or while Kafka was unreachable are the backlog: they carry the header `replayed: 1` and are paced by
-// a token bucket (records/s and bytes/s) so a long outage does not flood the uplink or starve live
+// token buckets (records/s and bytes/s) so a long outage does not flood the uplink or starve live
 // traffic. Per-device order wins over live-first: a device with records in the backlog has its new
 // records held until its backlog is sent; "live-first" therefore means live records of devices that
 // have no backlog go ahead of the backlog (and "backlog-first" the reverse). The backlog itself, and
 // each device's records, always go in arrival order.
+//
+// Failures. A batch Kafka did not take stays in the buffer and is resent with capped, jittered backoff.
+// The forwarder tells an unreachable broker from a missing topic (kafka-state.ts) and reports which.
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CompressionTypes, Kafka, logLevel, Partitioners, type Message, type Producer, type TopicMessages } from 'kafkajs';
-import { HEADERS, SCHEMA_VERSION } from '@city/protocol';
-import type { OutboxBuffer, StoredRecord } from './buffer.ts';
-import { gatewayErrors } from './errors.ts';
+import { CompressionTypes, Kafka, logLevel, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { TokenBucket, recordHeaders, sleep, withTimeout } from '@city/protocol';
+import type { OutboxBuffer, StoredRecord } from '../buffer/index.ts';
+import { gatewayErrors } from '../errors.ts';
+import { isUnknownTopic, type KafkaState } from './kafka-state.ts';
+import { createCachingPartitioner } from './partitioner.ts';
 
-export const REPLAYED_HEADER = 'replayed';
 export const REPLAY_ORDERS = ['live-first', 'backlog-first'] as const;
 export type ReplayOrder = (typeof REPLAY_ORDERS)[number];
 
@@ -48,7 +51,10 @@ export interface ForwarderOptions {
 export interface ForwarderEvents {
   forwarded: [{ records: number; replayed: number; lastId: number }];
   expired: [{ records: number }];
+  /** A batch Kafka did not take: GW_KAFKA_SEND, or GW_KAFKA_TOPIC_MISSING naming the topics. */
   error: [Error];
+  /** What is known of Kafka changed (reachable, unreachable, which topics are missing). */
+  state: [KafkaState];
   connected: [];
 }
 
@@ -56,59 +62,14 @@ export interface Forwarder extends EventEmitter<ForwarderEvents> {
   start(): void;
   /** Wakes the loop: new records are in the buffer. */
   notify(): void;
-  /** Resolves once the buffer is empty (or rejects after `timeoutMs`). */
+  /** Resolves once the buffer is empty (or rejects after `timeoutMs`, or when the forwarder closes). */
   drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
   /** Records Kafka acknowledged since start. */
   forwardedTotal(): number;
   /** Of those, records sent as backlog (marked replayed). */
   replayedTotal(): number;
-}
-
-/**
- * kafkajs's default (Java-compatible) partitioner, remembered per key: a gateway's devices send the
- * same few keys over and over, and murmur2 of each was a visible share of the forwarder's time.
- */
-export function createCachingPartitioner(): ReturnType<typeof Partitioners.DefaultPartitioner> {
-  const partition = Partitioners.DefaultPartitioner();
-  const known = new Map<string, number>();
-  return (args) => {
-    const { topic, partitionMetadata, message } = args;
-    if (message.partition !== undefined || message.key === null || message.key === undefined) return partition(args);
-    const id = `${topic}\u0000${partitionMetadata.length}\u0000${message.key.toString()}`;
-    let p = known.get(id);
-    if (p === undefined) {
-      if (known.size >= 100_000) known.clear();
-      known.set(id, (p = partition(args)));
-    }
-    return p;
-  };
-}
-
-/** Token bucket with one second of burst; `take` never drives it below zero. */
-class TokenBucket {
-  readonly rate: number;
-  #tokens: number;
-  #at = Date.now();
-  constructor(rate: number) {
-    this.rate = rate;
-    this.#tokens = rate;
-  }
-  available(): number {
-    if (this.rate === 0) return Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#at) / 1000) * this.rate);
-    this.#at = now;
-    return this.#tokens;
-  }
-  take(n: number): void {
-    if (this.rate > 0) this.#tokens = Math.max(0, this.#tokens - n);
-  }
-  /** Milliseconds until `n` tokens (capped at the burst) are available. */
-  waitMs(n: number): number {
-    if (this.rate === 0) return 0;
-    return Math.ceil((Math.max(0, Math.min(n, this.rate) - this.available()) / this.rate) * 1000);
-  }
+  kafkaState(): KafkaState;
 }
 
 /** Capped exponential backoff with jitter: a random wait in [backoff/2, backoff]. */
@@ -135,15 +96,24 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   let forwardedTotal = 0;
   let replayedTotal = 0;
   let closing: Promise<void> | undefined;
+  let kafkaState: KafkaState = { state: 'unknown' };
   const stopController = new AbortController();
 
   // Records with id ≤ boundary are backlog; backlogKeys are the devices that still have some.
   let boundary = buffer.maxId();
   const backlogKeys = new Set(boundary > 0 ? buffer.keysBetween(0, boundary) : []);
+  // One second of burst.
   const recordBucket = new TokenBucket(options.replayRecordsPerSec);
   const byteBucket = new TokenBucket(options.replayBytesPerSec);
   // Neither class is starved: the other always gets at least this share of a batch.
   const minShare = Math.max(1, Math.floor(options.batchSize / 10));
+
+  const setState = (next: KafkaState) => {
+    const same =
+      next.state === kafkaState.state && (next.topicsMissing ?? []).join('\u0000') === (kafkaState.topicsMissing ?? []).join('\u0000');
+    kafkaState = next;
+    if (!same) emitter.emit('state', next);
+  };
 
   const extendBacklog = () => {
     const top = buffer.maxId();
@@ -152,23 +122,13 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     boundary = top;
   };
 
-  const headersFor = (record: StoredRecord): Record<string, string> => {
-    const headers: Record<string, string> = {
-      [HEADERS.gatewayId]: options.gatewayId,
-      [HEADERS.receivedAt]: String(record.receivedAt),
-      [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
-    };
-    if (record.eventId !== null) headers[HEADERS.eventId] = record.eventId;
-    if (record.id <= boundary) headers[REPLAYED_HEADER] = '1';
-    return headers;
-  };
-
   const toTopicMessages = (records: readonly StoredRecord[]): TopicMessages[] => {
     const byTopic = new Map<string, Message[]>();
     for (const record of records) {
       let messages = byTopic.get(record.topic);
       if (messages === undefined) byTopic.set(record.topic, (messages = []));
-      messages.push({ key: record.key, value: record.value, headers: headersFor(record), timestamp: String(record.receivedAt) });
+      const headers = recordHeaders({ gatewayId: options.gatewayId, receivedAt: record.receivedAt, eventId: record.eventId, replayed: record.id <= boundary });
+      messages.push({ key: record.key, value: record.value, headers, timestamp: String(record.receivedAt) });
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   };
@@ -180,6 +140,34 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     connected = true;
     emitter.emit('connected');
     return producer;
+  };
+
+  /** Of `topics`, those the brokers do not have; all of them when the brokers cannot be asked. */
+  const missingOf = async (topics: string[]): Promise<string[]> => {
+    const admin = kafka.admin();
+    try {
+      const existing = new Set(await withTimeout(admin.connect().then(() => admin.listTopics()), options.requestTimeoutMs, 'listing the Kafka topics'));
+      const missing = topics.filter((t) => !existing.has(t));
+      return missing.length > 0 ? missing : topics;
+    } catch {
+      return topics;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
+  /** The failure as the gateway reports it, with the state it leaves Kafka in. */
+  const classify = async (err: unknown, records: readonly StoredRecord[]): Promise<{ error: Error; state: KafkaState }> => {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (!isUnknownTopic(err)) {
+      return { error: gatewayErrors.create('GW_KAFKA_SEND', reason, err), state: { state: 'unreachable', error: reason } };
+    }
+    const topics = [...new Set(records.map((r) => r.topic))].sort();
+    const missing = await missingOf(topics);
+    return {
+      error: gatewayErrors.create('GW_KAFKA_TOPIC_MISSING', missing.join(', '), err),
+      state: { state: 'topic-missing', topicsMissing: missing, error: reason },
+    };
   };
 
   const idle = (ms: number) =>
@@ -208,7 +196,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     for (const record of candidates) {
       if (recordBucket.available() - taken.length < 1) break;
       // A record larger than the whole burst still goes when the bucket is full.
-      if (record.value.length > budget && !(taken.length === 0 && budget >= byteBucket.rate)) break;
+      if (record.value.length > budget && !(taken.length === 0 && budget >= byteBucket.burst)) break;
       taken.push(record);
       budget -= record.value.length;
     }
@@ -238,6 +226,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   };
 
   const run = async () => {
+    const signal = stopController.signal;
     let backoff = options.minBackoffMs;
     let lastExpire = 0;
     // Kafka failed and has not accepted a batch since: whatever is waiting now waited through an outage.
@@ -273,10 +262,9 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         // What arrived while this first batch after an outage was in flight also waited: backlog too.
         if (down) extendBacklog();
         down = false;
+        setState({ state: 'reachable' });
         emitter.emit('forwarded', { records: records.length, replayed, lastId: Math.max(...ids) });
-        if (options.lingerMs > 0 && records.length < options.batchSize) {
-          await sleep(options.lingerMs, undefined, { signal: stopController.signal }).catch(() => undefined);
-        }
+        if (options.lingerMs > 0 && records.length < options.batchSize) await sleep(options.lingerMs, { signal });
       } catch (err) {
         // A failed batch stays in the buffer and is sent again, in order; everything waiting now
         // (and arriving until Kafka is back) becomes backlog.
@@ -290,8 +278,10 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         producer = undefined;
         connected = false;
         await stale?.disconnect().catch(() => undefined);
-        emitter.emit('error', gatewayErrors.create('GW_KAFKA_SEND', (err as Error).message, err));
-        await sleep(jittered(backoff), undefined, { signal: stopController.signal }).catch(() => undefined);
+        const failure = await classify(err, records);
+        setState(failure.state);
+        emitter.emit('error', failure.error);
+        await sleep(jittered(backoff), { signal });
         backoff = Math.min(backoff * 2, options.maxBackoffMs);
       }
     }
@@ -309,6 +299,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     async drain(timeoutMs: number) {
       const deadline = Date.now() + timeoutMs;
       while (buffer.stats().depth > 0) {
+        if (closing !== undefined) throw gatewayErrors.create('GW_CLOSED', 'forwarder closed while draining');
         if (Date.now() > deadline) throw gatewayErrors.create('GW_SHUTDOWN_TIMEOUT', 'buffer not drained');
         wake?.();
         await sleep(20);
@@ -324,11 +315,8 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       })();
       return closing;
     },
-    forwardedTotal() {
-      return forwardedTotal;
-    },
-    replayedTotal() {
-      return replayedTotal;
-    },
+    forwardedTotal: () => forwardedTotal,
+    replayedTotal: () => replayedTotal,
+    kafkaState: () => kafkaState,
   });
 }

@@ -1,26 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { HEADERS } from '@city/protocol';
-import { ensureTopics } from '../../test/support/kafka.ts';
-import { openBuffer, type OutboxBuffer } from './buffer.ts';
-import { REPLAYED_HEADER, createCachingPartitioner, createForwarder, jittered, type Forwarder, type ForwarderOptions } from './forwarder.ts';
+import { describe, expect, inject, it } from 'vitest';
+import { HEADERS, headerText } from '@city/protocol';
+import { ensureTopics } from '../../../test/support/kafka.ts';
+import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
+import { openBuffer, type OutboxBuffer } from '../buffer/index.ts';
+import { createCachingPartitioner, createForwarder, isUnknownTopic, jittered, type Forwarder, type ForwarderOptions, type KafkaState } from './index.ts';
 
 const brokers = inject('kafkaBrokers');
 const kafka = new Kafka({ clientId: 'gw-forwarder-test', brokers, logLevel: logLevel.NOTHING });
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function tempBuffer(): OutboxBuffer {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-fwd-'));
-  const buffer = openBuffer(join(dir, 'b.db'), 'process-crash');
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cleanups.push(() => buffer.close());
+  const buffer = openBuffer(join(tempDir('gw-fwd-'), 'b.db'), 'process-crash');
+  onTeardown(() => buffer.close());
   return buffer;
 }
 
@@ -47,13 +40,14 @@ function forwarder(buffer: OutboxBuffer, overrides: Partial<ForwarderOptions>): 
     expireEveryMs: 1000,
     ...overrides,
   });
-  cleanups.push(() => f.close());
+  onTeardown(() => f.close());
   return f;
 }
 
 async function consume(topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}` });
-  cleanups.push(() => consumer.disconnect());
+  // A short fetch wait: disconnecting waits for the fetch in flight.
+  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  onTeardown(() => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const messages: KafkaMessage[] = [];
@@ -73,8 +67,8 @@ const rec = (topic: string, key: string, eventId: string) => ({
   receivedAt: Date.now(),
   eventId,
 });
-const idOf = (m: KafkaMessage) => m.headers?.[HEADERS.eventId]?.toString() ?? '';
-const replayed = (m: KafkaMessage) => m.headers?.[REPLAYED_HEADER]?.toString() === '1';
+const idOf = (m: KafkaMessage) => headerText(m.headers, HEADERS.eventId) ?? '';
+const replayed = (m: KafkaMessage) => headerText(m.headers, HEADERS.replayed) === '1';
 
 describe('caching partitioner', () => {
   it("picks the partition kafkajs's default partitioner picks, for every key and partition count", () => {
@@ -138,10 +132,21 @@ describe('forwarder replay', () => {
     const buffer = tempBuffer();
     const f = forwarder(buffer, {});
     let failures = 0;
-    f.on('error', () => failures++);
+    const errors: Error[] = [];
+    const states: KafkaState[] = [];
+    f.on('error', (err) => {
+      failures++;
+      errors.push(err);
+    });
+    f.on('state', (state) => states.push(state));
     buffer.append([rec(topic, 'D', 'D-0')]);
     f.start();
     await expect.poll(() => failures, { timeout: 60_000 }).toBeGreaterThan(0);
+    // What kafkajs says of a missing topic, told apart from a broker that does not answer.
+    expect(errors[0]).toMatchObject({ code: 'GW_KAFKA_TOPIC_MISSING', message: expect.stringContaining(topic) });
+    expect(isUnknownTopic(errors[0]!.cause)).toBe(true);
+    expect(states[0]).toMatchObject({ state: 'topic-missing', topicsMissing: [topic] });
+    expect(f.kafkaState().state).toBe('topic-missing');
     buffer.append([rec(topic, 'D', 'D-1')]);
     await createTopic(topic);
     await expect.poll(() => buffer.stats().depth, { timeout: 60_000 }).toBe(0);
@@ -153,5 +158,20 @@ describe('forwarder replay', () => {
       ['D-1', true],
       ['D-2', false],
     ]);
+    expect(states.at(-1)).toEqual({ state: 'reachable' });
+  });
+
+  it('reports an unreachable broker as unreachable, not as a missing topic', async () => {
+    const buffer = tempBuffer();
+    const f = forwarder(buffer, { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 });
+    const errors: Error[] = [];
+    f.on('error', (err) => errors.push(err));
+    buffer.append([rec('city.vehicle.v1', 'E', 'E-0')]);
+    f.start();
+    await expect.poll(() => errors.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(errors[0]).toMatchObject({ code: 'GW_KAFKA_SEND' });
+    expect(isUnknownTopic(errors[0]!.cause)).toBe(false);
+    expect(f.kafkaState()).toMatchObject({ state: 'unreachable', error: expect.stringMatching(/ECONNREFUSED/) });
+    expect(buffer.stats().depth).toBe(1);
   });
 });

@@ -1,9 +1,6 @@
-// Status and metrics listener (/healthz JSON, /metrics Prometheus text 0.0.4) and the client side that
-// `gateway status` uses. Serving reads only cached figures: a scrape never waits on systeminformation.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { gatewayErrors } from './errors.ts';
-import { judgeHealth, type HealthVerdict, type StatusSnapshot, type SystemSample } from './health.ts';
+// /metrics: the status snapshot as Prometheus text format 0.0.4, and a reader of that format for
+// `gateway status`.
+import { judgeHealth, type StatusSnapshot } from './status.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -68,7 +65,7 @@ const KNOWN_GAUGES = new Set(['bufferDepth', 'bufferBytes', 'oldestUnsentAgeMs',
 const LOSS_COUNTER = /evict|expir|refus|discard/i;
 const DENY_COUNTER = /denied|reject|drop/i;
 
-const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
+export const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const keysAreLanes = (value: Record<string, unknown>): boolean =>
@@ -100,7 +97,8 @@ export function renderMetrics(snapshot: StatusSnapshot): string {
   out.add(`${P}up`, 'gauge', '1 when serving and the buffer takes writes (what /healthz answers 200 for).', verdict.healthy ? 1 : 0);
   out.add(`${P}buffer_writable`, 'gauge', '0 after a group commit failed, until one succeeds.', snapshot.bufferWritable ? 1 : 0);
   if (snapshot.kafka !== 'unknown') {
-    out.add(`${P}kafka_reachable`, 'gauge', 'Last known Kafka state: 0 after an error, 1 after an acknowledged batch.', snapshot.kafka === 'reachable' ? 1 : 0);
+    out.add(`${P}kafka_reachable`, 'gauge', 'Last known Kafka state: 1 when the brokers answer (also to say a topic is missing), 0 when they cannot be reached.', snapshot.kafka === 'unreachable' ? 0 : 1);
+    out.add(`${P}kafka_topics_missing`, 'gauge', 'Topics the last batch was for that the brokers do not have (the names are in /healthz); records wait in the buffer.', snapshot.kafkaTopicsMissing?.length ?? 0);
   }
   for (const [key, [name, help]] of Object.entries(KNOWN_COUNTERS)) {
     const v = stats[key];
@@ -158,116 +156,7 @@ export function renderMetrics(snapshot: StatusSnapshot): string {
   return out.render();
 }
 
-export interface HealthzBody extends HealthVerdict {
-  status: 'ok' | 'unhealthy';
-  gatewayId: string;
-  state: string;
-  bufferWritable: boolean;
-  bufferError?: string;
-  kafka: StatusSnapshot['kafka'];
-  uptime: number;
-  inRate: number;
-  outRate: number;
-  stats: Readonly<Record<string, unknown>>;
-  system?: SystemSample & { ageSeconds: number };
-  sampleFailures: number;
-}
-
-export function healthzBody(snapshot: StatusSnapshot): HealthzBody {
-  const verdict = judgeHealth(snapshot);
-  const body: HealthzBody = {
-    status: verdict.healthy ? 'ok' : 'unhealthy',
-    ...verdict,
-    gatewayId: snapshot.gatewayId,
-    state: snapshot.state,
-    bufferWritable: snapshot.bufferWritable,
-    kafka: snapshot.kafka,
-    uptime: snapshot.uptime,
-    inRate: snapshot.inRate,
-    outRate: snapshot.outRate,
-    stats: snapshot.stats,
-    sampleFailures: snapshot.sampleFailures,
-  };
-  if (snapshot.bufferError !== undefined) body.bufferError = snapshot.bufferError;
-  if (snapshot.sample) body.system = { ...snapshot.sample, ageSeconds: Math.max(0, Date.now() - snapshot.sample.at) / 1000 };
-  return body;
-}
-
-export interface StatusServerOptions {
-  host: string;
-  port: number;
-  snapshot: () => StatusSnapshot;
-}
-
-export interface StatusServer {
-  start(): Promise<{ host: string; port: number }>;
-  /** Stops listening and ends open connections; the same promise for every caller. */
-  close(): Promise<void>;
-  port(): number;
-}
-
-export function createStatusServer(options: StatusServerOptions): StatusServer {
-  let server: Server | undefined;
-  let closing: Promise<void> | undefined;
-
-  const send = (res: ServerResponse, status: number, type: string, body: string, head: boolean): void => {
-    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
-    res.end(head ? undefined : body);
-  };
-
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const head = req.method === 'HEAD';
-    if (req.method !== 'GET' && !head) {
-      res.setHeader('allow', 'GET, HEAD');
-      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', false);
-      return;
-    }
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
-    try {
-      if (path === '/healthz') {
-        const body = healthzBody(options.snapshot());
-        send(res, body.healthy ? 200 : 503, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`, head);
-      } else if (path === '/metrics') {
-        send(res, 200, METRICS_CONTENT_TYPE, renderMetrics(options.snapshot()), head);
-      } else {
-        send(res, 404, 'text/plain; charset=utf-8', 'not found; try /healthz or /metrics\n', head);
-      }
-    } catch (err) {
-      send(res, 500, 'text/plain; charset=utf-8', `status unavailable: ${(err as Error).message}\n`, head);
-    }
-  };
-
-  return {
-    async start() {
-      if (server) throw gatewayErrors.create('GW_HTTP_LISTEN', 'start() called twice');
-      const s = createServer(handle);
-      server = s;
-      s.keepAliveTimeout = 5000;
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', (err) => reject(gatewayErrors.create('GW_HTTP_LISTEN', `${options.host}:${options.port}: ${err.message}`, err)));
-        s.listen(options.port, options.host, () => resolve());
-      });
-      const address = s.address() as AddressInfo;
-      return { host: address.address, port: address.port };
-    },
-    close() {
-      if (closing) return closing;
-      closing = new Promise<void>((resolve) => {
-        if (!server?.listening) {
-          resolve();
-          return;
-        }
-        server.close(() => resolve());
-        // A scraper's keep-alive connection must not hold shutdown open.
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-    port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
-  };
-}
-
-// ---- client side: `gateway status` ----
+// ---- reading an exposition (client side: `gateway status`) ----
 
 export interface MetricSample {
   name: string;
@@ -291,66 +180,3 @@ export function parseMetrics(text: string): MetricSample[] {
   return samples;
 }
 
-export interface GatewayStatusReport {
-  url: string;
-  httpStatus: number;
-  health: HealthzBody;
-  metrics: MetricSample[];
-}
-
-/** Fetches /healthz and /metrics; throws GW_STATUS_UNREACHABLE when the gateway does not answer properly. */
-export async function fetchGatewayStatus(baseUrl: string, timeoutMs = 5000): Promise<GatewayStatusReport> {
-  const base = baseUrl.replace(/\/+$/, '');
-  const get = async (path: string): Promise<Response> => {
-    try {
-      return await fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      const cause = (err as Error & { cause?: Error }).cause;
-      throw gatewayErrors.create('GW_STATUS_UNREACHABLE', `${base}${path}: ${cause?.message ?? (err as Error).message}`, err);
-    }
-  };
-  const [healthRes, metricsRes] = await Promise.all([get('/healthz'), get('/metrics')]);
-  let health: HealthzBody;
-  try {
-    health = (await healthRes.json()) as HealthzBody;
-  } catch (err) {
-    throw gatewayErrors.create('GW_STATUS_UNREACHABLE', `${base}/healthz answered ${healthRes.status} without a JSON body`, err);
-  }
-  if (!metricsRes.ok) throw gatewayErrors.create('GW_STATUS_UNREACHABLE', `${base}/metrics answered ${metricsRes.status}`);
-  return { url: base, httpStatus: healthRes.status, health, metrics: parseMetrics(await metricsRes.text()) };
-}
-
-const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
-
-export function formatStatus(report: GatewayStatusReport): string {
-  const { health: h, metrics } = report;
-  const sum = (name: string): number => metrics.filter((m) => m.name === name).reduce((a, m) => a + m.value, 0);
-  const num = (key: string): number => (isNumber(h.stats[key]) ? h.stats[key] : 0);
-  const lines = [
-    `gateway ${h.gatewayId} at ${report.url}: ${h.healthy ? 'HEALTHY' : 'UNHEALTHY'} (HTTP ${report.httpStatus}, state ${h.state})`,
-  ];
-  for (const reason of h.reasons) lines.push(`  ! ${reason}`);
-  lines.push(
-    `  uptime      ${Math.round(h.uptime)} s; Kafka ${h.kafka === 'unreachable' ? 'UNREACHABLE (buffering)' : h.kafka === 'reachable' ? 'reachable' : 'not contacted yet'}`,
-    `  devices     ${num('connectedDevices')} connected`,
-    `  buffer      ${num('bufferDepth')} records, ${mib(num('bufferBytes'))}, oldest unsent ${(num('oldestUnsentAgeMs') / 1000).toFixed(1)} s`,
-    `  traffic     in ${h.inRate.toFixed(1)}/s, out ${h.outRate.toFixed(1)}/s; totals: received ${sum('city_gateway_received_total')}, accepted ${sum('city_gateway_accepted_total')}, dead-lettered ${sum('city_gateway_dead_lettered_total')}, forwarded ${sum('city_gateway_forwarded_total')}, commit failures ${sum('city_gateway_commit_failures_total')}`,
-  );
-  // Only what happened: a row of zeros hides the one figure that matters.
-  const counted = (prefix: string): string => {
-    const hits = metrics.filter((m) => m.name.startsWith(prefix) && m.name.endsWith('_total') && m.value > 0);
-    if (hits.length === 0) return 'none';
-    return hits.map((m) => `${m.name.slice(prefix.length, -'_total'.length)}${Object.keys(m.labels).length ? `{${Object.values(m.labels).join(',')}}` : ''} ${m.value}`).join(', ');
-  };
-  lines.push(`  buffer loss ${counted('city_gateway_buffer_')}`);
-  if (metrics.some((m) => m.name === 'city_gateway_denied_total')) lines.push(`  refused     ${counted('city_gateway_denied_')}`);
-  const s = h.system;
-  if (s) {
-    lines.push(
-      `  system      cpu ${(s.cpuLoad * 100).toFixed(0)}%, memory ${mib(s.memoryUsed)} of ${mib(s.memoryTotal)}, disk free ${mib(s.diskFree)}, temperature ${s.temperature === undefined ? 'n/a (no sensor)' : `${s.temperature.toFixed(1)} °C`} (sampled ${s.ageSeconds.toFixed(0)} s ago)`,
-    );
-  } else {
-    lines.push('  system      not sampled yet');
-  }
-  return `${lines.join('\n')}\n`;
-}

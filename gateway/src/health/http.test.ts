@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import mqtt from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
-import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs } from '@city/protocol';
-import { ensureTopics } from '../../test/support/kafka.ts';
-import { createGateway, type Gateway, type GatewayOptions } from './index.ts';
-import type { StatusSnapshot } from './health.ts';
-import { createStatusServer, fetchGatewayStatus, formatStatus, METRICS_CONTENT_TYPE, renderMetrics } from './http.ts';
-import { connectDevice } from '../../test/support/mqtt.ts';
-import { onTeardown, tempDir as makeTempDir } from '../../test/support/teardown.ts';
+import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, waitFor } from '@city/protocol';
+import type { Gateway, GatewayOptions } from '../index.ts';
+import { createStatusServer, fetchGatewayStatus, formatStatus, METRICS_CONTENT_TYPE, renderMetrics, type StatusSnapshot } from './index.ts';
+import { runCli } from '../../../test/support/cli.ts';
+import { KAFKA_AWAY, startTestGateway } from '../../../test/support/gateway.ts';
+import { ensureTopics } from '../../../test/support/kafka.ts';
+import { connectDevice } from '../../../test/support/mqtt.ts';
+import { onTeardown, tempDir as makeTempDir } from '../../../test/support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
 const tempDir = () => makeTempDir('gw-http-');
@@ -82,33 +81,19 @@ async function startGateway(options: Partial<GatewayOptions> = {}): Promise<Gate
   const suffix = randomUUID().slice(0, 8);
   const topics = kafkaTopicSet(`http-${suffix}`);
   await ensureTopics(brokers, topicSpecs(topics));
-  const gateway = createGateway(
-    {
-      gatewayId: `gw-http-${suffix}`,
-      mqtt: { host: '127.0.0.1', port: 0 },
-      buffer: { path: join(tempDir(), 'buffer.db'), minFreeDiskBytes: 0 },
-      kafka: { brokers, clientId: `gw-http-${suffix}` },
-      topics,
-      http: { enabled: true, host: '127.0.0.1', port: 0 },
-      healthIntervalMs: 0,
-      ...options,
-    },
-    () => undefined,
-  );
-  onTeardown(() => gateway.close());
-  await gateway.start();
-  return gateway;
+  return startTestGateway({
+    gatewayId: `gw-http-${suffix}`,
+    buffer: { path: join(tempDir(), 'buffer.db'), minFreeDiskBytes: 0 },
+    kafka: { brokers, clientId: `gw-http-${suffix}` },
+    topics,
+    http: { enabled: true, host: '127.0.0.1', port: 0 },
+    drainOnCloseMs: 2_000,
+    ...options,
+  });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> =>
+  waitFor(probe, { timeoutMs, intervalMs: 100, what: `waiting for ${what}` });
 
 const snapshot = (over: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
   gatewayId: 'gw-fake',
@@ -207,7 +192,7 @@ describe('/metrics', () => {
 describe('/healthz', () => {
   it('answers 200 while serving and 503 with the reason while closing', async () => {
     // Kafka away and a long drain: close() stays in its drain phase long enough to ask.
-    const gateway = await startGateway({ kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 }, drainOnCloseMs: 3000 });
+    const gateway = await startGateway({ kafka: KAFKA_AWAY, drainOnCloseMs: 3000 });
     const base = `http://127.0.0.1:${gateway.httpPort()}`;
     const ok = await fetch(`${base}/healthz`);
     expect(ok.status).toBe(200);
@@ -225,10 +210,9 @@ describe('/healthz', () => {
 
   it('answers 503 when the buffer is full and refuses what it cannot evict', async () => {
     // A 100-byte cap with Kafka away: an emergency event (never evicted) cannot be stored.
-    const gateway = await startGateway({ kafka: { brokers: ['127.0.0.1:1'], requestTimeoutMs: 200 }, drainOnCloseMs: 0, buffer: { path: join(tempDir(), 'b.db'), maxBytes: 100, minFreeDiskBytes: 0 } });
+    const gateway = await startGateway({ kafka: KAFKA_AWAY, drainOnCloseMs: 0, buffer: { path: join(tempDir(), 'b.db'), maxBytes: 100, minFreeDiskBytes: 0 } });
     const base = `http://127.0.0.1:${gateway.httpPort()}`;
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port()}`, { clientId: 'em-1', reconnectPeriod: 0 });
-    onTeardown(() => client.end(true));
+    const client = await connectDevice(gateway, 'em-1');
     // No PUBACK comes for a refused publish (the device resends later), so this is not awaited.
     client.publish(mqttTopic('em-1', 'emergency'), JSON.stringify(exampleEvent('emergency', { deviceId: 'em-1' })), { qos: 1 });
     const body = await until('503', async () => {
@@ -260,17 +244,8 @@ describe('/healthz', () => {
   });
 });
 
-const NODE = process.execPath;
-const CLI = resolve(import.meta.dirname, 'cli.ts');
-
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    execFile(NODE, [CLI, ...args], { timeout: 60_000, env: { ...process.env, KAFKA_BROKERS: '' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+const CLI = join(import.meta.dirname, '../cli.ts');
+const cli = (args: string[]) => runCli(CLI, args);
 
 describe('gateway status', () => {
   it('summarises a running gateway (by --url and by --config) and fails when unhealthy or unreachable', async () => {
@@ -279,7 +254,7 @@ describe('gateway status', () => {
     expect(report.health.healthy).toBe(true);
     expect(formatStatus(report)).toMatch(new RegExp(`^gateway ${gateway.config.gatewayId} at http://127.0.0.1:\\d+: HEALTHY`));
 
-    const byUrl = await runCli(['status', '--url', `http://127.0.0.1:${gateway.httpPort()}`]);
+    const byUrl = await cli(['status', '--url', `http://127.0.0.1:${gateway.httpPort()}`]);
     expect(byUrl.stderr).toBe('');
     expect(byUrl.code).toBe(0);
     expect(byUrl.stdout).toContain(`gateway ${gateway.config.gatewayId}`);
@@ -288,21 +263,21 @@ describe('gateway status', () => {
 
     const file = join(tempDir(), 'gateway.json');
     writeFileSync(file, JSON.stringify({ gatewayId: 'gw-file', http: { host: '0.0.0.0', port: gateway.httpPort() } }));
-    const byConfig = await runCli(['status', '--config', file, '--json']);
+    const byConfig = await cli(['status', '--config', file, '--json']);
     expect(byConfig.code).toBe(0);
     expect(JSON.parse(byConfig.stdout)).toMatchObject({ status: 'ok', gatewayId: gateway.config.gatewayId });
 
     const unhealthy = createStatusServer({ host: '127.0.0.1', port: 0, snapshot: () => snapshot({ state: 'closing' }) });
     onTeardown(() => unhealthy.close());
     const { port } = await unhealthy.start();
-    const sick = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
+    const sick = await cli(['status', '--url', `http://127.0.0.1:${port}`]);
     expect(sick.code).toBe(1);
     expect(sick.stdout).toMatch(/UNHEALTHY \(HTTP 503/);
     expect(sick.stdout).toContain('! not serving (state closing)');
     expect(sick.stdout).toMatch(/buffer loss evicted\{deadletter\} 1, evicted\{telemetry\} 7, refused\{emergency\} 2/);
     await unhealthy.close();
 
-    const gone = await runCli(['status', '--url', `http://127.0.0.1:${port}`, '--timeout', '2']);
+    const gone = await cli(['status', '--url', `http://127.0.0.1:${port}`, '--timeout', '2']);
     expect(gone.code).toBe(3);
     expect(gone.stderr).toMatch(/GW_STATUS_UNREACHABLE|cannot reach the gateway status endpoint/);
   });

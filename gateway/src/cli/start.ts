@@ -1,0 +1,87 @@
+// `gateway start`: runs one gateway from the config file, the environment and flags until a signal.
+import { closeOnSignals, jsonLog, parseCommandLine } from '@city/protocol';
+import { gatewayErrors } from '../errors.ts';
+import { createGateway } from '../gateway.ts';
+import { loadGatewayConfig } from './config.ts';
+
+export const START_USAGE = `usage: gateway start [options]      flags override the config file, which overrides the defaults
+  --config FILE         JSON options file (same fields as the gateway options; unknown keys are errors)
+  --id ID               gateway id (default: $GATEWAY_ID, the file, else the host name)
+  --host HOST           MQTT listen address (default 0.0.0.0)
+  --port PORT           MQTT listen port (default 1883)
+  --buffer FILE         SQLite buffer file (default ./gateway-buffer.db)
+  --durability MODE     power-loss (fsync every group commit, default) or process-crash
+  --brokers LIST        Kafka bootstrap servers host:port,… (default: $KAFKA_BROKERS)
+  --auth MODE           registry (only registered devices, default) or none (any client: labs only)
+  --health-interval S   seconds between health reports (default 60, 0 = off)
+  --http ADDR           status and metrics listener: [HOST:]PORT or "off" (default 127.0.0.1:9180)`;
+
+const usageError = (detail: string) => gatewayErrors.create('GW_USAGE', detail);
+
+/** A flag's number, or a usage error naming the flag. */
+export function numberFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw usageError(`--${flag} must be a number, got "${value}"`);
+  return n;
+}
+
+function httpOverride(value: string | undefined): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'off') return { enabled: false };
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(value);
+  if (!m) throw usageError(`--http must be [HOST:]PORT or "off", got "${value}"`);
+  return { enabled: true, port: Number(m[2]), ...(m[1] === undefined ? {} : { host: m[1].replace(/^\[(.*)\]$/, '$1') }) };
+}
+
+function authOverride(value: string | undefined): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'none' && value !== 'registry') throw usageError(`--auth must be "registry" or "none", got "${value}"`);
+  return { mode: value };
+}
+
+export async function startCommand(argv: readonly string[]): Promise<number> {
+  const args = parseCommandLine(
+    argv,
+    {
+      config: { type: 'string' },
+      id: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      buffer: { type: 'string' },
+      durability: { type: 'string' },
+      brokers: { type: 'string' },
+      auth: { type: 'string' },
+      'health-interval': { type: 'string' },
+      http: { type: 'string' },
+    },
+    { usage: START_USAGE, usageError },
+  );
+  if (!args) return 0;
+  const { values } = args;
+  const healthSeconds = numberFlag('health-interval', values['health-interval']);
+  const config = loadGatewayConfig({
+    ...(values.config === undefined ? {} : { file: values.config }),
+    env: process.env,
+    overrides: {
+      gatewayId: values.id,
+      mqtt: { host: values.host, port: numberFlag('port', values.port) },
+      buffer: { path: values.buffer, durability: values.durability },
+      kafka: { brokers: values.brokers?.split(',').map((b) => b.trim()) },
+      auth: authOverride(values.auth),
+      healthIntervalMs: healthSeconds === undefined ? undefined : Math.round(healthSeconds * 1000),
+      http: httpOverride(values.http),
+    },
+  });
+
+  const log = jsonLog();
+  const gateway = createGateway(config, log);
+  // First signal: orderly close with its deadline. Second signal: the operator means it; leave now.
+  const closed = closeOnSignals(
+    () => gateway.close(),
+    (message, fields) => log(fields !== undefined && 'error' in fields ? 'error' : 'info', message, fields),
+  );
+  // A start that fails has closed what it opened; the error (and its exit code) goes to runMain.
+  await gateway.start();
+  return closed;
+}
