@@ -7,9 +7,6 @@ import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { waitFor } from '@city/protocol';
 
-// The gateway benchmarks import sleep from here; it is the protocol's.
-export { sleep } from '@city/protocol';
-
 const ROOT = resolve(import.meta.dirname, '../..');
 
 export async function freePort(): Promise<number> {
