@@ -1,6 +1,6 @@
 // Command lines, one way: every command and subcommand takes --help (usage on stdout, exit 0); a bad
 // flag is a usage error (exit 2); any other failure exits 1 with its code and message.
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig, type ParseArgsOptionsConfig } from 'node:util';
 import { CityError, exitCodeOf } from '../errors.ts';
 
 export interface CommandLine {
@@ -13,19 +13,25 @@ export interface CommandLine {
   out?: (text: string) => void;
 }
 
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** What parseCommandLine gives for options `O`: typed values (and positionals, empty unless allowed). */
+export type CommandLineValues<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O & typeof HELP; allowPositionals: true; strict: true } & ParseArgsConfig>>;
+
 /**
  * Parses `argv` strictly. Returns undefined when --help was given (usage already printed), so a
  * command cannot forget to honour it: `const args = parseCommandLine(…); if (!args) return 0;`.
  */
-export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine) {
-  let parsed;
+export function parseCommandLine<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, command: CommandLine): CommandLineValues<O> | undefined {
+  let parsed: CommandLineValues<O>;
   try {
+    // The options object is built here, so its type must be given back: inferred, the values were `any`.
     parsed = parseArgs({
       args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      options: { ...options, ...HELP },
       allowPositionals: command.allowPositionals ?? false,
       strict: true,
-    });
+    }) as CommandLineValues<O>;
   } catch (err) {
     throw command.usageError(err instanceof Error ? err.message : String(err));
   }
