@@ -15,7 +15,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs } from '@city/protocol';
-import { createSink, sampleEvent, silentLog, SINK_DEFAULTS } from '@city/cloud';
+import { createSink, silentLog, SINK_DEFAULTS } from '@city/cloud';
+import { sampleEvent } from '../support/lake.ts';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({

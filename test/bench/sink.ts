@@ -20,7 +20,6 @@ import {
   createS3Store,
   createSink,
   queryLake,
-  sampleEvent,
   silentLog,
   tableSchema,
   type KafkaRecord,
@@ -28,6 +27,7 @@ import {
   type ObjectStore,
 } from '@city/cloud';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
+import { sampleEvent } from '../support/lake.ts';
 
 const { values } = parseArgs({
   options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, profile: { type: 'string' } },

@@ -1,46 +1,28 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// The sink's command line, run as a user runs it: exit codes, usage, output of query.
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_KINDS, eventRow } from '@city/protocol';
-import { formatTable } from './cli.ts';
-import { createLakeWriter } from './lake-writer.ts';
-import { sampleEvent } from './samples.ts';
-import { createLocalFolderStore } from './store.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_KINDS } from '@city/protocol';
+import { runCli } from '../../../test/support/cli.ts';
+import { lakeFolder, rowsOf, sampleEvent, writeLake } from '../../../test/support/lake.ts';
+import { formatTable } from './table.ts';
 
-const CLI = join(import.meta.dirname, 'cli.ts');
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { KAFKA_BROKERS: _ignored, ...rest } = process.env;
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...rest, ...env }, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const CLI = join(import.meta.dirname, 'main.ts');
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(CLI, args, { env, timeoutMs: 30_000 });
 
 describe('cli', () => {
-  let dir: string;
+  const dir = lakeFolder('cloud-cli-');
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cloud-cli-'));
-    const lake = await createLakeWriter(createLocalFolderStore(join(dir, 'lake')));
-    await lake.write({
-      table: 'gps',
-      partition: { event_date: '2024-05-01', event_hour: 0 },
-      topic: 'city.gps.v1',
-      kafkaPartition: 0,
-      firstOffset: 0n,
-      lastOffset: 2n,
-      rows: [0, 1, 2].map((i) => eventRow('gps', sampleEvent('gps', i), { gatewayId: 'gw-c', receivedAt: Date.UTC(2024, 4, 1) })),
-    });
-    await lake.close();
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await writeLake(join(dir, 'lake'), [
+      {
+        table: 'gps',
+        partition: { event_date: '2024-05-01', event_hour: 0 },
+        topic: 'city.gps.v1',
+        kafkaPartition: 0,
+        firstOffset: 0n,
+        lastOffset: 2n,
+        rows: rowsOf('gps', [0, 1, 2].map((i) => sampleEvent('gps', i)), { gatewayId: 'gw-c', receivedAt: Date.UTC(2024, 4, 1) }),
+      },
+    ]);
   });
 
   it('prints row counts per table when given no SQL', async () => {
@@ -73,7 +55,7 @@ describe('cli', () => {
   it('exits 1 with the DuckDB message on bad SQL', async () => {
     const { code, stderr } = await cli(['query', '--lake', join(dir, 'lake'), 'SELECT nope FROM gps']);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^error CLD_QUERY: query failed: .*nope/);
+    expect(stderr).toMatch(/^sink: CLD_QUERY: query failed: .*nope/);
   });
 
   it('exits 2 with usage on bad flags', async () => {

@@ -1,41 +1,32 @@
 // `sink compact`: merges small lake files into target-size ones. Progress goes to stdout one line per
 // durable step, so a run killed midway shows how far it got; running it again finishes the job.
-import { parseArgs } from 'node:util';
-import { compactLake, COMPACT_DEFAULTS, type CompactStep } from './compaction.ts';
-import { cloudErrors, errorMessage } from './errors.ts';
-import { isLakeTable, type LakeTable } from './layout.ts';
-import { createLocalFolderStore } from './store.ts';
-
-export const COMPACT_USAGE = `  sink compact --lake DIR [--target-bytes N] [--table T]… [--sealed]
-      merges small files per partition into files of up to N bytes (default ${COMPACT_DEFAULTS.targetBytes});
-      --sealed also merges the newest file of each Kafka partition (only once the sink has moved on)`;
+import { isLakeTable, type LakeTable } from '../lake/layout.ts';
+import { createLocalFolderStore } from '../ports/store/local.ts';
+import { parse, usageError } from './flags.ts';
+import { COMPACT_USAGE } from './usage.ts';
 
 export async function compactCommand(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        lake: { type: 'string' },
-        'target-bytes': { type: 'string' },
-        table: { type: 'string', multiple: true },
-        sealed: { type: 'boolean' },
-      },
-    });
-  } catch (err) {
-    throw cloudErrors.create('CLD_USAGE', errorMessage(err));
-  }
+  const parsed = parse(
+    args,
+    {
+      lake: { type: 'string' },
+      'target-bytes': { type: 'string' },
+      table: { type: 'string', multiple: true },
+      sealed: { type: 'boolean' },
+    },
+    COMPACT_USAGE,
+  );
+  if (parsed === undefined) return 0;
   const { values } = parsed;
-  if (values.lake === undefined) throw cloudErrors.create('CLD_USAGE', '--lake is required');
+  if (values.lake === undefined) throw usageError('--lake is required');
   const targetText = values['target-bytes'];
-  if (targetText !== undefined && !/^[1-9]\d*$/.test(targetText)) throw cloudErrors.create('CLD_USAGE', '--target-bytes must be a positive integer');
+  if (targetText !== undefined && !/^[1-9]\d*$/.test(targetText)) throw usageError('--target-bytes must be a positive integer');
   const tables: LakeTable[] = [];
   for (const t of values.table ?? []) {
-    if (!isLakeTable(t)) throw cloudErrors.create('CLD_USAGE', `--table: unknown table "${t}"`);
+    if (!isLakeTable(t)) throw usageError(`--table: unknown table "${t}"`);
     tables.push(t);
   }
+  const { compactLake } = await import('../lake/compaction.ts');
   const store = createLocalFolderStore(values.lake);
   const abort = new AbortController();
   // First signal: stop after the current step (the lake stays consistent either way).
@@ -48,7 +39,10 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
       keepNewest: values.sealed !== true,
       tables: tables.length > 0 ? tables : undefined,
       signal: abort.signal,
-      onProgress: (step) => process.stdout.write(`${progressLine(step)}\n`),
+      onProgress: (step) =>
+        process.stdout.write(
+          step.step === 'merged' ? `merged ${step.key} ${step.inputs.length} files ${step.rows} rows ${step.bytes} bytes\n` : `deleted ${step.key}\n`,
+        ),
     });
     let merged = 0;
     let deleted = 0;
@@ -71,10 +65,4 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await store.close();
   }
-}
-
-function progressLine(step: CompactStep): string {
-  return step.step === 'merged'
-    ? `merged ${step.key} ${step.inputs.length} files ${step.rows} rows ${step.bytes} bytes`
-    : `deleted ${step.key}`;
 }

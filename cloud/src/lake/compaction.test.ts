@@ -1,77 +1,39 @@
-// Compaction over a real local lake: readers going through liveFiles() see every row exactly once
-// before, during (at every crash point, including kill -9 of the CLI) and after a compaction.
-import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// Compaction over a real local lake (and one on the S3 protocol): readers going through liveFiles() see
+// every row exactly once before and after, and a run killed after its merge is rolled forward. The CLI
+// killed with SIGKILL at every step is in compaction.heavy.test.ts.
+import { cp, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDBInstance, quotedString, type DuckDBConnection } from '@duckdb/node-api';
-import { eventRow, partitionOf, type CellValue } from '@city/protocol';
-import { compactLake, compactPartition, liveFiles, mergedFileName, parseRangeFile } from './compaction.ts';
-import { queryLake } from './query.ts';
-import { dataFileKey, partitionPrefix, tablePrefix, type LakePartition } from './layout.ts';
-import { createLakeWriter } from './lake-writer.ts';
-import { sampleEvent } from './samples.ts';
-import { createS3Store } from './s3-store.ts';
-import { createLocalFolderStore, type ObjectStore } from './store.ts';
-import { startS3 } from '../../test/support/s3.ts';
+import { partitionOf } from '@city/protocol';
+import { runCli } from '../../../test/support/cli.ts';
+import { lakeFolder, writeSinkLikeLake } from '../../../test/support/lake.ts';
+import { startS3 } from '../../../test/support/s3.ts';
+import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
+import { queryLake } from '../ports/query/index.ts';
+import { createLocalFolderStore, createS3Store } from '../ports/store/index.ts';
+import { compactLake, compactPartition } from './compaction.ts';
+import { dataFileKey, mergedFileName, parseLakeFileKey as parseRangeFile, partitionPrefix, tablePrefix, type LakePartition } from './layout.ts';
+import { liveFiles } from './reader.ts';
 
-const CLI = join(import.meta.dirname, 'cli.ts');
+const CLI = join(import.meta.dirname, '../cli/main.ts');
 const HOUR: LakePartition = partitionOf(Date.UTC(2024, 4, 1, 0, 30));
 const OTHER_HOUR: LakePartition = partitionOf(Date.UTC(2024, 4, 1, 1, 30));
+const root = lakeFolder('compaction-');
+const buildLake = writeSinkLikeLake;
 
-let root: string;
 let instance: DuckDBInstance;
 let db: DuckDBConnection;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'compaction-'));
   instance = await DuckDBInstance.create(':memory:');
   db = await instance.connect();
 });
 
-afterAll(async () => {
+afterAll(() => {
   db?.closeSync();
   instance?.closeSync();
-  await rm(root, { recursive: true, force: true });
 });
-
-interface Spec {
-  partition: LakePartition;
-  kafkaPartition: number;
-  files: number;
-  rowsPerFile: number;
-}
-
-/**
- * Writes sink-like files: offsets of a topic-partition rise across files, each file's rows carry event
- * ids unique in the lake. Returns the number of rows written.
- */
-async function buildLake(dir: string | ObjectStore, specs: readonly Spec[]): Promise<number> {
-  const writer = await createLakeWriter(typeof dir === 'string' ? createLocalFolderStore(dir) : dir);
-  let n = 0;
-  try {
-    for (const spec of specs) {
-      let offset = 1_000n * BigInt(spec.kafkaPartition + 1);
-      for (let f = 0; f < spec.files; f++) {
-        const rows: CellValue[][] = [];
-        for (let r = 0; r < spec.rowsPerFile; r++) {
-          const event = sampleEvent('vehicle', n++, { idPrefix: 'c', dateObserved: Date.UTC(2024, 4, 1, spec.partition.event_hour, 5) });
-          rows.push(eventRow('vehicle', event, { gatewayId: 'gw', receivedAt: Date.UTC(2024, 4, 1, 6) }));
-        }
-        // Gaps between files, as when a topic-partition's records spread over several hours.
-        const first = offset;
-        const last = offset + BigInt(spec.rowsPerFile * 2 - 2);
-        await writer.write({ table: 'vehicle', partition: spec.partition, topic: 'city.vehicle', kafkaPartition: spec.kafkaPartition, firstOffset: first, lastOffset: last, rows });
-        offset = last + 5n;
-      }
-    }
-  } finally {
-    await writer.close();
-  }
-  return n;
-}
 
 /** What a reader sees through the lake's SQL views (which read only live files): rows and distinct ids of vehicle. */
 async function readerView(dir: string): Promise<{ rows: number; ids: number; files: number }> {
@@ -153,7 +115,7 @@ describe('compactPartition', () => {
     const store = createLocalFolderStore(dir);
     try {
       const files = await parquetFiles(dir);
-      const { size } = await import('node:fs/promises').then((fs) => fs.stat(join(dir, 'curated', files[0] as string)));
+      const { size } = await stat(join(dir, 'curated', files[0] as string));
       const result = await compactPartition(store, 'vehicle', HOUR, { targetBytes: size * 3, keepNewest: false });
       expect(result.merged.map((m) => m.inputs)).toEqual([3, 3, 2]);
       expect(await readerView(dir)).toEqual({ rows: total, ids: total, files: 3 });
@@ -185,28 +147,24 @@ describe('compactPartition', () => {
 
   it('compacts a lake on the S3 protocol (download, put, delete)', async () => {
     const s3 = await startS3();
+    onTeardown(() => s3.stop());
     const store = createS3Store({ bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, prefix: 'lake' });
-    const local = join(root, 's3-copy');
-    try {
-      // The lake writer closes the store it was given: build through a second store on the same bucket.
-      const total = await buildLake(createS3Store({ bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, prefix: 'lake' }), [
-        { partition: HOUR, kafkaPartition: 0, files: 4, rowsPerFile: 25 },
-      ]);
-      const result = await compactPartition(store, 'vehicle', HOUR, { targetBytes: 10_000_000, keepNewest: false });
-      expect(result).toMatchObject({ filesBefore: 4, filesAfter: 1, deleted: 4 });
-      const keys = await store.list(tablePrefix('vehicle'));
-      expect(keys).toHaveLength(1);
-      expect(parseRangeFile(keys[0] as string)).toMatchObject({ merged: true, firstOffset: 1000n });
-      // Read it back through the store and count.
-      const { mkdir } = await import('node:fs/promises');
-      await mkdir(join(local, 'curated', 'x'), { recursive: true });
-      await store.download?.(keys[0] as string, join(local, 'curated', 'x', 'a.parquet'));
-      const row = (await db.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet(${quotedString(join(local, 'curated', 'x', 'a.parquet'))})`)).getRowObjects()[0];
-      expect({ n: Number(row?.n), d: Number(row?.d) }).toEqual({ n: total, d: total });
-    } finally {
-      await store.close();
-      await s3.stop();
-    }
+    onTeardown(() => store.close());
+    const local = tempDir('compaction-s3-copy-');
+    // The lake writer closes the store it was given: build through a second store on the same bucket.
+    const total = await buildLake(createS3Store({ bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, prefix: 'lake' }), [
+      { partition: HOUR, kafkaPartition: 0, files: 4, rowsPerFile: 25 },
+    ]);
+    const result = await compactPartition(store, 'vehicle', HOUR, { targetBytes: 10_000_000, keepNewest: false });
+    expect(result).toMatchObject({ filesBefore: 4, filesAfter: 1, deleted: 4 });
+    const keys = await store.list(tablePrefix('vehicle'));
+    expect(keys).toHaveLength(1);
+    expect(parseRangeFile(keys[0] as string)).toMatchObject({ merged: true, firstOffset: 1000n });
+    // Read it back through the store and count.
+    const copy = join(local, 'a.parquet');
+    await store.download?.(keys[0] as string, copy);
+    const row = (await db.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet(${quotedString(copy)})`)).getRowObjects()[0];
+    expect({ n: Number(row?.n), d: Number(row?.d) }).toEqual({ n: total, d: total });
   });
 
   it('names the bad option', async () => {
@@ -221,72 +179,10 @@ describe('compactPartition', () => {
   });
 });
 
-describe('sink compact (CLI), killed with SIGKILL', () => {
-  /** Runs the CLI; kills it with SIGKILL once it printed `killAfter` progress lines (never, if undefined). */
-  async function runCompact(dir: string, killAfter: number | undefined, onLine: () => Promise<void>): Promise<{ lines: string[]; signal: NodeJS.Signals | null; code: number | null }> {
-    const child = spawn(process.execPath, [CLI, 'compact', '--lake', dir, '--target-bytes', '60000', '--sealed'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ signal: NodeJS.Signals | null; code: number | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    try {
-      if (killAfter === 0) child.kill('SIGKILL');
-      for await (const line of createInterface({ input: child.stdout })) {
-        lines.push(line);
-        if (killAfter !== undefined && lines.length >= killAfter) {
-          child.kill('SIGKILL');
-          break;
-        }
-        // Readers look while the compactor runs.
-        await onLine();
-      }
-      const result = await exited;
-      if (killAfter === undefined && result.code !== 0) throw new Error(`compact exited ${result.code}: ${stderr}`);
-      return { lines, ...result };
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
-  }
 
-  it('never shows a reader a duplicate or a gap, and a rerun finishes the job', { timeout: 180_000 }, async () => {
-    const dir = join(root, 'kill');
-    const total = await buildLake(dir, [
-      { partition: HOUR, kafkaPartition: 0, files: 12, rowsPerFile: 300 },
-      { partition: HOUR, kafkaPartition: 1, files: 6, rowsPerFile: 300 },
-      { partition: OTHER_HOUR, kafkaPartition: 0, files: 6, rowsPerFile: 300 },
-    ]);
-    const exact = { rows: total, ids: total };
-    const views: { rows: number; ids: number }[] = [];
-    const look = async () => {
-      const v = await readerView(dir);
-      views.push({ rows: v.rows, ids: v.ids });
-    };
-    await look();
-    // Kill points: at once, after the first merge, after a merge and a deletion, a few steps later.
-    const killedAt: string[] = [];
-    for (const killAfter of [0, 1, 2, 4, 7]) {
-      const run = await runCompact(dir, killAfter, look);
-      killedAt.push(`${killAfter}:${run.signal ?? run.code}:${run.lines.at(-1) ?? '-'}`);
-      await look();
-    }
-    const final = await runCompact(dir, undefined, look);
-    expect(final.lines.at(-1)).toMatch(/^compacted \d+ partitions/);
-    await look();
-    expect(views.length).toBeGreaterThan(8);
-    for (const v of views) expect(v, killedAt.join(' | ')).toEqual(exact);
-    // Done: nothing superseded is left, and a further run has nothing to do.
-    const keys = (await parquetFiles(dir)).map((f) => `curated/${f}`);
-    expect(liveFiles(keys)).toEqual(keys);
-    expect(keys.length).toBeLessThan(24);
-    const idle = await runCompact(dir, undefined, async () => undefined);
-    expect(idle.lines.at(-1)).toMatch(/0 files written, 0 superseded files deleted/);
-  });
-
+describe('sink compact (CLI)', () => {
   it('refuses a bad --target-bytes with a usage error', async () => {
-    const child = spawn(process.execPath, [CLI, 'compact', '--lake', root, '--target-bytes', '12x'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { code, stderr } = await runCli(CLI, ['compact', '--lake', root, '--target-bytes', '12x']);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--target-bytes must be a positive integer/);
   });

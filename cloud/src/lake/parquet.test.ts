@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { CityError, DEADLETTER_TABLE, eventRow, eventTable, type CellValue, type EventKind } from '@city/protocol';
-import { createLakeWriter } from './lake-writer.ts';
+import { sampleEvent } from '../../../test/support/lake.ts';
+import { createLocalFolderStore } from '../ports/store/index.ts';
 import { createParquetWriter, type ParquetWriter } from './parquet.ts';
-import { sampleEvent } from './samples.ts';
-import { createLocalFolderStore } from './store.ts';
+import { createLakeWriter } from './writer.ts';
 
 const META = { gatewayId: 'gw-1', receivedAt: Date.UTC(2024, 4, 1, 0, 0, 1, 999) };
 const rowsOf = (kind: EventKind, n: number, from = 0): CellValue[][] =>

@@ -17,7 +17,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import type { CellValue, Column, ColumnType, TableSchema } from '@city/protocol';
-import { cloudErrors } from './errors.ts';
+import { cloudErrors } from '../errors.ts';
 
 export const SQL_TYPES: { readonly [T in ColumnType]: string } = {
   string: 'VARCHAR',

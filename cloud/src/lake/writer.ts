@@ -1,9 +1,9 @@
 // Writes one lake file: Parquet into a scratch file of the object store, then put() makes it the object.
-import { CityError, SCHEMA_VERSION, type CellValue } from '@city/protocol';
-import { cloudErrors, errorMessage } from './errors.ts';
-import { dataFileKey, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
+import { CityError, type CellValue } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../errors.ts';
+import type { ObjectStore } from '../ports/store/index.ts';
+import { dataFileKey, footerMetadata, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
 import { createParquetWriter, type ParquetWriter } from './parquet.ts';
-import type { ObjectStore } from './store.ts';
 
 export interface LakeFile {
   table: LakeTable;
@@ -20,45 +20,51 @@ export interface LakeWriter {
   readonly store: ObjectStore;
   /** Writes the file durably and returns its key; rewriting the same source position replaces it. */
   write(file: LakeFile): Promise<string>;
+  /** Waits for writes under way, then closes the Parquet writer (if it made it) and the store. */
   close(): Promise<void>;
 }
 
 export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWriter): Promise<LakeWriter> {
   const writer = parquet ?? (await createParquetWriter());
+  const pending = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  const write = async (file: LakeFile): Promise<string> => {
+    if (closing !== undefined) throw cloudErrors.create('CLD_CLOSED', 'lake writer');
+    const key = dataFileKey(file.table, file.partition, { topic: file.topic, partition: file.kafkaPartition, firstOffset: file.firstOffset });
+    const scratch = await store.scratchPath(key);
+    try {
+      await writer.write(tableSchema(file.table), file.rows, scratch, { metadata: footerMetadata(file) });
+    } catch (err) {
+      await store.discard(scratch).catch(() => undefined);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${key}: ${errorMessage(err)}`, err);
+    }
+    try {
+      await store.put(key, scratch);
+    } catch (err) {
+      await store.discard(scratch).catch(() => undefined);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
+    }
+    return key;
+  };
+
   return {
     store,
-    async write(file) {
-      const key = dataFileKey(file.table, file.partition, {
-        topic: file.topic,
-        partition: file.kafkaPartition,
-        firstOffset: file.firstOffset,
-      });
-      const scratch = await store.scratchPath(key);
-      try {
-        await writer.write(tableSchema(file.table), file.rows, scratch, {
-          metadata: {
-            'city.schema_version': String(SCHEMA_VERSION),
-            'city.kafka.topic': file.topic,
-            'city.kafka.partition': String(file.kafkaPartition),
-            'city.kafka.first_offset': file.firstOffset.toString(),
-            'city.kafka.last_offset': file.lastOffset.toString(),
-          },
-        });
-      } catch (err) {
-        await store.discard(scratch).catch(() => undefined);
-        throw err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${key}: ${errorMessage(err)}`, err);
-      }
-      try {
-        await store.put(key, scratch);
-      } catch (err) {
-        await store.discard(scratch).catch(() => undefined);
-        throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
-      }
-      return key;
+    write(file) {
+      const run = write(file);
+      const settled = run.catch(() => undefined);
+      pending.add(settled);
+      void settled.finally(() => pending.delete(settled));
+      return run;
     },
-    async close() {
-      if (parquet === undefined) writer.close();
-      await store.close();
+    close() {
+      // A write still running holds the DuckDB connection: closing it under the write would fail it.
+      closing ??= (async () => {
+        await Promise.all(pending);
+        if (parquet === undefined) writer.close();
+        await store.close();
+      })();
+      return closing;
     },
   };
 }

@@ -1,25 +1,22 @@
-// Retries for AWS calls (Glue, Athena): capped exponential backoff on throttling and server errors.
-// Its own module so the adapters and the catalog factory do not import each other.
+// Retries for AWS calls (Glue, Athena), one place for every adapter: capped exponential backoff on
+// throttling and server errors. The SDK retries too; this covers longer throttling spells.
+import { Type, type Static } from '@sinclair/typebox';
+import { sleep } from '@city/protocol';
 
-export interface RetryPolicy {
-  /** Attempts in total, at least 1. */
-  attempts: number;
-  initialMs: number;
-  maxMs: number;
-}
+/** A retry policy option of the AWS adapters' schemas. */
+export const RetryPolicySchema = Type.Object(
+  {
+    /** Attempts in total, at least 1. */
+    attempts: Type.Integer({ minimum: 1, maximum: 100 }),
+    initialMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    maxMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export type RetryPolicy = Static<typeof RetryPolicySchema>;
 
 export const AWS_RETRY_DEFAULTS: RetryPolicy = { attempts: 6, initialMs: 200, maxMs: 10_000 };
-
-/** JSON Schema of a RetryPolicy option, shared by the AWS adapters' option schemas. */
-export const RETRY_POLICY_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    attempts: { type: 'integer', minimum: 1, maximum: 100 },
-    initialMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-    maxMs: { type: 'integer', minimum: 0, maximum: 600_000 },
-  },
-} as const;
 
 const RETRYABLE_AWS_ERRORS = new Set([
   'ThrottlingException',
@@ -41,13 +38,18 @@ export function isRetryableAwsError(err: unknown): boolean {
   return typeof status === 'number' && (status === 429 || status >= 500);
 }
 
+/** The AWS SDK's name of an error (e.g. EntityNotFoundException), or 'Error'. */
+export function awsErrorName(err: unknown): string {
+  return typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string' ? (err as Error).name : 'Error';
+}
+
 export function backoffMs(policy: RetryPolicy, attempt: number): number {
   return Math.min(policy.maxMs, policy.initialMs * 2 ** attempt);
 }
 
-/** Not unref'd on purpose: someone awaits it, and a CLI polling Athena must not exit mid-wait. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits before retry `attempt` (0-based). Not unref'd: a CLI polling Athena must not exit mid-wait. */
+export function backoff(policy: RetryPolicy, attempt: number): Promise<void> {
+  return sleep(backoffMs(policy, attempt));
 }
 
 /** Runs `call`, retrying retryable AWS errors with capped exponential backoff; rethrows the last error. */
@@ -57,9 +59,7 @@ export async function withAwsRetry<T>(policy: RetryPolicy, call: () => Promise<T
       return await call();
     } catch (err) {
       if (attempt + 1 >= policy.attempts || !isRetryableAwsError(err)) throw err;
-      await sleep(backoffMs(policy, attempt));
+      await backoff(policy, attempt);
     }
   }
 }
-
-/** Which catalog the sink (or a tool) registers in: the local one beside the lake, or AWS Glue. */

@@ -10,9 +10,9 @@ import {
   type DeadLetter,
   type TableSchema,
 } from '@city/protocol';
-import { RAW_COLUMNS, tableSchema } from './layout.ts';
+import { sampleEvent } from '../../../test/support/lake.ts';
+import { RAW_COLUMNS, tableSchema } from '../lake/index.ts';
 import { createRawRowBuilder, createRecordDecoder, DEFAULT_TOPICS, type KafkaRecord, type SinkTopics } from './records.ts';
-import { sampleEvent } from './samples.ts';
 
 const decode = createRecordDecoder(DEFAULT_TOPICS);
 const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);

@@ -10,16 +10,19 @@ import {
   EVENT_KINDS,
   eventRow,
   HEADERS,
+  headersAsText,
   kafkaTopicSet,
   parseEventTime,
   partitionOf,
-  SCHEMA_VERSION,
+  readRecordHeaders,
   type CellValue,
   type EventKind,
+  type KafkaHeaders,
   type KafkaTopicSet,
   type Problem,
 } from '@city/protocol';
-import { rawTable, type LakePartition, type LakeTable } from './layout.ts';
+// The layout module itself, not the lake's index: decoding must not load DuckDB (the CLI's usage path imports it).
+import { rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
 
 /** Topic names the sink reads; tests and staging use their own set (protocol's kafkaTopicSet(suffix)). */
 export type SinkTopics = KafkaTopicSet;
@@ -37,7 +40,7 @@ export interface KafkaRecord {
   /** Kafka record timestamp, epoch ms as a decimal string. */
   timestamp: string;
   offset: string;
-  headers?: { [key: string]: Buffer | string | (Buffer | string)[] | undefined };
+  headers?: KafkaHeaders;
 }
 
 export interface LakeRow {
@@ -58,12 +61,7 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
   return (topic, partition, record, decoded) => {
     const kind = kindByTopic.get(topic);
     if (kind === undefined) return undefined;
-    const headers: Record<string, string> = {};
-    for (const name of Object.keys(record.headers ?? {}).sort()) {
-      const value = header(record, name);
-      if (value !== undefined) headers[name] = value;
-    }
-    const received = receivedAtHeader(record, []);
+    const meta = readRecordHeaders(record.headers, { require: false });
     const { payload, payloadEncoding } = encodePayload(record.value ?? EMPTY);
     const row: CellValue[] = [
       topic,
@@ -71,12 +69,12 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
       Number(record.offset),
       recordTimestamp(record) ?? null,
       record.key === null ? null : record.key.toString('utf8'),
-      JSON.stringify(headers),
+      JSON.stringify(headersAsText(record.headers)),
       payload,
       payloadEncoding,
-      header(record, HEADERS.eventId) ?? payloadEventId(record.value) ?? null,
-      header(record, HEADERS.gatewayId) ?? null,
-      received ?? null,
+      meta.eventId ?? payloadEventId(record.value) ?? null,
+      meta.gatewayId ?? null,
+      meta.receivedAt ?? null,
       decoded.rejected === undefined,
     ];
     return { table: rawTable(kind), partition: decoded.partition, row };
@@ -99,10 +97,7 @@ export function createRecordDecoder(topics: SinkTopics): RecordDecoder {
 
 function decodeEventRecord(kind: EventKind, record: KafkaRecord): LakeRow {
   const problems: Problem[] = [];
-  const gatewayId = requiredHeader(record, HEADERS.gatewayId, problems);
-  const receivedAt = receivedAtHeader(record, problems);
-  checkSchemaVersion(record, problems);
-  const eventIdHeader = requiredHeader(record, HEADERS.eventId, problems);
+  const { gatewayId, receivedAt, eventId: eventIdHeader } = readRecordHeaders(record.headers, { require: true, reader: 'this sink' }, problems);
   const deviceId = record.key === null ? undefined : record.key.toString('utf8');
   if (deviceId === undefined) problems.push({ path: 'key', rule: 'key', message: 'is missing; the key must be the device id' });
   if (record.value === null) {
@@ -125,9 +120,9 @@ function decodeEventRecord(kind: EventKind, record: KafkaRecord): LakeRow {
 }
 
 function decodeDeadLetterRecord(record: KafkaRecord): LakeRow {
-  const gatewayId = header(record, HEADERS.gatewayId);
+  const { gatewayId, receivedAt } = readRecordHeaders(record.headers, { require: false });
   const deviceId = record.key === null ? undefined : record.key.toString('utf8');
-  const context = { deviceId, gatewayId, receivedAt: receivedAtHeader(record, []) };
+  const context = { deviceId, gatewayId, receivedAt };
   if (record.value === null) return rejected(record, [{ path: '', rule: 'required', message: 'record has no value' }], context);
   let value: unknown;
   try {
@@ -172,39 +167,6 @@ function rejected(record: KafkaRecord, problems: Problem[], context: RejectConte
   if (context.kind !== undefined) letter.kind = context.kind;
   if (context.eventId !== undefined) letter.eventId = context.eventId;
   return { table: 'deadletter', partition: partitionOf(receivedAt), row: deadLetterRow(letter), rejected: { reason, problems } };
-}
-
-function header(record: KafkaRecord, name: string): string | undefined {
-  const raw = record.headers?.[name];
-  // Kafka allows repeated headers; kafkajs then gives an array, and the last one wins.
-  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-  if (value === undefined) return undefined;
-  return typeof value === 'string' ? value : value.toString('utf8');
-}
-
-function requiredHeader(record: KafkaRecord, name: string, problems: Problem[]): string | undefined {
-  const value = header(record, name);
-  if (value === undefined || value === '') {
-    problems.push({ path: `headers/${name}`, rule: 'header', message: 'is missing' });
-    return undefined;
-  }
-  return value;
-}
-
-function receivedAtHeader(record: KafkaRecord, problems: Problem[]): number | undefined {
-  const text = requiredHeader(record, HEADERS.receivedAt, problems);
-  if (text === undefined) return undefined;
-  const parsed = /^\d{1,16}$/.test(text) ? parseEventTime(Number(text)) : { error: 'must be epoch milliseconds as a decimal string' };
-  if ('ms' in parsed) return parsed.ms;
-  problems.push({ path: `headers/${HEADERS.receivedAt}`, rule: 'header', message: `${JSON.stringify(text)} ${parsed.error}` });
-  return undefined;
-}
-
-function checkSchemaVersion(record: KafkaRecord, problems: Problem[]): void {
-  const version = requiredHeader(record, HEADERS.schemaVersion, problems);
-  if (version !== undefined && version !== String(SCHEMA_VERSION)) {
-    problems.push({ path: `headers/${HEADERS.schemaVersion}`, rule: 'header', message: `is ${version} but this sink reads version ${SCHEMA_VERSION}` });
-  }
 }
 
 function recordTimestamp(record: KafkaRecord): number | undefined {

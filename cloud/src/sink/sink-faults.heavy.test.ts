@@ -2,117 +2,47 @@
 // requests is killed with SIGKILL K times in the middle of its files, then an in-process sink finishes.
 // SQL over the lake must then count exactly the produced events, each event id once, although the
 // stream also carries duplicates (the same event sent again, as a gateway retry or replay does).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Kafka, logLevel, Partitioners, type Admin, type Message, type Producer } from 'kafkajs';
+import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs, type EventKind } from '@city/protocol';
-import { ensureTopics } from '../../test/support/kafka.ts';
-import { startFaultProxy, startS3, type FaultProxy, type TestS3 } from '../../test/support/s3.ts';
-import { silentLog } from './log.ts';
-import { openLake } from './query.ts';
-import { createS3Store } from './s3-store.ts';
-import { sampleEvent } from './samples.ts';
-import { createSink, type Sink } from './sink.ts';
+import { silentLog } from '@city/protocol';
+import { spawnCli } from '../../../test/support/cli.ts';
+import { lakeFolder } from '../../../test/support/lake.ts';
+import { startFaultProxy, startS3, type FaultProxy, type TestS3 } from '../../../test/support/s3.ts';
+import { connectTestKafka, eventMessages, scenario, startTestSink, type TestKafka } from '../../../test/support/sink.ts';
+import { objectSource, syncLakeCache } from '../lake/index.ts';
+import { openLake } from '../ports/query/index.ts';
+import { createS3Store } from '../ports/store/index.ts';
 
 const brokers = inject('kafkaBrokers');
-const CLI = join(import.meta.dirname, 'cli.ts');
+const CLI = join(import.meta.dirname, '../cli/main.ts');
 const KILLS = 3;
+const root = lakeFolder('sink-faults-');
 
-let kafka: Kafka;
-let producer: Producer;
-let admin: Admin;
+let kafka: TestKafka;
 let s3: TestS3;
 let proxy: FaultProxy;
-let root: string;
-const children: ChildProcess[] = [];
-let sink: Sink | undefined;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'sink-faults-'));
   s3 = await startS3();
   proxy = await startFaultProxy(s3.endpoint, { everyNth: 5 });
-  kafka = new Kafka({ clientId: 'sink-faults-test', brokers, logLevel: logLevel.NOTHING });
-  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-  admin = kafka.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
+  kafka = await connectTestKafka(brokers, 'sink-faults-test');
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await sink?.close().catch(() => undefined);
-  await Promise.all([producer?.disconnect(), admin?.disconnect()]).catch(() => undefined);
+  await kafka?.close();
   await proxy?.stop();
   await s3?.stop();
-  if (root !== undefined) await rm(root, { recursive: true, force: true });
 });
 
-function messages(id: string, kind: EventKind, from: number, count: number): Message[] {
-  return Array.from({ length: count }, (_, i) => {
-    const event = sampleEvent(kind, from + i, { idPrefix: id });
-    return {
-      key: event.deviceId,
-      value: JSON.stringify(event),
-      headers: {
-        [HEADERS.gatewayId]: 'gw-faults',
-        [HEADERS.receivedAt]: String(Date.UTC(2024, 4, 1, 6, 30)),
-        [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
-        [HEADERS.eventId]: event.eventId,
-      },
-    };
-  });
-}
-
-async function produce(topic: string, batch: Message[]): Promise<void> {
-  for (let i = 0; i < batch.length; i += 500) await producer.send({ topic, messages: batch.slice(i, i + 500), acks: -1 });
-}
-
-async function lagging(groupId: string, topics: string[]): Promise<number> {
-  const committed = new Map<string, bigint>();
-  for (const t of await admin.fetchOffsets({ groupId, topics })) {
-    for (const p of t.partitions) committed.set(`${t.topic}/${p.partition}`, BigInt(p.offset));
-  }
-  let behind = 0;
-  for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) {
-      if (p.high !== '0' && (committed.get(`${topic}/${p.partition}`) ?? -1n) < BigInt(p.high)) behind++;
-    }
-  }
-  return behind;
-}
-
-/** Copies the lake out of the bucket into a folder, for DuckDB. */
-async function download(prefix: string, into: string): Promise<number> {
-  let token: string | undefined;
-  let n = 0;
-  do {
-    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) {
-      const key = object.Key as string;
-      const body = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
-      const path = join(into, key.slice(prefix.length + 1));
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, await (body.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())));
-      n++;
-    }
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  return n;
-}
+const messages = (id: string, kind: 'gps' | 'vehicle', from: number, count: number) => eventMessages(id, kind, from, count, { gatewayId: 'gw-faults' });
 
 describe('sink faults on S3', () => {
   it(`killed with SIGKILL ${KILLS} times mid-file while S3 fails intermittently, the lake holds every event exactly once`, async () => {
-    const id = `faults${randomUUID().slice(0, 8)}`;
-    const topics = kafkaTopicSet(id);
-    const topicNames = [...Object.values(topics.events), topics.deadletter];
-    await ensureTopics(brokers, topicSpecs(topics));
-    const groupId = `sink-${id}`;
+    const sc = await scenario(brokers, root, 'faults');
+    const { id, topics, groupId } = sc;
     const prefix = `lake-${id}`;
+    const produce = (topic: string, batch: ReturnType<typeof messages>) => kafka.produce(topic, batch);
 
     // 3000 gps + 800 vehicle events, and 300 of them sent a second time (retries) further down the log.
     await produce(topics.events.gps, messages(id, 'gps', 0, 3000));
@@ -120,30 +50,21 @@ describe('sink faults on S3', () => {
     await produce(topics.events.gps, messages(id, 'gps', 1000, 300));
     let gps = 3000;
 
-    const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region };
+    const env = { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region };
     for (let k = 0; k < KILLS; k++) {
-      const child = spawn(
-        process.execPath,
+      const child = spawnCli(
+        CLI,
         [
-          CLI, 'run', '--brokers', brokers.join(','), '--group', groupId, '--topic-suffix', id,
+          'run', '--brokers', brokers.join(','), '--group', groupId, '--topic-suffix', id,
           '--s3-bucket', s3.bucket, '--s3-prefix', prefix, '--s3-endpoint', proxy.endpoint,
           '--max-rows', '97', '--max-age-ms', '200', '--session-timeout-ms', '6000',
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'], env },
+        { env },
       );
-      children.push(child);
-      let stderr = '';
-      const flushed = new Promise<void>((resolve, reject) => {
-        child.stderr?.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-          if (stderr.includes('"message":"flushed"')) resolve();
-        });
-        child.on('exit', (code) => reject(new Error(`child exited with ${code}: ${stderr}`)));
-      });
-      await flushed;
+      await child.waitForOutput(/"message":"flushed"/, 60_000);
       // Mid-file: the child keeps writing files when it is killed.
-      child.kill('SIGKILL');
-      await once(child, 'exit').catch(() => undefined);
+      child.signal('SIGKILL');
+      await child.exited;
       // More events, plus events the killed sink may already have committed sent again.
       await produce(topics.events.gps, [...messages(id, 'gps', gps, 200), ...messages(id, 'gps', k * 100, 50)]);
       gps += 200;
@@ -155,11 +76,7 @@ describe('sink faults on S3', () => {
 
     const flushErrors: string[] = [];
     let duplicates = 0;
-    sink = createSink({
-      brokers,
-      groupId,
-      lakeDir: `s3://${s3.bucket}/${prefix}`,
-      topics,
+    const sink = startTestSink(brokers, { ...sc, lakeDir: `s3://${s3.bucket}/${prefix}` }, {
       maxRows: 97,
       maxAgeMs: 200,
       sessionTimeoutMs: 6000,
@@ -173,11 +90,16 @@ describe('sink faults on S3', () => {
       duplicates += f.duplicates;
     });
     await sink.start();
-    await expect.poll(() => lagging(groupId, topicNames), { timeout: 90_000, interval: 500 }).toBe(0);
+    await expect.poll(() => kafka.lagging(groupId, topics), { timeout: 90_000, interval: 500 }).toBe(0);
     await sink.close();
 
     const local = join(root, id);
-    expect(await download(prefix, local)).toBeGreaterThan(0);
+    const bucket = createS3Store({ bucket: s3.bucket, prefix, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials });
+    try {
+      expect((await syncLakeCache(objectSource(bucket), local)).downloaded).toBeGreaterThan(0);
+    } finally {
+      await bucket.close();
+    }
     const lake = await openLake(local);
     try {
       const result = await lake.query(

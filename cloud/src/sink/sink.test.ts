@@ -1,120 +1,40 @@
 // The sink against the real Kafka broker of the test run: every test has its own topics and group.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Kafka, logLevel, Partitioners, type Admin, type Message, type Producer } from 'kafkajs';
-import {
-  EVENT_KINDS,
-  HEADERS,
-  kafkaTopicSet,
-  SCHEMA_VERSION,
-  topicSpecs,
-  type DeadLetter,
-  type EventKind,
-  type KafkaTopicSet,
-} from '@city/protocol';
-import { ensureTopics } from '../../test/support/kafka.ts';
-import { parseDataFileKey } from './layout.ts';
-import { openLake } from './query.ts';
-import { sampleEvent } from './samples.ts';
-import { createSink, type FlushErrorInfo, type Sink } from './sink.ts';
-import { createLocalFolderStore, type ObjectStore } from './store.ts';
-import type { SinkOptions } from './options.ts';
-import { silentLog } from './log.ts';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Message } from 'kafkajs';
+import { HEADERS, kafkaTopicSet, recordHeaders, silentLog, sleep, withTimeout, type DeadLetter, type EventKind } from '@city/protocol';
+import { spawnCli } from '../../../test/support/cli.ts';
+import { expectedCounts, lakeCounts, sampleEvent } from '../../../test/support/lake.ts';
+import { connectTestKafka, eventMessages, RECEIVED_AT, scenario as newScenario, startTestSink, type Scenario, type TestKafka } from '../../../test/support/sink.ts';
+import { tempDir } from '../../../test/support/teardown.ts';
+import { parseDataFileKey } from '../lake/index.ts';
+import { openLake } from '../ports/query/index.ts';
+import { createLocalFolderStore, type ObjectStore } from '../ports/store/index.ts';
+import type { FlushErrorInfo } from './events.ts';
+import { createSink } from './sink.ts';
 
 const brokers = inject('kafkaBrokers');
-const RECEIVED_AT = Date.UTC(2024, 4, 1, 6, 30);
-const CLI = join(import.meta.dirname, 'cli.ts');
+const CLI = join(import.meta.dirname, '../cli/main.ts');
 
-let kafka: Kafka;
-let producer: Producer;
-let admin: Admin;
-let root: string;
-const sinks: Sink[] = [];
-const children: ChildProcess[] = [];
+let kafka: TestKafka;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'cloud-sink-'));
-  kafka = new Kafka({ clientId: 'sink-test', brokers, logLevel: logLevel.NOTHING });
-  // Idempotent: a plain kafkajs producer re-sends a whole request on a retriable error, which writes
-  // duplicates into the log (seen right after topic creation) and would blur what the sink does.
-  producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-    idempotent: true,
-    maxInFlightRequests: 1,
-  });
-  admin = kafka.admin();
-  await withTimeout(Promise.all([producer.connect(), admin.connect()]), 30_000, 'connect');
-});
-
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  await Promise.all(sinks.splice(0).map((s) => withTimeout(s.close(), 20_000, 'sink close').catch(() => undefined)));
+  kafka = await connectTestKafka(brokers, 'sink-test');
 });
 
 afterAll(async () => {
-  await withTimeout(Promise.all([producer?.disconnect(), admin?.disconnect()]), 20_000, 'disconnect').catch(() => undefined);
-  await rm(root, { recursive: true, force: true });
+  await kafka?.close();
 });
 
-interface Scenario {
-  id: string;
-  topics: KafkaTopicSet;
-  groupId: string;
-  lakeDir: string;
-}
+/** Topics, group and a lake folder of the current test (removed after it, once its sinks are closed). */
+const scenario = (name: string): Promise<Scenario> => newScenario(brokers, tempDir('cloud-sink-'), name);
 
-async function scenario(name: string): Promise<Scenario> {
-  const id = `${name}${randomUUID().slice(0, 8)}`;
-  const topics = kafkaTopicSet(id);
-  await ensureTopics(brokers, topicSpecs(topics));
-  return { id, topics, groupId: `sink-${id}`, lakeDir: join(root, id) };
-}
-
-function startSink(s: Scenario, options: Partial<SinkOptions> = {}): Sink {
-  const sink = createSink({ brokers, groupId: s.groupId, lakeDir: s.lakeDir, topics: s.topics, maxAgeMs: 300, log: silentLog, ...options });
-  sinks.push(sink);
-  return sink;
-}
-
-const headers = (extra: Record<string, string> = {}) => ({
-  [HEADERS.gatewayId]: 'gw-test',
-  [HEADERS.receivedAt]: String(RECEIVED_AT),
-  [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
-  ...extra,
-});
-
-function eventMessages(s: Scenario, kind: EventKind, from: number, count: number): Message[] {
-  return Array.from({ length: count }, (_, i) => {
-    const event = sampleEvent(kind, from + i, { idPrefix: s.id });
-    return { key: event.deviceId, value: JSON.stringify(event), headers: headers({ [HEADERS.eventId]: event.eventId }) };
-  });
-}
-
-async function produce(topic: string, messages: Message[]): Promise<void> {
-  for (let i = 0; i < messages.length; i += 500) await producer.send({ topic, messages: messages.slice(i, i + 500), acks: -1 });
-}
-
-/** Rows per table, and distinct event ids per event table. */
-async function lakeCounts(lakeDir: string): Promise<Record<string, number>> {
-  const lake = await openLake(lakeDir);
-  try {
-    const counts: Record<string, number> = {};
-    for (const c of await lake.counts()) counts[c.table] = c.rows;
-    const ids = await lake.query(EVENT_KINDS.map((k) => `SELECT '${k}' AS kind, count(DISTINCT event_id) AS n FROM ${k}`).join(' UNION ALL '));
-    for (const row of ids.rows) counts[`${String(row.kind)}.ids`] = Number(row.n);
-    return counts;
-  } finally {
-    lake.close();
-  }
-}
+const startSink = (s: Scenario, options: Parameters<typeof startTestSink>[2] = {}) => startTestSink(brokers, s, options);
+const produce = (topic: string, messages: Message[]) => kafka.produce(topic, messages);
+const offsets = (s: Scenario) => kafka.offsets(s.groupId, s.topics);
+const headers = (extra: { eventId?: string } = {}) => recordHeaders({ gatewayId: 'gw-test', receivedAt: RECEIVED_AT, eventId: extra.eventId ?? null });
 
 async function waitForRows(lakeDir: string, expected: Record<string, number>, timeout = 45_000): Promise<void> {
   await expect
@@ -128,34 +48,11 @@ async function waitForRows(lakeDir: string, expected: Record<string, number>, ti
     .toEqual(expected);
 }
 
-/** Committed offset of the group vs the log end, per topic-partition ('-1' = nothing committed). */
-async function offsets(s: Scenario): Promise<{ committed: Record<string, string>; end: Record<string, string> }> {
-  const topics = [...Object.values(s.topics.events), s.topics.deadletter];
-  const committed: Record<string, string> = {};
-  const end: Record<string, string> = {};
-  for (const t of await admin.fetchOffsets({ groupId: s.groupId, topics })) {
-    for (const p of t.partitions) committed[`${t.topic}/${p.partition}`] = p.offset;
-  }
-  for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) end[`${topic}/${p.partition}`] = p.high === '0' ? '-1' : p.high;
-  }
-  return { committed, end };
-}
-
-function expectedCounts(perKind: Partial<Record<EventKind, number>>, deadletter: number): Record<string, number> {
-  const out: Record<string, number> = { deadletter };
-  for (const kind of EVENT_KINDS) {
-    out[kind] = perKind[kind] ?? 0;
-    out[`${kind}.ids`] = perKind[kind] ?? 0;
-  }
-  return out;
-}
-
 describe('sink with a real Kafka broker', () => {
   it('writes every record exactly once, keeps refused ones as dead letters, and commits the end offsets', async () => {
     const s = await scenario('all');
     const perKind: Partial<Record<EventKind, number>> = { vehicle: 120, gps: 90, weather: 30, air_quality: 25, traffic_camera: 20, emergency: 7, phone: 40, gateway_health: 3 };
-    for (const [kind, n] of Object.entries(perKind) as [EventKind, number][]) await produce(s.topics.events[kind], eventMessages(s, kind, 0, n));
+    for (const [kind, n] of Object.entries(perKind) as [EventKind, number][]) await produce(s.topics.events[kind], eventMessages(s.id, kind, 0, n));
     const letters: DeadLetter[] = [0, 1, 2].map((i) => ({
       stage: 'gateway',
       reason: '/speed must be <= 100 [maximum]',
@@ -172,11 +69,11 @@ describe('sink with a real Kafka broker', () => {
     await produce(s.topics.deadletter, letters.map((l) => ({ key: l.deviceId ?? null, value: JSON.stringify(l), headers: headers() })));
     // Refused here: bad JSON on an event topic and on the dead-letter topic, and an event breaking its schema.
     await produce(s.topics.events.vehicle, [
-      { key: 'bus-9', value: '{"kind":"vehicle",', headers: headers({ [HEADERS.eventId]: 'broken-1' }) },
-      { key: 'bus-9', value: 'not json at all', headers: headers({ [HEADERS.eventId]: 'broken-2' }) },
-      { key: 'gps-1', value: JSON.stringify({ ...sampleEvent('gps', 1, { idPrefix: s.id }), speed: 9999 }), headers: headers({ [HEADERS.eventId]: `${s.id}-gps-1` }) },
+      { key: 'bus-9', value: '{"kind":"vehicle",', headers: headers({ eventId: 'broken-1' }) },
+      { key: 'bus-9', value: 'not json at all', headers: headers({ eventId: 'broken-2' }) },
+      { key: 'gps-1', value: JSON.stringify({ ...sampleEvent('gps', 1, { idPrefix: s.id }), speed: 9999 }), headers: headers({ eventId: `${s.id}-gps-1` }) },
     ]);
-    await produce(s.topics.events.gps, [{ key: 'gps-0', value: JSON.stringify({ ...sampleEvent('gps', 1000, { idPrefix: s.id }), speed: 9999 }), headers: headers({ [HEADERS.eventId]: `${s.id}-gps-1000` }) }]);
+    await produce(s.topics.events.gps, [{ key: 'gps-0', value: JSON.stringify({ ...sampleEvent('gps', 1000, { idPrefix: s.id }), speed: 9999 }), headers: headers({ eventId: `${s.id}-gps-1000` }) }]);
     await produce(s.topics.deadletter, [{ key: null, value: '<<garbage>>', headers: headers() }]);
     const refused = 5;
 
@@ -232,7 +129,7 @@ describe('sink with a real Kafka broker', () => {
 
   it('closed with rows only buffered, it flushes and commits them; a restart reads only what is new', async () => {
     const s = await scenario('closebuf');
-    await produce(s.topics.events.weather, eventMessages(s, 'weather', 0, 60));
+    await produce(s.topics.events.weather, eventMessages(s.id, 'weather', 0, 60));
     const first = startSink(s, { maxAgeMs: 600_000 });
     await first.start();
     await expect.poll(() => first.stats().consumed, { timeout: 30_000 }).toBe(60);
@@ -241,7 +138,7 @@ describe('sink with a real Kafka broker', () => {
     await withTimeout(first.close(), 20_000, 'close');
     expect(await lakeCounts(s.lakeDir)).toMatchObject({ weather: 60 });
 
-    await produce(s.topics.events.weather, eventMessages(s, 'weather', 60, 15));
+    await produce(s.topics.events.weather, eventMessages(s.id, 'weather', 60, 15));
     const second = startSink(s);
     await second.start();
     await waitForRows(s.lakeDir, expectedCounts({ weather: 75 }, 0));
@@ -254,22 +151,27 @@ describe('sink with a real Kafka broker', () => {
 
   it('abandoned mid-flush (close deadline), nothing is committed and a restart rewrites the same files', async () => {
     const s = await scenario('abandon');
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 300));
-    await produce(s.topics.events.phone, eventMessages(s, 'phone', 0, 200));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 0, 300));
+    await produce(s.topics.events.phone, eventMessages(s.id, 'phone', 0, 200));
     // The first file is stored, then the store dawdles past the close deadline.
     const local = createLocalFolderStore(s.lakeDir);
+    let dawdling: Promise<void> | undefined;
     const slow: ObjectStore = {
       ...local,
-      async put(key, scratch) {
-        await local.put(key, scratch);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+      put(key, scratch) {
+        dawdling = (async () => {
+          await local.put(key, scratch);
+          await sleep(300);
+        })();
+        return dawdling;
       },
     };
     const first = startSink(s, { maxAgeMs: 600_000, closeTimeoutMs: 100, store: slow });
     await first.start();
     await expect.poll(() => first.stats().consumed, { timeout: 30_000 }).toBe(500);
     await expect(first.close()).rejects.toMatchObject({ code: 'CLD_CLOSE_TIMEOUT' });
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // The put under way when the deadline passed ends; nothing after it may start.
+    await dawdling;
     const written = await local.list('curated/');
     expect(written).toHaveLength(1);
     const afterCrash = await offsets(s);
@@ -289,25 +191,11 @@ describe('sink with a real Kafka broker', () => {
   it('killed with SIGKILL mid-way through a stream, a restart loses and duplicates nothing', async () => {
     const s = await scenario('kill');
     const total = 3000;
-    await produce(s.topics.events.gps, eventMessages(s, 'gps', 0, total));
-    const child = spawn(
-      process.execPath,
-      [CLI, 'run', '--brokers', brokers.join(','), '--lake', s.lakeDir, '--group', s.groupId, '--topic-suffix', s.id, '--max-rows', '50', '--max-age-ms', '100', '--session-timeout-ms', '6000'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    let stderr = '';
-    const firstFlush = new Promise<void>((resolve) => {
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes('"message":"flushed"')) resolve();
-      });
-    });
-    await withTimeout(firstFlush, 30_000, 'first flush of the child sink').catch((err: unknown) => {
-      throw new Error(`${String(err)}; child stderr: ${stderr}`);
-    });
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+    await produce(s.topics.events.gps, eventMessages(s.id, 'gps', 0, total));
+    const child = spawnCli(CLI, ['run', '--brokers', brokers.join(','), '--lake', s.lakeDir, '--group', s.groupId, '--topic-suffix', s.id, '--max-rows', '50', '--max-age-ms', '100', '--session-timeout-ms', '6000']);
+    await child.waitForOutput(/"message":"flushed"/, 30_000);
+    child.signal('SIGKILL');
+    await child.exited;
     const partial = await lakeCounts(s.lakeDir);
     expect(partial.gps).toBeGreaterThan(0);
     expect(partial.gps).toBeLessThan(total);
@@ -323,7 +211,7 @@ describe('sink with a real Kafka broker', () => {
 
   it('when the store fails, it commits nothing, reports the error and retries until the rows are written', async () => {
     const s = await scenario('storefail');
-    await produce(s.topics.events.emergency, eventMessages(s, 'emergency', 0, 30));
+    await produce(s.topics.events.emergency, eventMessages(s.id, 'emergency', 0, 30));
     const local = createLocalFolderStore(s.lakeDir);
     let failures = 3;
     const flaky: ObjectStore = {
@@ -365,7 +253,7 @@ describe('sink with a real Kafka broker', () => {
 
   it('shares the partitions of a group between sinks across rebalances without loss or duplicates', async () => {
     const s = await scenario('rebalance');
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 200));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 0, 200));
     const a = startSink(s, { clientId: 'sink-a' });
     await a.start();
     await waitForRows(s.lakeDir, expectedCounts({ vehicle: 200 }, 0));
@@ -374,14 +262,14 @@ describe('sink with a real Kafka broker', () => {
     const rebalanced = new Promise<void>((resolve) => a.once('rebalance', () => resolve()));
     await b.start();
     await withTimeout(rebalanced, 30_000, 'rebalance of the first sink');
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 200, 300));
-    await produce(s.topics.events.gps, eventMessages(s, 'gps', 0, 100));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 200, 300));
+    await produce(s.topics.events.gps, eventMessages(s.id, 'gps', 0, 100));
     await waitForRows(s.lakeDir, expectedCounts({ vehicle: 500, gps: 100 }, 0));
     expect(a.stats().consumed).toBeGreaterThan(0);
     expect(b.stats().consumed).toBeGreaterThan(0);
 
     await withTimeout(a.close(), 20_000, 'close a');
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 500, 100));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 500, 100));
     await waitForRows(s.lakeDir, expectedCounts({ vehicle: 600, gps: 100 }, 0));
     await withTimeout(b.close(), 20_000, 'close b');
     expect(await lakeCounts(s.lakeDir)).toMatchObject(expectedCounts({ vehicle: 600, gps: 100 }, 0));
@@ -393,9 +281,12 @@ describe('sink with a real Kafka broker', () => {
 describe('sink files, duplicates and catalog', () => {
   it('cuts the same files whatever the batches and timing: keys depend on the record stream only', async () => {
     const s = await scenario('determ');
+    // Kafka timestamps 4 s apart: the 60 s record-time rule ends a segment every 15 records or so. They end
+    // in the recent past: older than the broker's retention (7 days), their log segments would be deleted
+    // by its next retention check (every 5 minutes) while the sinks read them — this test's old flake.
+    const base = Date.now() - 600 * 4_000 - 60_000;
     const stamped = (from: number, count: number): Message[] =>
-      // Kafka timestamps 4 s apart: the 60 s record-time rule ends a segment every 15 records or so.
-      eventMessages(s, 'gps', from, count).map((m, i) => ({ ...m, timestamp: String(RECEIVED_AT + (from + i) * 4_000) }));
+      eventMessages(s.id, 'gps', from, count).map((m, i) => ({ ...m, timestamp: String(base + (from + i) * 4_000) }));
     await produce(s.topics.events.gps, stamped(0, 300));
     const options = { maxRows: 40, maxSpanMs: 60_000, maxAgeMs: 600_000 };
     // One sink reads a backlog in big batches; the other reads the same stream while it is produced.
@@ -415,8 +306,8 @@ describe('sink files, duplicates and catalog', () => {
 
   it('drops events sent again (same id) within the window, counts them, and catalogs before committing', async () => {
     const s = await scenario('dedup');
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 100));
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 20, 30));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 0, 100));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 20, 30));
     const calls: string[] = [];
     const committedAtCatalog: string[] = [];
     const catalog = {
@@ -434,13 +325,13 @@ describe('sink files, duplicates and catalog', () => {
     sink.on('flush', (f) => (duplicates += f.duplicates));
     await sink.start();
     await waitForRows(s.lakeDir, expectedCounts({ vehicle: 100 }, 0));
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 90, 20));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 90, 20));
     await waitForRows(s.lakeDir, expectedCounts({ vehicle: 110 }, 0));
     await withTimeout(sink.close(), 20_000, 'close');
     expect(duplicates).toBe(40);
     expect(sink.stats().duplicates).toBe(40);
     // A restarted sink rebuilds its window from Kafka: the same events sent again are still dropped.
-    await produce(s.topics.events.vehicle, eventMessages(s, 'vehicle', 0, 10));
+    await produce(s.topics.events.vehicle, eventMessages(s.id, 'vehicle', 0, 10));
     const again = startSink(s, { catalog });
     await again.start();
     await expect.poll(() => again.stats().duplicates, { timeout: 30_000 }).toBe(10);
@@ -487,7 +378,7 @@ describe('sink lifecycle', () => {
   });
 
   it('closes idempotently with one promise, and refuses to start after close', async () => {
-    const sink = createSink({ brokers, lakeDir: join(root, 'lifecycle'), log: silentLog });
+    const sink = createSink({ brokers, lakeDir: join(tempDir('cloud-sink-'), 'lifecycle'), log: silentLog });
     const a = sink.close();
     expect(sink.close()).toBe(a);
     await a;
@@ -497,20 +388,9 @@ describe('sink lifecycle', () => {
 
   it('fails to start with a catalogued error when its topics do not exist', async () => {
     const s = { topics: kafkaTopicSet(`missing${randomUUID().slice(0, 8)}`) };
-    const sink = createSink({ brokers, lakeDir: join(root, 'missing'), topics: s.topics, log: silentLog });
-    sinks.push(sink);
+    const sink = startTestSink(brokers, { ...s, id: 'missing', groupId: 'sink-missing', lakeDir: join(tempDir('cloud-sink-'), 'missing') });
     const err = await withTimeout(sink.start(), 60_000, 'start').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CLD_KAFKA_START', canRetry: true });
     expect((err as Error).message).toContain(`topics do not exist: ${s.topics.events.vehicle}, `);
   }, 90_000);
 });
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}

@@ -1,46 +1,9 @@
-// The catalog port: where the sink registers the tables and partitions it writes, so engines (DuckDB
-// locally, Athena in AWS) find them without a crawler. Implementations: local (beside the lake), Glue.
-import type { Column } from '@city/protocol';
-import { createGlueCatalog, type GlueCatalogOptions } from './catalog-glue.ts';
-import { createLocalCatalog } from './catalog-local.ts';
-import { cloudErrors } from './errors.ts';
+// Which catalog the sink (or a tool) registers in: the local one beside the lake, or AWS Glue.
+import { cloudErrors } from '../../errors.ts';
+import { createGlueCatalog, type GlueCatalogOptions } from './glue.ts';
+import { createLocalCatalog } from './local.ts';
+import type { CatalogPort } from './port.ts';
 
-export interface CatalogTable {
-  /** Table name as engines see it, e.g. `vehicle` (curated), `raw_vehicle`, `deadletter`. */
-  name: string;
-  description?: string;
-  columns: readonly Column[];
-  partitionKeys: readonly Column[];
-  /** Key prefix of the table's files in the object store, ending in '/'. */
-  location: string;
-}
-
-export interface CatalogPartition {
-  /** Values of the table's partition keys, in key order, as strings. */
-  values: string[];
-  /** Key prefix of the partition's files, ending in '/'. */
-  location: string;
-}
-
-export interface CatalogPort {
-  /** Creates the table if missing; updates it for additive column changes; idempotent. */
-  ensureTable(table: CatalogTable): Promise<void>;
-  /** Registers partitions; one already registered counts as success; idempotent. */
-  addPartitions(table: string, partitions: readonly CatalogPartition[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** What a catalog holds for a table, for readers (the local query engine). */
-export interface CatalogTableState extends CatalogTable {
-  partitions: CatalogPartition[];
-}
-
-/** A catalog the local engine can read back (the local catalog; Glue is read by Athena instead). */
-export interface CatalogReader {
-  tables(): Promise<CatalogTableState[]>;
-}
-
-/** Capped exponential backoff for AWS calls: the SDK retries too, this covers longer throttling spells. */
 export type CatalogConfig = { type: 'local'; lakeDir: string } | ({ type: 'glue' } & GlueCatalogOptions);
 
 export function createCatalog(config: CatalogConfig): CatalogPort {

@@ -16,10 +16,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventTable, type Column } from '@city/protocol';
-import type { CatalogPartition, CatalogTable } from './catalog.ts';
-import { createGlueCatalog, GLUE_TYPES, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE } from './catalog-glue.ts';
-import { createLocalCatalog } from './catalog-local.ts';
-import { tablePrefix } from './layout.ts';
+import { tablePrefix } from '../../lake/index.ts';
+import { createGlueCatalog, GLUE_TYPES, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE } from './glue.ts';
+import { createLocalCatalog } from './local.ts';
+import type { CatalogPartition, CatalogTable } from './port.ts';
 
 const glue = mockClient(GlueClient);
 const FAST = { attempts: 3, initialMs: 1, maxMs: 2 };

@@ -12,11 +12,12 @@ import {
   type StorageDescriptor,
   type TableInput,
 } from '@aws-sdk/client-glue';
-import { compileSchema, describeProblems, type Column, type ColumnType } from '@city/protocol';
-import { AWS_RETRY_DEFAULTS, RETRY_POLICY_SCHEMA, backoffMs, sleep, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
-import type { CatalogPartition, CatalogPort, CatalogTable } from './catalog.ts';
-import { mergeColumns } from './catalog-local.ts';
-import { cloudErrors, errorMessage } from './errors.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { defineOptions, type Column, type ColumnType, type DeepPartial } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../../errors.ts';
+import { AWS_RETRY_DEFAULTS, awsErrorName as errorName, backoff, RetryPolicySchema, withAwsRetry } from '../aws-retry.ts';
+import { mergeColumns } from './columns.ts';
+import type { CatalogPartition, CatalogPort, CatalogTable } from './port.ts';
 
 /** Protocol column types as Hive/Glue types. */
 export const GLUE_TYPES: { readonly [T in ColumnType]: string } = {
@@ -34,48 +35,45 @@ export const PARQUET_OUTPUT_FORMAT = 'org.apache.hadoop.hive.ql.io.parquet.Mapre
 /** BatchCreatePartition accepts at most this many partitions per call. */
 export const GLUE_MAX_PARTITIONS_PER_CALL = 100;
 
-export interface GlueCatalogOptions {
-  /** Glue database holding the lake's tables (created if missing). */
+/** Options of the Glue catalog (data only; `client` is passed beside them). */
+export const GlueCatalogSchema = Type.Object(
+  {
+    /** Glue database holding the lake's tables (created if missing). Glue lower-cases names; Athena wants letters, digits and underscores. */
+    database: Type.String({ pattern: '^[a-z0-9_]{1,255}$' }),
+    /** S3 URL of the lake root, e.g. s3://bucket/lake/ — table locations are keys below it. */
+    s3Root: Type.String({ pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$' }),
+    region: Type.Optional(Type.String({ minLength: 1 })),
+    /** Owner account of the catalog; the caller's by default. */
+    catalogId: Type.Optional(Type.String({ pattern: '^\\d{12}$' })),
+    /**
+     * Athena partition projection: Athena then computes partitions from the date range instead of
+     * reading registered ones (which are still registered, for engines that do not project).
+     */
+    projection: Type.Optional(
+      Type.Object(
+        { enabled: Type.Boolean(), dateRange: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2},(NOW|\\d{4}-\\d{2}-\\d{2})$' })) },
+        { additionalProperties: false },
+      ),
+    ),
+    retry: RetryPolicySchema,
+  },
+  { additionalProperties: false },
+);
+
+export type GlueCatalogConfig = Static<typeof GlueCatalogSchema>;
+
+export type GlueCatalogOptions = DeepPartial<GlueCatalogConfig> & {
   database: string;
-  /** S3 URL of the lake root, e.g. s3://bucket/lake/ — table locations are keys below it. */
   s3Root: string;
-  region?: string;
-  /** Owner account of the catalog; the caller's by default. */
-  catalogId?: string;
-  /**
-   * Athena partition projection: Athena then computes partitions from the date range instead of
-   * reading registered ones (which are still registered, for engines that do not project).
-   */
-  projection?: { enabled: boolean; dateRange?: string };
-  retry?: Partial<RetryPolicy>;
   /** A client to use instead of creating one (tests, custom credentials). */
   client?: GlueClient;
-}
-
-const optionsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['database', 's3Root'],
-  properties: {
-    // Glue lower-cases names; Athena wants letters, digits and underscores.
-    database: { type: 'string', pattern: '^[a-z0-9_]{1,255}$' },
-    s3Root: { type: 'string', pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$' },
-    region: { type: 'string', minLength: 1 },
-    catalogId: { type: 'string', pattern: '^\\d{12}$' },
-    projection: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['enabled'],
-      properties: {
-        enabled: { type: 'boolean' },
-        dateRange: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2},(NOW|\\d{4}-\\d{2}-\\d{2})$' },
-      },
-    },
-    retry: RETRY_POLICY_SCHEMA,
-  },
 };
 
-const validateOptions = compileSchema<Omit<GlueCatalogOptions, 'client'>>(optionsSchema);
+const glueCatalogOptions = defineOptions({
+  schema: GlueCatalogSchema,
+  defaults: { retry: AWS_RETRY_DEFAULTS },
+  error: (detail) => cloudErrors.create('CLD_INVALID_OPTIONS', `glue catalog: ${detail}`),
+});
 
 export interface GlueCatalogStats {
   tablesCreated: number;
@@ -91,11 +89,8 @@ export interface GlueCatalog extends CatalogPort {
 
 export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
   const { client: givenClient, ...data } = options;
-  // An explicit undefined means "default", not "unset".
-  const checked = validateOptions(Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)));
-  if (!checked.ok) throw cloudErrors.create('CLD_INVALID_OPTIONS', `glue catalog: ${describeProblems(checked.problems)}`);
-  const resolved = checked.value;
-  const retry: RetryPolicy = { ...AWS_RETRY_DEFAULTS, ...resolved.retry };
+  const resolved = glueCatalogOptions.resolve(data);
+  const retry = resolved.retry;
   const s3Root = resolved.s3Root.endsWith('/') ? resolved.s3Root : `${resolved.s3Root}/`;
   const client = givenClient ?? new GlueClient(resolved.region === undefined ? {} : { region: resolved.region });
   const owned = givenClient === undefined;
@@ -231,7 +226,7 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
         const detail = [...failed].map(([id, why]) => `${id} (${why})`).join(', ');
         throw cloudErrors.create('CLD_CATALOG', `BatchCreatePartition ${table}: ${failed.size} partition(s) failed: ${detail}`);
       }
-      await sleep(backoffMs(retry, attempt));
+      await backoff(retry, attempt);
     }
   };
 
@@ -292,8 +287,4 @@ function fromGlueColumn(column: GlueColumn): Column {
   const type = FROM_GLUE.get((column.Type ?? '').toLowerCase());
   // A type we did not write (someone edited the table): keep the column, compare by an impossible type.
   return { name, type: type ?? (`glue:${column.Type ?? ''}` as ColumnType), nullable: true, source: [] };
-}
-
-function errorName(err: unknown): string {
-  return typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string' ? (err as Error).name : 'Error';
 }

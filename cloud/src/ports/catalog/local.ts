@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Column } from '@city/protocol';
-import type { CatalogPartition, CatalogPort, CatalogReader, CatalogTable, CatalogTableState } from './catalog.ts';
-import { cloudErrors, errorMessage } from './errors.ts';
+import { cloudErrors, errorMessage } from '../../errors.ts';
+import { mergeColumns } from './columns.ts';
+import type { CatalogPartition, CatalogPort, CatalogReader, CatalogTable, CatalogTableState } from './port.ts';
 
 /** Relative path of the catalog document inside the lake folder; not a data key (no .parquet). */
 export const LOCAL_CATALOG_FILE = '_catalog/catalog.json';
@@ -18,23 +18,6 @@ interface CatalogDocument {
 
 export interface LocalCatalog extends CatalogPort, CatalogReader {
   readonly path: string;
-}
-
-/**
- * Columns after an additive change: the existing ones in their order, then the new ones. Never drops a
- * column; a column whose type changed is refused, since files already written keep the old type.
- */
-export function mergeColumns(table: string, existing: readonly Column[], wanted: readonly Column[]): { columns: Column[]; added: Column[] } {
-  const byName = new Map(existing.map((c) => [c.name, c]));
-  const added: Column[] = [];
-  for (const column of wanted) {
-    const old = byName.get(column.name);
-    if (old === undefined) added.push(column);
-    else if (old.type !== column.type) {
-      throw cloudErrors.create('CLD_CATALOG', `${table}.${column.name}: type change ${old.type} → ${column.type} is not additive`);
-    }
-  }
-  return { columns: [...existing, ...added], added };
 }
 
 export function createLocalCatalog(lakeDir: string): LocalCatalog {

@@ -13,7 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { athenaValue, createAthenaEngine, newRequestToken } from './athena.ts';
-import { namedQuerySql } from './queries.ts';
+import { namedQuerySql } from './named.ts';
 
 const athena = mockClient(AthenaClient);
 const FAST = { pollInitialMs: 1, pollMaxMs: 4, retry: { attempts: 4, initialMs: 1, maxMs: 2 } };

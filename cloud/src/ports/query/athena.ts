@@ -10,30 +10,47 @@ import {
   StopQueryExecutionCommand,
   type ColumnInfo,
 } from '@aws-sdk/client-athena';
-import { compileSchema, describeProblems } from '@city/protocol';
-import { AWS_RETRY_DEFAULTS, RETRY_POLICY_SCHEMA, backoffMs, sleep, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
-import { cloudErrors, errorMessage } from './errors.ts';
-import type { LakeValue, QueryResult } from './query.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { defineOptions, type DeepPartial } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../../errors.ts';
+import { AWS_RETRY_DEFAULTS, backoff, RetryPolicySchema, withAwsRetry, type RetryPolicy } from '../aws-retry.ts';
+import type { LakeValue, QueryResult } from './port.ts';
 
-export interface AthenaEngineOptions {
-  workGroup: string;
-  /** Glue database the queries' table names resolve in. */
-  database: string;
-  /** Data catalog; AwsDataCatalog (Glue) by default. */
-  catalog?: string;
-  /** s3:// folder for results, when the workgroup does not enforce its own. */
-  outputLocation?: string;
-  region?: string;
-  /** Polling backoff: doubles from initial up to max while the query is queued or running. */
-  pollInitialMs?: number;
-  pollMaxMs?: number;
-  /** Deadline for one query; after it the query is stopped and the call fails. */
-  timeoutMs?: number;
-  /** Rows per GetQueryResults page (Athena allows up to 1000). */
-  pageSize?: number;
-  retry?: Partial<RetryPolicy>;
-  client?: AthenaClient;
-}
+/** Options of the Athena engine (data only; `client` is passed beside them). */
+export const AthenaEngineSchema = Type.Object(
+  {
+    workGroup: Type.String({ pattern: '^[a-zA-Z0-9._-]{1,128}$' }),
+    /** Glue database the queries' table names resolve in. */
+    database: Type.String({ minLength: 1, maxLength: 255 }),
+    /** Data catalog; AwsDataCatalog (Glue) by default. */
+    catalog: Type.String({ minLength: 1, maxLength: 256 }),
+    /** s3:// folder for results, when the workgroup does not enforce its own. */
+    outputLocation: Type.Optional(Type.String({ pattern: '^s3://' })),
+    region: Type.Optional(Type.String({ minLength: 1 })),
+    /** Polling backoff: doubles from initial up to max while the query is queued or running. */
+    pollInitialMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+    pollMaxMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+    /** Deadline for one query; after it the query is stopped and the call fails. */
+    timeoutMs: Type.Integer({ minimum: 1, maximum: 24 * 3600_000 }),
+    /** Rows per GetQueryResults page (Athena allows up to 1000). */
+    pageSize: Type.Integer({ minimum: 1, maximum: 1000 }),
+    retry: RetryPolicySchema,
+  },
+  { additionalProperties: false },
+);
+
+export type AthenaEngineConfig = Static<typeof AthenaEngineSchema>;
+
+export type AthenaEngineOptions = DeepPartial<AthenaEngineConfig> & { workGroup: string; database: string; client?: AthenaClient };
+
+const athenaOptions = defineOptions({
+  schema: AthenaEngineSchema,
+  defaults: { catalog: 'AwsDataCatalog', pollInitialMs: 100, pollMaxMs: 5_000, timeoutMs: 30 * 60_000, pageSize: 1000, retry: AWS_RETRY_DEFAULTS },
+  check: (o) => (o.pollMaxMs < o.pollInitialMs ? '/pollMaxMs must be at least /pollInitialMs' : undefined),
+  error: (detail) => cloudErrors.create('CLD_INVALID_OPTIONS', `athena: ${detail}`),
+});
+
+export const ATHENA_DEFAULTS = athenaOptions.defaults;
 
 export interface AthenaQueryResult extends QueryResult {
   queryExecutionId: string;
@@ -49,28 +66,6 @@ export interface AthenaEngine {
   close(): Promise<void>;
 }
 
-export const ATHENA_DEFAULTS = { catalog: 'AwsDataCatalog', pollInitialMs: 100, pollMaxMs: 5_000, timeoutMs: 30 * 60_000, pageSize: 1000 } as const;
-
-const optionsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['workGroup', 'database'],
-  properties: {
-    workGroup: { type: 'string', pattern: '^[a-zA-Z0-9._-]{1,128}$' },
-    database: { type: 'string', minLength: 1, maxLength: 255 },
-    catalog: { type: 'string', minLength: 1, maxLength: 256 },
-    outputLocation: { type: 'string', pattern: '^s3://' },
-    region: { type: 'string', minLength: 1 },
-    pollInitialMs: { type: 'integer', minimum: 1, maximum: 600_000 },
-    pollMaxMs: { type: 'integer', minimum: 1, maximum: 600_000 },
-    timeoutMs: { type: 'integer', minimum: 1, maximum: 24 * 3600_000 },
-    pageSize: { type: 'integer', minimum: 1, maximum: 1000 },
-    retry: RETRY_POLICY_SCHEMA,
-  },
-};
-
-const validateOptions = compileSchema<Omit<AthenaEngineOptions, 'client'>>(optionsSchema);
-
 /** A fresh idempotency token: 32 hex characters, the shortest Athena accepts. */
 export function newRequestToken(): string {
   return randomUUID().replaceAll('-', '');
@@ -78,12 +73,8 @@ export function newRequestToken(): string {
 
 export function createAthenaEngine(options: AthenaEngineOptions): AthenaEngine {
   const { client: givenClient, ...data } = options;
-  // An explicit undefined means "default", not "unset".
-  const checked = validateOptions(Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)));
-  if (!checked.ok) throw cloudErrors.create('CLD_INVALID_OPTIONS', `athena: ${describeProblems(checked.problems)}`);
-  const o = { ...ATHENA_DEFAULTS, ...checked.value };
-  if (o.pollMaxMs < o.pollInitialMs) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'athena: /pollMaxMs must be at least /pollInitialMs');
-  const retry: RetryPolicy = { ...AWS_RETRY_DEFAULTS, ...o.retry };
+  const o = athenaOptions.resolve(data);
+  const retry = o.retry;
   const poll: RetryPolicy = { attempts: Number.MAX_SAFE_INTEGER, initialMs: o.pollInitialMs, maxMs: o.pollMaxMs };
   const client = givenClient ?? new AthenaClient(o.region === undefined ? {} : { region: o.region });
   const owned = givenClient === undefined;
@@ -136,7 +127,7 @@ export function createAthenaEngine(options: AthenaEngineOptions): AthenaEngine {
         await client.send(new StopQueryExecutionCommand({ QueryExecutionId: id })).catch(() => undefined);
         throw cloudErrors.create('CLD_ATHENA_QUERY', `${id} still ${state ?? 'unknown'} after ${o.timeoutMs} ms; stopped`);
       }
-      await sleep(backoffMs(poll, attempt));
+      await backoff(poll, attempt);
     }
 
     let columns: string[] = [];

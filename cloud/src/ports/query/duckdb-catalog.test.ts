@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventRow, eventTable, exampleEvent, type Column } from '@city/protocol';
-import { createLocalCatalog } from './catalog-local.ts';
-import { createLakeWriter } from './lake-writer.ts';
-import { createParquetWriter } from './parquet.ts';
-import { openLake, syncLakeCache, type ObjectSource } from './query.ts';
-import { createLocalFolderStore } from './store.ts';
+import { createLakeWriter, createParquetWriter, syncLakeCache, type ObjectSource } from '../../lake/index.ts';
+import { createLocalCatalog } from '../catalog/index.ts';
+import { createLocalFolderStore } from '../store/index.ts';
+import { openLake } from './duckdb.ts';
 
 const META = { gatewayId: 'gw-cat', receivedAt: Date.UTC(2024, 4, 1, 12) };
 const vehicle = eventTable('vehicle');

@@ -3,12 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_KINDS, eventRow, eventTable, PARTITION_KEYS, type DeadLetter, deadLetterRow, type EventKind } from '@city/protocol';
-import { createLakeWriter, type LakeWriter } from './lake-writer.ts';
-import { openLake, queryLake } from './query.ts';
-import { sampleEvent } from './samples.ts';
-import { createLocalFolderStore } from './store.ts';
-import { createParquetWriter } from './parquet.ts';
-import { dataFileKey } from './layout.ts';
+import { sampleEvent } from '../../../../test/support/lake.ts';
+import { createLakeWriter, createParquetWriter, dataFileKey, type LakeWriter } from '../../lake/index.ts';
+import { createLocalFolderStore } from '../store/index.ts';
+import { openLake, queryLake } from './duckdb.ts';
 
 const META = { gatewayId: 'gw-q', receivedAt: Date.UTC(2024, 4, 1, 10, 0, 0, 5) };
 

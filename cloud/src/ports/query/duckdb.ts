@@ -1,4 +1,4 @@
-// The local query port: DuckDB over the lake's Parquet files, one view per table. Athena takes this
+// The query port on DuckDB over the lake's Parquet files, one view per table. Athena takes this
 // place in AWS; the views mirror what a catalog registers (table columns, then partition keys).
 import {
   DuckDBArrayValue,
@@ -19,23 +19,12 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
 import { EVENT_KINDS, type Column } from '@city/protocol';
-import type { CatalogReader } from './catalog.ts';
-import { createLocalCatalog } from './catalog-local.ts';
-import { cloudErrors, errorMessage } from './errors.ts';
-import { isLakeTable, tablePrefix, tableSchema, type LakeTable } from './layout.ts';
-import { liveFiles } from './compaction.ts';
-import { SQL_TYPES } from './parquet.ts';
-import { createLocalFolderStore, type ObjectStore } from './store.ts';
-
-export type LakeValue = string | number | boolean | null | LakeValue[] | { [key: string]: LakeValue };
-
-export interface QueryResult {
-  columns: string[];
-  rows: Record<string, LakeValue>[];
-}
+import { cloudErrors, errorMessage } from '../../errors.ts';
+import { isLakeTable, listLiveFiles, SQL_TYPES, tablePrefix, tableSchema, type LakeTable } from '../../lake/index.ts';
+import { createLocalCatalog, type CatalogReader } from '../catalog/index.ts';
+import { createLocalFolderStore, type ObjectStore } from '../store/index.ts';
+import type { LakeValue, QueryResult } from './port.ts';
 
 export interface LakeTableInfo {
   /** A lake table, or a table the catalog registered (e.g. of another zone). */
@@ -120,7 +109,7 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
         // Only live files: inputs a compacted file has replaced must not be read twice. A file can vanish
         // between listing and reading (compaction finished): list again.
         for (let attempt = 1; ; attempt++) {
-          const keys = liveFiles((await store.list(spec.prefix)).filter((key) => key.endsWith('.parquet')));
+          const keys = await listLiveFiles(store, spec.prefix);
           if (spec.optional && keys.length === 0) break;
           try {
             await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(spec.name)} AS ${await viewSql(db, store, spec, keys)}`);
@@ -227,75 +216,6 @@ async function viewSql(db: DuckDBConnection, store: ObjectStore, schema: ViewSpe
   );
   select.push(...partitionKeys.map((k) => quotedIdentifier(k.name)));
   return `SELECT ${select.join(', ')} FROM ${source}`;
-}
-
-/** A store the query side can read from. ObjectStore has no read method yet; S3 needs one (GetObject). */
-export interface ObjectSource {
-  list(prefix: string): Promise<string[]>;
-  /** Writes the object's bytes to a local file. */
-  download(key: string, toPath: string): Promise<void>;
-}
-
-/** An object store as a cache source; the store must be able to download (the local and S3 stores can). */
-export function objectSource(store: ObjectStore): ObjectSource {
-  const download = store.download;
-  if (download === undefined) throw cloudErrors.create('CLD_LAKE_OPEN', `the object store at ${store.root} cannot download objects`);
-  return { list: (prefix) => store.list(prefix), download: (key, toPath) => download.call(store, key, toPath) };
-}
-
-export interface LakeCacheSync {
-  downloaded: number;
-  kept: number;
-  removed: number;
-}
-
-/**
- * Mirrors the lake's Parquet objects into a local folder, for querying an S3 lake: the bundled DuckDB
- * has no httpfs extension and this machine cannot download one. Keys are written once (a data file's
- * name is a function of its Kafka position), so a key already cached is not fetched again; cached
- * files whose key is gone (compacted away) are removed.
- */
-export async function syncLakeCache(source: ObjectSource, cacheDir: string): Promise<LakeCacheSync> {
-  const root = resolve(cacheDir);
-  const keys = (await source.list('')).filter((k) => k.endsWith('.parquet'));
-  const wanted = new Set(keys);
-  const local = new Set(
-    (
-      await readdir(root, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return [];
-        throw err;
-      })
-    )
-      .filter((e) => e.isFile() && e.name.endsWith('.parquet'))
-      .map((e) => relative(root, join(e.parentPath, e.name)).split(sep).join('/')),
-  );
-  const result: LakeCacheSync = { downloaded: 0, kept: 0, removed: 0 };
-  for (const key of keys) {
-    if (local.has(key)) {
-      result.kept++;
-      continue;
-    }
-    const target = resolve(root, ...key.split('/'));
-    if (!target.startsWith(root + sep)) throw cloudErrors.create('CLD_LAKE_OPEN', `object key outside the cache: ${key}`);
-    await mkdir(dirname(target), { recursive: true });
-    // Fetch beside the target, then rename: a crash never leaves a truncated file under a valid key.
-    const partial = `${target}.partial`;
-    try {
-      await source.download(key, partial);
-      await rename(partial, target);
-    } catch (err) {
-      throw cloudErrors.create('CLD_LAKE_OPEN', `fetching ${key}: ${errorMessage(err)}`, err);
-    } finally {
-      await rm(partial, { force: true });
-    }
-    result.downloaded++;
-  }
-  for (const key of local) {
-    if (wanted.has(key)) continue;
-    await rm(resolve(root, ...key.split('/')), { force: true });
-    result.removed++;
-  }
-  return result;
 }
 
 /** DuckDB values as plain JSON-able JS: BigInt → number when safe (else string), times → ISO strings. */

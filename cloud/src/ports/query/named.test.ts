@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventRow, exampleEvent, partitionOf, type CityEvent, type EventKind, type EventOf } from '@city/protocol';
-import { createLakeWriter } from './lake-writer.ts';
-import { DISTRICT_BOXES, NAMED_QUERIES, namedQuery, namedQuerySql } from './queries.ts';
-import { openLake, type Lake, type QueryResult } from './query.ts';
-import { createLocalFolderStore } from './store.ts';
+import { createLakeWriter } from '../../lake/index.ts';
+import { createLocalFolderStore } from '../store/index.ts';
+import { openLake, type Lake } from './duckdb.ts';
+import { DISTRICT_BOXES, NAMED_QUERIES, namedQuery, namedQuerySql } from './named.ts';
+import type { QueryResult } from './port.ts';
 
 const t = (day: number, hour: number, minute: number) => new Date(Date.UTC(2024, 4, day, hour, minute)).toISOString();
 const CENTRUM = { lat: 52.37, lon: 4.89 };

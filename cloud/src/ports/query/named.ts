@@ -1,9 +1,8 @@
 // Named city queries, runnable on DuckDB (local lake) and Athena (Trino SQL). The SQL keeps to what both
 // dialects share; where they differ (time buckets finer than date_trunc) a dialect helper gives each
 // engine its own form, side by side. Parameters are checked against a pattern, then inlined as literals.
-import { cloudErrors } from './errors.ts';
-
-export type QueryEngineName = 'duckdb' | 'athena';
+import { cloudErrors } from '../../errors.ts';
+import type { QueryEngineName } from './port.ts';
 
 /** The places where DuckDB and Trino SQL differ for these queries. */
 interface Dialect {

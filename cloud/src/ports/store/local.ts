@@ -1,32 +1,9 @@
-// The object store port. The lake writer only ever calls these methods, so an S3 store can replace the
-// local folder without the sink changing. Keys are relative and '/'-separated.
+// The object store on a local folder: put() is fsync + rename, so an object is atomic and durable.
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { cloudErrors } from './errors.ts';
-
-export interface ObjectStore {
-  /** Where readers find the objects: a folder path here, an s3:// URL for S3. */
-  readonly root: string;
-  /** A local path the caller writes an object's bytes to before put(). */
-  scratchPath(key: string): Promise<string>;
-  /**
-   * Makes the scratch file the object at `key`, replacing any object there. Atomic: readers see the
-   * old object or the new one, never a part. Durable once the promise resolves. Consumes the file.
-   */
-  put(key: string, scratchPath: string): Promise<void>;
-  /** Removes a scratch file that will not be put. */
-  discard(scratchPath: string): Promise<void>;
-  /** Keys under a prefix, sorted. */
-  list(prefix: string): Promise<string[]>;
-  /** Reader-facing location of a key or key pattern (may contain globs). */
-  locate(keyOrPattern: string): string;
-  /** Copies an object's bytes to a local file (query caches, audits). */
-  download?(key: string, toPath: string): Promise<void>;
-  /** Removes an object; a missing one is not an error (compaction). */
-  delete?(key: string): Promise<void>;
-  close(): Promise<void>;
-}
+import { cloudErrors } from '../../errors.ts';
+import type { ObjectStore } from './port.ts';
 
 /** Scratch files live beside the data so put() is a same-filesystem rename. */
 const SCRATCH_DIR = '_scratch';

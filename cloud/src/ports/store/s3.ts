@@ -5,68 +5,61 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { compileSchema, describeProblems } from '@city/protocol';
-import { cloudErrors, errorMessage } from './errors.ts';
-import type { ObjectStore } from './store.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { defineOptions } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../../errors.ts';
+import type { ObjectStore } from './port.ts';
 
-export interface S3StoreOptions {
+/** Options of the S3 store (data only; `client` is passed beside them). */
+export const S3StoreSchema = Type.Object(
+  {
+    // S3 bucket naming rules: 3–63 of lowercase letters, digits, dots and hyphens.
+    bucket: Type.String({ pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' }),
+    /** Key prefix inside the bucket (no leading or trailing '/'), e.g. `lake`; empty for the bucket root. */
+    prefix: Type.String({ pattern: '^$|^[^/](.*[^/])?$' }),
+    region: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * Endpoint of an S3-compatible store (MinIO, s3rver, …). Set, it turns on path-style addressing and
+     * checksums only when required, which such stores need with recent SDK versions.
+     */
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://' })),
+    /** Static credentials; without them the SDK's default chain (env, profile, instance role) is used. */
+    credentials: Type.Optional(
+      Type.Object(
+        { accessKeyId: Type.String({ minLength: 1 }), secretAccessKey: Type.String({ minLength: 1 }), sessionToken: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+    /** SDK attempts per request (it backs off between them); the sink retries beyond that. */
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    /** Local folder for scratch files; defaults to the OS temp folder. */
+    scratchDir: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export type S3StoreConfig = Static<typeof S3StoreSchema>;
+
+export type S3StoreOptions = Partial<S3StoreConfig> & {
   bucket: string;
-  /** Key prefix inside the bucket (no leading or trailing '/'), e.g. `lake`; empty for the bucket root. */
-  prefix?: string;
-  region?: string;
-  /**
-   * Endpoint of an S3-compatible store (MinIO, s3rver, …). Set, it turns on path-style addressing and
-   * checksums only when required, which such stores need with recent SDK versions.
-   */
-  endpoint?: string;
-  /** Static credentials; without them the SDK's default chain (env, profile, instance role) is used. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** SDK attempts per request (it backs off between them); the sink retries beyond that. */
-  maxAttempts?: number;
-  /** Local folder for scratch files; defaults to the OS temp folder. */
-  scratchDir?: string;
   /** A ready client (tests, custom middleware); the options above that configure a client are then ignored. */
   client?: S3Client;
-}
-
-const optionsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['bucket'],
-  properties: {
-    // S3 bucket naming rules: 3–63 of lowercase letters, digits, dots and hyphens.
-    bucket: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
-    prefix: { type: 'string', pattern: '^$|^[^/](.*[^/])?$' },
-    region: { type: 'string', minLength: 1 },
-    endpoint: { type: 'string', pattern: '^https?://' },
-    credentials: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['accessKeyId', 'secretAccessKey'],
-      properties: {
-        accessKeyId: { type: 'string', minLength: 1 },
-        secretAccessKey: { type: 'string', minLength: 1 },
-        sessionToken: { type: 'string' },
-      },
-    },
-    maxAttempts: { type: 'integer', minimum: 1, maximum: 20 },
-    scratchDir: { type: 'string', minLength: 1 },
-  },
 };
 
-const validateOptions = compileSchema<Omit<S3StoreOptions, 'client'>>(optionsSchema);
+const s3StoreOptions = defineOptions({
+  schema: S3StoreSchema,
+  defaults: { prefix: '' },
+  error: (detail) => cloudErrors.create('CLD_INVALID_OPTIONS', `S3 store: ${detail}`),
+});
 
 export function createS3Store(options: S3StoreOptions): ObjectStore {
   const { client: givenClient, credentials: given, ...rest } = options;
   // Only the fields we know: the SDK marks credential objects it has used with extra ones.
-  const data = given === undefined ? rest : { ...rest, credentials: pickCredentials(given) };
-  const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
-  const checked = validateOptions(defined);
-  if (!checked.ok) throw cloudErrors.create('CLD_INVALID_OPTIONS', `S3 store: ${describeProblems(checked.problems)}`);
-  const { bucket, prefix = '', region, endpoint, credentials, maxAttempts } = checked.value;
+  const resolved = s3StoreOptions.resolve(given === undefined ? rest : { ...rest, credentials: pickCredentials(given) });
+  const { bucket, prefix, region, endpoint, credentials, maxAttempts } = resolved;
   const client = givenClient ?? new S3Client(clientConfig({ region, endpoint, credentials, maxAttempts }));
   const keyPrefix = prefix === '' ? '' : `${prefix}/`;
-  const scratchDir = join(checked.value.scratchDir ?? tmpdir(), `city-s3-scratch-${randomUUID()}`);
+  const scratchDir = join(resolved.scratchDir ?? tmpdir(), `city-s3-scratch-${randomUUID()}`);
   let scratchSeq = 0;
   let closed = false;
 
@@ -132,13 +125,15 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   };
 }
 
-function pickCredentials(c: NonNullable<S3StoreOptions['credentials']>): NonNullable<S3StoreOptions['credentials']> {
-  const picked: NonNullable<S3StoreOptions['credentials']> = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
+type Credentials = NonNullable<S3StoreConfig['credentials']>;
+
+function pickCredentials(c: Credentials): Credentials {
+  const picked: Credentials = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
   if (c.sessionToken !== undefined) picked.sessionToken = c.sessionToken;
   return picked;
 }
 
-function clientConfig(o: Pick<S3StoreOptions, 'region' | 'endpoint' | 'credentials' | 'maxAttempts'>): S3ClientConfig {
+function clientConfig(o: Pick<S3StoreConfig, 'region' | 'endpoint' | 'credentials' | 'maxAttempts'>): S3ClientConfig {
   const config: S3ClientConfig = { region: o.region ?? process.env['AWS_REGION'] ?? 'us-east-1' };
   if (o.credentials !== undefined) config.credentials = o.credentials;
   if (o.maxAttempts !== undefined) config.maxAttempts = o.maxAttempts;

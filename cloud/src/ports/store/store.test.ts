@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFaultProxy, startS3, type TestS3 } from '../../test/support/s3.ts';
-import { createS3Store } from './s3-store.ts';
-import { createLocalFolderStore, type ObjectStore } from './store.ts';
+import { startFaultProxy, startS3, type TestS3 } from '../../../../test/support/s3.ts';
+import { createLocalFolderStore } from './local.ts';
+import type { ObjectStore } from './port.ts';
+import { createS3Store } from './s3.ts';
 
 let s3: TestS3;
 let folder: string;
