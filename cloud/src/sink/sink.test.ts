@@ -372,8 +372,10 @@ describe('sink lifecycle', () => {
     expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', maxSpanMs: 0 })).toThrow(/\/maxSpanMs/);
     expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', dedupWindow: 0 })).toThrow(/\/dedupWindow/);
     expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', catalog: {} as never })).toThrow(/\/catalog must be a CatalogPort/);
+    expect(() => createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', compactEveryMs: -1 })).toThrow(/\/compactEveryMs must be >= 0/);
     const sink = createSink({ brokers: ['localhost:9092'], lakeDir: '/tmp/x', groupId: undefined });
     expect(sink.options).toMatchObject({ groupId: 'city-sink', maxRows: 50_000, maxAgeMs: 5_000, maxSpanMs: 300_000, rawZone: true, fromBeginning: true });
+    expect(sink.options).toMatchObject({ compactEveryMs: 60_000, compactTargetBytes: 128 * 1024 * 1024 });
     expect(sink.options.topics.deadletter).toBe('city.deadletter.v1');
   });
 
