@@ -75,6 +75,24 @@ describe('cli', () => {
     expect(badOption.stderr).toMatch(/\/maxRows must be >= 1/);
   });
 
+  it('prints usage for --help on every command and exits 0', async () => {
+    for (const [args, first] of [
+      [['--help'], /^usage:\n  sink run /],
+      [['help'], /^usage:\n  sink run /],
+      [['run', '--help'], /^usage:\n  sink run .*--compact-every-ms/s],
+      [['query', '-h'], /^usage:\n  sink query /],
+      [['compact', '--help'], /^usage:\n  sink compact /],
+    ] as const) {
+      const { code, stdout, stderr } = await cli([...args]);
+      expect(code, args.join(' ')).toBe(0);
+      expect(stdout, args.join(' ')).toMatch(first);
+      expect(stderr, args.join(' ')).toBe('');
+    }
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/a command is required/);
+  });
+
   it('formats NULLs, nested values and an empty result', () => {
     expect(formatTable({ columns: ['a', 'b'], rows: [{ a: null, b: [1, { x: 'y' }] }] })).toBe(
       'a    | b\n-----+--------------\nNULL | [1,{"x":"y"}]\n(1 row)\n',

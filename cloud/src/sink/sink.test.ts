@@ -388,6 +388,16 @@ describe('sink lifecycle', () => {
     await expect(sink.start()).rejects.toMatchObject({ code: 'CLD_CLOSED' });
   });
 
+  it('starts once: a second start is CLD_ALREADY_STARTED', async () => {
+    const s = await scenario('twice');
+    const sink = startSink(s);
+    await sink.start();
+    expect(sink.state).toBe('running');
+    await expect(sink.start()).rejects.toMatchObject({ code: 'CLD_ALREADY_STARTED' });
+    await withTimeout(sink.close(), 20_000, 'close');
+    expect(sink.state).toBe('closed');
+  }, 60_000);
+
   it('fails to start with a catalogued error when its topics do not exist', async () => {
     const s = { topics: kafkaTopicSet(`missing${randomUUID().slice(0, 8)}`) };
     const sink = startTestSink(brokers, { ...s, id: 'missing', groupId: 'sink-missing', lakeDir: join(tempDir('cloud-sink-'), 'missing') });
