@@ -1,80 +1,99 @@
-// Public entry of the cloud package: the sink, the lake writer and its ports, and the query engine.
+// Public entry of the cloud package: the sink, the lake, the object store / catalog / query ports with
+// their adapters, and the errors they raise. Internals (segments, intake, flusher, compactor) stay inside.
 export { cloudErrors, type CloudErrorCode } from './errors.ts';
-export { jsonLog, silentLog, type Log, type LogLevel } from './log.ts';
-export {
-  CURATED_PREFIX,
-  DEADLETTER_PREFIX,
-  dataFileKey,
-  dataFileName,
-  isLakeTable,
-  parseDataFileKey,
-  partitionPrefix,
-  tablePrefix,
-  tableSchema,
-  type LakePartition,
-  type LakeTable,
-} from './layout.ts';
-export {
-  createRecordDecoder,
-  DEFAULT_TOPICS,
-  topicList,
-  type KafkaRecord,
-  type LakeRow,
-  type RecordDecoder,
-  type SinkTopics,
-} from './records.ts';
-export { columnDefinitions, createParquetWriter, SQL_TYPES, type ParquetWriteOptions, type ParquetWriter } from './parquet.ts';
-export { createLocalFolderStore, type ObjectStore } from './store.ts';
-export { createS3Store, type S3StoreOptions } from './s3-store.ts';
-export { sampleEvent, type SampleOptions } from './samples.ts';
-export { createLakeWriter, type LakeFile, type LakeWriter } from './lake-writer.ts';
-export { resolveSinkOptions, SINK_DEFAULTS, type ResolvedSinkOptions, type SinkOptions } from './options.ts';
+// Kept for callers that took the logger from here; it is the shared one of @city/protocol.
+export { jsonLog, silentLog, type Log, type LogLevel } from '@city/protocol';
 export {
   createSink,
+  DEFAULT_TOPICS,
+  SINK_DEFAULTS,
   Sink,
+  SinkSchema,
+  topicList,
+  // The sink's record decoding, for tools and benchmarks that measure it.
+  createRecordDecoder,
   type CommittedOffset,
+  type CompactionInfo,
   type FlushErrorInfo,
   type FlushInfo,
   type FlushReason,
+  type KafkaRecord,
+  type LakeRow,
   type RebalanceInfo,
+  type RecordDecoder,
   type RejectedInfo,
+  type ResolvedSinkOptions,
+  type SinkConfig,
   type SinkEvents,
+  type SinkOptions,
   type SinkStats,
-} from './sink.ts';
+  type SinkTopics,
+} from './sink/index.ts';
 export {
-  LAKE_TABLES,
-  openLake,
-  queryLake,
+  ALL_LAKE_TABLES,
+  COMPACT_DEFAULTS,
+  compactLake,
+  compactPartition,
+  createLakeWriter,
+  createParquetWriter,
+  dataFileKey,
+  isLakeTable,
+  liveFiles,
   objectSource,
+  parseDataFileKey,
+  parseLakeFileKey,
+  partitionPrefix,
   syncLakeCache,
-  toLakeValue,
-  type Lake,
+  tablePrefix,
+  tableSchema,
+  type CompactOptions,
+  type CompactStep,
   type LakeCacheSync,
-  type LakeTableInfo,
-  type LakeValue,
+  type LakeFile,
+  type LakeFileKey,
+  type LakePartition,
+  type LakeTable,
+  type LakeWriter,
   type ObjectSource,
-  type OpenLakeOptions,
-  type QueryResult,
-} from './query.ts';
+  type ParquetWriter,
+  type PartitionCompaction,
+} from './lake/index.ts';
+export { createLocalFolderStore, createS3Store, type ObjectStore, type S3StoreOptions } from './ports/store/index.ts';
 export {
   createCatalog,
+  createGlueCatalog,
+  createLocalCatalog,
+  LOCAL_CATALOG_FILE,
   type CatalogConfig,
   type CatalogPartition,
   type CatalogPort,
   type CatalogReader,
   type CatalogTable,
   type CatalogTableState,
-} from './catalog.ts';
-export { AWS_RETRY_DEFAULTS, isRetryableAwsError, withAwsRetry, type RetryPolicy } from './aws-retry.ts';
-export { createLocalCatalog, LOCAL_CATALOG_FILE, mergeColumns, type LocalCatalog } from './catalog-local.ts';
-export {
-  createGlueCatalog,
-  GLUE_MAX_PARTITIONS_PER_CALL,
-  GLUE_TYPES,
-  projectionParameters,
   type GlueCatalog,
   type GlueCatalogOptions,
   type GlueCatalogStats,
-} from './catalog-glue.ts';
-export { athenaValue, ATHENA_DEFAULTS, createAthenaEngine, newRequestToken, type AthenaEngine, type AthenaEngineOptions, type AthenaQueryResult } from './athena.ts';
-export { DISTRICT_BOXES, districtSql, NAMED_QUERIES, namedQuery, namedQuerySql, type NamedQuery, type NamedQueryParam, type QueryEngineName } from './queries.ts';
+  type LocalCatalog,
+} from './ports/catalog/index.ts';
+export type { RetryPolicy } from './ports/aws-retry.ts';
+export {
+  ATHENA_DEFAULTS,
+  createAthenaEngine,
+  LAKE_TABLES,
+  NAMED_QUERIES,
+  namedQuery,
+  namedQuerySql,
+  openLake,
+  queryLake,
+  type AthenaEngine,
+  type AthenaEngineOptions,
+  type AthenaQueryResult,
+  type Lake,
+  type LakeTableInfo,
+  type LakeValue,
+  type NamedQuery,
+  type NamedQueryParam,
+  type OpenLakeOptions,
+  type QueryEngineName,
+  type QueryResult,
+} from './ports/query/index.ts';

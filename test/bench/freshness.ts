@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
-import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs } from '@city/protocol';
-import { createSink, sampleEvent, silentLog, SINK_DEFAULTS } from '@city/cloud';
+import { EVENT_KINDS, kafkaTopicSet, recordHeaders, sleep, topicSpecs } from '@city/protocol';
+import { createSink, silentLog, SINK_DEFAULTS } from '@city/cloud';
+import { sampleEvent } from '../support/lake.ts';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 
 const { values } = parseArgs({
@@ -50,7 +51,6 @@ interface Result {
   queryMs: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -79,12 +79,7 @@ async function measure(setting: (typeof settings)[number]): Promise<Result> {
       message: {
         key: event.deviceId,
         value: JSON.stringify(event),
-        headers: {
-          [HEADERS.gatewayId]: 'gw-bench',
-          [HEADERS.receivedAt]: String(Date.now()),
-          [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
-          [HEADERS.eventId]: event.eventId,
-        },
+        headers: recordHeaders({ gatewayId: 'gw-bench', receivedAt: Date.now(), eventId: event.eventId }),
       },
     };
   };
@@ -114,7 +109,7 @@ async function measure(setting: (typeof settings)[number]): Promise<Result> {
     [
       '--input-type=module',
       '-e',
-      `const { queryLake } = await import(${JSON.stringify(new URL('../../cloud/src/query.ts', import.meta.url).href)});
+      `const { queryLake } = await import('@city/cloud');
        const seen = new Set();
        for (;;) {
          const q0 = performance.now();
@@ -126,7 +121,8 @@ async function measure(setting: (typeof settings)[number]): Promise<Result> {
          await new Promise((res) => setTimeout(res, ${pollMs}));
        }`,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    // Run from this folder, so the reader resolves @city/cloud as this package does.
+    { stdio: ['ignore', 'pipe', 'inherit'], cwd: import.meta.dirname },
   );
   let queries = 0;
   let queryTotalMs = 0;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { eventRow, eventTable, isEventKind, type CellValue, type ColumnType, type EventKind, type TableSchema } from '@city/protocol';
-import { createLakeWriter, createLocalFolderStore, createParquetWriter, sampleEvent } from '@city/cloud';
+import { createLakeWriter, createLocalFolderStore, createParquetWriter } from '@city/cloud';
+import { sampleEvent } from '../support/lake.ts';
 
 // parquetjs-lite ships no types: describe the part used here.
 interface ParquetJsWriter {

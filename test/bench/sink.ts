@@ -13,14 +13,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
-import { EVENT_KINDS, HEADERS, kafkaTopicSet, SCHEMA_VERSION, topicSpecs, type CellValue } from '@city/protocol';
+import { EVENT_KINDS, kafkaTopicSet, recordHeaders, sleep, topicSpecs, type CellValue } from '@city/protocol';
 import {
   createParquetWriter,
   createRecordDecoder,
   createS3Store,
   createSink,
   queryLake,
-  sampleEvent,
   silentLog,
   tableSchema,
   type KafkaRecord,
@@ -28,6 +27,7 @@ import {
   type ObjectStore,
 } from '@city/cloud';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
+import { sampleEvent } from '../support/lake.ts';
 
 const { values } = parseArgs({
   options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, profile: { type: 'string' } },
@@ -51,12 +51,7 @@ for (let i = 0; i < total; i++) {
   const event = sampleEvent(kind, i, { idPrefix: runId, dateObserved: HOUR_START + (i % 3600) * 1000 });
   const value = JSON.stringify(event);
   payloadBytes += value.length;
-  const headers = {
-    [HEADERS.gatewayId]: 'gw-bench',
-    [HEADERS.receivedAt]: String(HOUR_START + 3_600_000),
-    [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
-    [HEADERS.eventId]: event.eventId,
-  };
+  const headers = recordHeaders({ gatewayId: 'gw-bench', receivedAt: HOUR_START + 3_600_000, eventId: event.eventId });
   const topic = topics.events[kind];
   let list = byTopic.get(topic);
   if (list === undefined) byTopic.set(topic, (list = []));
@@ -114,7 +109,7 @@ async function runSink(name: string, store: ObjectStore | undefined): Promise<Ru
   // Curated rows only: the sink may also keep every record in a raw zone (raw_<kind> tables).
   const written = () => EVENT_KINDS.reduce((a, k) => a + (sink.stats().rows[k] ?? 0), 0);
   const rawRows = () => Object.entries(sink.stats().rows).reduce((a, [t, n]) => a + (t.startsWith('raw_') ? (n ?? 0) : 0), 0);
-  while (written() < total) await new Promise((r) => setTimeout(r, 20));
+  while (written() < total) await sleep(20);
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const stats = sink.stats();

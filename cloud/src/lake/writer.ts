@@ -1,0 +1,70 @@
+// Writes one lake file: Parquet into a scratch file of the object store, then put() makes it the object.
+import { CityError, type CellValue } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../errors.ts';
+import type { ObjectStore } from '../ports/store/index.ts';
+import { dataFileKey, footerMetadata, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
+import { createParquetWriter, type ParquetWriter } from './parquet.ts';
+
+export interface LakeFile {
+  table: LakeTable;
+  partition: LakePartition;
+  topic: string;
+  kafkaPartition: number;
+  /** Offsets of the first and last record in the file; they name the file and go in its footer. */
+  firstOffset: bigint;
+  lastOffset: bigint;
+  rows: readonly (readonly CellValue[])[];
+}
+
+export interface LakeWriter {
+  readonly store: ObjectStore;
+  /** Writes the file durably and returns its key; rewriting the same source position replaces it. */
+  write(file: LakeFile): Promise<string>;
+  /** Waits for writes under way, then closes the Parquet writer (if it made it) and the store. */
+  close(): Promise<void>;
+}
+
+export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWriter): Promise<LakeWriter> {
+  const writer = parquet ?? (await createParquetWriter());
+  const pending = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  const write = async (file: LakeFile): Promise<string> => {
+    if (closing !== undefined) throw cloudErrors.create('CLD_CLOSED', 'lake writer');
+    const key = dataFileKey(file.table, file.partition, { topic: file.topic, partition: file.kafkaPartition, firstOffset: file.firstOffset });
+    const scratch = await store.scratchPath(key);
+    try {
+      await writer.write(tableSchema(file.table), file.rows, scratch, { metadata: footerMetadata(file) });
+    } catch (err) {
+      await store.discard(scratch).catch(() => undefined);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${key}: ${errorMessage(err)}`, err);
+    }
+    try {
+      await store.put(key, scratch);
+    } catch (err) {
+      await store.discard(scratch).catch(() => undefined);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
+    }
+    return key;
+  };
+
+  return {
+    store,
+    write(file) {
+      const run = write(file);
+      const settled = run.catch(() => undefined);
+      pending.add(settled);
+      void settled.finally(() => pending.delete(settled));
+      return run;
+    },
+    close() {
+      // A write still running holds the DuckDB connection: closing it under the write would fail it.
+      closing ??= (async () => {
+        await Promise.all(pending);
+        if (parquet === undefined) writer.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// The sink: Kafka consumer group → exactly-once Parquet lake, with its events, options and record decoding.
+export { createSink, Sink } from './sink.ts';
+export { resolveSinkOptions, SINK_DEFAULTS, SinkSchema, type ResolvedSinkOptions, type SinkConfig, type SinkOptions } from './options.ts';
+export type {
+  CommittedOffset,
+  CompactionInfo,
+  FlushErrorInfo,
+  FlushInfo,
+  RebalanceInfo,
+  RejectedInfo,
+  SinkEvents,
+  SinkStats,
+} from './events.ts';
+export type { FlushReason } from './segments.ts';
+export { createRecordDecoder, DEFAULT_TOPICS, topicList, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
