@@ -46,12 +46,38 @@ describe('error catalogs', () => {
   it('raise every code somewhere in their own package (outside the catalog)', () => {
     const unused: string[] = [];
     for (const { errors, source } of CATALOGS) {
+      // The catalog itself does not count: only what stands outside its defineErrors(…) call.
       const text = productSources(source)
-        .filter((file) => !file.includes(`defineErrors('${errors.prefix}'`))
+        .map((file) => {
+          const at = file.indexOf(`defineErrors('${errors.prefix}'`);
+          return at === -1 ? file : file.slice(0, at) + file.slice(file.indexOf('\n});', at));
+        })
         .join('\n');
       for (const code of errors.codes) if (!text.includes(`'${code}'`)) unused.push(code);
     }
     expect(unused).toEqual([]);
+  });
+
+  it('raise no code their catalog lacks, and fake no code of another library', () => {
+    const strays: string[] = [];
+    for (const { errors, source } of CATALOGS) {
+      const known = new Set<string>(errors.codes);
+      for (const file of productSources(source)) {
+        for (const m of file.matchAll(new RegExp(`\\.create\\(\\s*'(${errors.prefix}_[A-Z0-9_]+)'`, 'g'))) if (!known.has(m[1]!)) strays.push(m[1]!);
+        // e.g. Object.assign(new Error(…), { code: 'SQLITE_CORRUPT' }) to reach another library's error path
+        for (const m of file.matchAll(/\bcode:\s*'([A-Z][A-Z0-9_]+)'/g)) if (!m[1]!.startsWith(`${errors.prefix}_`)) strays.push(`${source}: faked ${m[1]}`);
+      }
+    }
+    expect(strays).toEqual([]);
+  });
+
+  it('mark bad command lines and options as usage errors (exit 2)', () => {
+    const usage = CATALOGS.flatMap((c) => c.errors.codes.filter((code) => /_(USAGE|BAD_FLAG|INVALID_OPTIONS?|OPTIONS_INVALID|CONFIG_FILE)$/.test(code)));
+    expect(usage.length).toBeGreaterThan(8);
+    for (const code of usage) {
+      const catalog = CATALOGS.find((c) => c.errors.codes.includes(code))!.errors.catalog;
+      expect(catalog[code]!.usage, code).toBe(true);
+    }
   });
 
   it('are all in the README table with the catalog text (paste the expected rows to update it)', () => {
