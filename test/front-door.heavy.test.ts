@@ -2,14 +2,13 @@
 // of its code block and run as child processes (npm script → node command from package.json), with only
 // the ports swapped for free ones and a temp folder as the working directory (for ./kafka-data, ./lake…).
 // Heavy: a broker of its own and four Node processes at once would starve neighbouring test files.
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '@city/protocol';
 import { standardTopics } from '@city/deploy/kafka';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli, type CliResult, type RunningCli } from './support/cli.ts';
+import { accepts, freePort } from './support/net.ts';
 import { tempDir } from './support/teardown.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -72,14 +71,6 @@ function toCommand(line: string): Command {
   return { line, name: `${script}${sub}`, nodeArgs: scriptWords.slice(1, at), file: join(ROOT, scriptWords[at]!), args: [...fixed, ...args] };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Every port the commands name (`--port N`, `host:N`, `scheme://host:N`), each mapped to a free one. */
 async function portMap(commands: Command[]): Promise<Map<string, string>> {
   const ports = new Set<string>();
@@ -98,16 +89,6 @@ function substitute(args: string[], ports: Map<string, string>): string[] {
   return args.map((arg, i) => {
     if (args[i - 1] === '--port' && ports.has(arg)) return ports.get(arg)!;
     return arg.replace(/([\w.\]]:)(\d{2,5})(?=$|[/,])/g, (whole, host: string, port: string) => (ports.has(port) ? `${host}${ports.get(port)}` : whole));
-  });
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
   });
 }
 

@@ -12,7 +12,8 @@ import kafkajs from 'kafkajs';
 import { kafkaTopicSet, sleep, topicSpecs, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
-import { freePort, gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
+import { gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
+import { freePort } from '../support/net.ts';
 import { runLoad } from './gateway-load.ts';
 
 const { values } = parseArgs({

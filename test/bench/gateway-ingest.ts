@@ -15,7 +15,8 @@ import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { kafkaTopicSet, sleep, topicSpecs, type KafkaTopicSet } from '@city/protocol';
 import { ensureTopics, useKafka, type KafkaCluster } from '@city/deploy/kafka';
-import { freePort, gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
+import { gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
+import { freePort } from '../support/net.ts';
 import { runLoad, type LoadOptions, type LoadResult } from './gateway-load.ts';
 
 const { values } = parseArgs({

@@ -3,31 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, type WriteStream } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { waitFor } from '@city/protocol';
+import { accepts } from '../support/net.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  if (address === null || typeof address === 'string') throw new Error('unexpected address');
-  return address.port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      r(true);
-    });
-    socket.on('error', () => r(false));
-  });
-}
 
 async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
   await waitFor(

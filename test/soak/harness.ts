@@ -10,7 +10,8 @@ import { createLifecycle, HEADERS, headerText, kafkaTopicSet, sleep, textLog, to
 import { SIM_KINDS, createAckLedger, createFleet } from '@city/device-sim';
 import { ensureTopics, startKafka } from '@city/deploy/kafka';
 import { createTcpProxy, type ProxyMode } from '../support/tcp-proxy.ts';
-import { freePort, gatewayProcess } from './gateway-process.ts';
+import { freePort } from '../support/net.ts';
+import { gatewayProcess } from './gateway-process.ts';
 
 export interface SoakOptions {
   minutes: number;
