@@ -1,8 +1,6 @@
 // Public entry of the cloud package: the sink, the lake, the object store / catalog / query ports with
 // their adapters, and the errors they raise. Internals (segments, intake, flusher, compactor) stay inside.
 export { cloudErrors, type CloudErrorCode } from './errors.ts';
-// Kept for callers that took the logger from here; it is the shared one of @city/protocol.
-export { jsonLog, silentLog, type Log, type LogLevel } from '@city/protocol';
 export {
   createSink,
   DEFAULT_TOPICS,

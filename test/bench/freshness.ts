@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
-import { EVENT_KINDS, kafkaTopicSet, recordHeaders, sleep, topicSpecs } from '@city/protocol';
-import { createSink, silentLog, SINK_DEFAULTS } from '@city/cloud';
+import { EVENT_KINDS, kafkaTopicSet, recordHeaders, silentLog, sleep, topicSpecs } from '@city/protocol';
+import { createSink, SINK_DEFAULTS } from '@city/cloud';
 import { sampleEvent } from '../support/lake.ts';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 

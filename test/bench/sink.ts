@@ -13,14 +13,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
-import { EVENT_KINDS, kafkaTopicSet, recordHeaders, sleep, topicSpecs, type CellValue } from '@city/protocol';
+import { EVENT_KINDS, kafkaTopicSet, recordHeaders, silentLog, sleep, topicSpecs, type CellValue } from '@city/protocol';
 import {
   createParquetWriter,
   createRecordDecoder,
   createS3Store,
   createSink,
   queryLake,
-  silentLog,
   tableSchema,
   type KafkaRecord,
   type LakeTable,
