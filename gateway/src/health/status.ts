@@ -44,21 +44,11 @@ export function judgeHealth(snapshot: StatusSnapshot): HealthVerdict {
 }
 
 /** The JSON /healthz answers with (200 when healthy, 503 otherwise). */
-export interface HealthzBody extends HealthVerdict {
+export interface HealthzBody
+  extends HealthVerdict,
+    Pick<StatusSnapshot, 'gatewayId' | 'state' | 'bufferWritable' | 'bufferError' | 'kafka' | 'kafkaTopicsMissing' | 'kafkaError' | 'uptime' | 'inRate' | 'outRate' | 'stats' | 'sampleFailures'> {
   status: 'ok' | 'unhealthy';
-  gatewayId: string;
-  state: string;
-  bufferWritable: boolean;
-  bufferError?: string;
-  kafka: KafkaStateName;
-  kafkaTopicsMissing?: string[];
-  kafkaError?: string;
-  uptime: number;
-  inRate: number;
-  outRate: number;
-  stats: Readonly<Record<string, unknown>>;
   system?: SystemSample & { ageSeconds: number };
-  sampleFailures: number;
 }
 
 export function healthzBody(snapshot: StatusSnapshot): HealthzBody {
