@@ -1,6 +1,6 @@
 // Error catalog of the cloud package: every error the sink, the lake, the ports and the CLI raise
 // carries one of these codes (errors.test.ts checks that each is used and none is missing).
-import { defineErrors } from '@city/protocol';
+import { defineErrors, lifecycleErrorsFrom } from '@city/protocol';
 
 export const cloudErrors = defineErrors('CLD', {
   CLD_INVALID_OPTIONS: { message: 'invalid options', canRetry: false, usage: true, action: 'fix the option the message names (field path and rule)' },
@@ -48,8 +48,4 @@ export function errorMessage(err: unknown): string {
 }
 
 /** The lifecycle's refusals as cloud errors. */
-export const lifecycleErrors = {
-  alreadyStarted: (detail: string) => cloudErrors.create('CLD_ALREADY_STARTED', detail),
-  closed: (detail: string) => cloudErrors.create('CLD_CLOSED', detail),
-  timeout: (detail: string) => cloudErrors.create('CLD_CLOSE_TIMEOUT', detail),
-};
+export const lifecycleErrors = lifecycleErrorsFrom(cloudErrors, { alreadyStarted: 'CLD_ALREADY_STARTED', closed: 'CLD_CLOSED', timeout: 'CLD_CLOSE_TIMEOUT' });

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { createLifecycle, defineOptions, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
+import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
 import { createSink, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
@@ -96,11 +96,7 @@ export function createCity(options: CityOptions = {}): City {
   const life = createLifecycle({
     name: 'city',
     deadlineMs: CLOSE_DEADLINE_MS,
-    errors: {
-      alreadyStarted: (d) => cityErrors.create('CITY_ALREADY_STARTED', d),
-      closed: (d) => cityErrors.create('CITY_CLOSED', d),
-      timeout: (d) => cityErrors.create('CITY_CLOSE_TIMEOUT', d),
-    },
+    errors: lifecycleErrorsFrom(cityErrors, { alreadyStarted: 'CITY_ALREADY_STARTED', closed: 'CITY_CLOSED', timeout: 'CITY_CLOSE_TIMEOUT' }),
   });
   let kafka: KafkaCluster | undefined;
   let sink: Sink | undefined;

@@ -1,7 +1,7 @@
 // Process entry of `npm run kafka -- fetch|start|topics`. `start` prints the bootstrap address (host:port)
 // alone on stdout once the broker serves and the standard topics exist, so a script can read it;
 // progress goes to stderr. SIGINT/SIGTERM stop the broker cleanly; a second signal gives up waiting.
-import { closeOnSignals, createLifecycle, isHelpWord, parseCommandLine, runMain, textLog, type Log } from '@city/protocol';
+import { closeOnSignals, createLifecycle, isHelpWord, lifecycleErrorsFrom, parseCommandLine, runMain, textLog, type Log } from '@city/protocol';
 import { parseBrokers, startKafka, type KafkaCluster } from './broker.ts';
 import { kafkaErrors } from './errors.ts';
 import { KAFKA_VERSION, fetchKafka } from './fetch.ts';
@@ -98,11 +98,7 @@ async function startCommand(argv: readonly string[], log: Log): Promise<number> 
   const life = createLifecycle({
     name: 'kafka',
     deadlineMs: STOP_DEADLINE_MS,
-    errors: {
-      alreadyStarted: (d) => kafkaErrors.create('KAFKA_ALREADY_STARTED', d),
-      closed: (d) => kafkaErrors.create('KAFKA_STOPPED', d),
-      timeout: (d) => kafkaErrors.create('KAFKA_STOP_TIMEOUT', d),
-    },
+    errors: lifecycleErrorsFrom(kafkaErrors, { alreadyStarted: 'KAFKA_ALREADY_STARTED', closed: 'KAFKA_STOPPED', timeout: 'KAFKA_STOP_TIMEOUT' }),
   });
   let cluster: KafkaCluster | undefined;
   // A signal that arrives while the broker is starting is honoured once the start is over.

@@ -7,7 +7,7 @@
 // commit what was received → forward for up to drainOnCloseMs → close Kafka → the status listener
 // (it answers 503 "closing" while the backlog drains) → the buffer.
 import { EventEmitter } from 'node:events';
-import { createLifecycle, jsonLog, type DeadLetter, type GatewayHealth, type LifecycleErrors, type Log } from '@city/protocol';
+import { createLifecycle, jsonLog, lifecycleErrorsFrom, type DeadLetter, type GatewayHealth, type Log } from '@city/protocol';
 import {
   REFUSAL_REASONS,
   createIntake,
@@ -91,11 +91,7 @@ export interface Gateway extends EventEmitter<GatewayEvents> {
   httpPort(): number;
 }
 
-const lifecycleErrors: LifecycleErrors = {
-  alreadyStarted: (detail) => gatewayErrors.create('GW_ALREADY_STARTED', detail),
-  closed: (detail) => gatewayErrors.create('GW_CLOSED', detail),
-  timeout: (detail) => gatewayErrors.create('GW_SHUTDOWN_TIMEOUT', detail),
-};
+const lifecycleErrors = lifecycleErrorsFrom(gatewayErrors, { alreadyStarted: 'GW_ALREADY_STARTED', closed: 'GW_CLOSED', timeout: 'GW_SHUTDOWN_TIMEOUT' });
 
 /** The parts of a started gateway, each set once it is open. */
 interface Parts {

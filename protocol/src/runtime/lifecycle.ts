@@ -2,6 +2,7 @@
 // closed. close() runs once (every caller gets the same promise) and closes the parts in reverse order
 // of opening; past the deadline it stops waiting, aborts `signal` (retries end) and forces what is left.
 // A start() that fails closes what it had opened before the error is thrown.
+import type { ErrorCatalog, ErrorSpec } from '../errors.ts';
 
 export type LifecycleState = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -11,6 +12,18 @@ export interface LifecycleErrors {
   closed(detail: string): Error;
   /** close() passed its deadline; `detail` names the part it was waiting for. */
   timeout(detail: string): Error;
+}
+
+/** The lifecycle's refusals as codes of a package's catalog. */
+export function lifecycleErrorsFrom<C extends Record<string, ErrorSpec>>(
+  errors: ErrorCatalog<C>,
+  codes: { alreadyStarted: keyof C & string; closed: keyof C & string; timeout: keyof C & string },
+): LifecycleErrors {
+  return {
+    alreadyStarted: (detail) => errors.create(codes.alreadyStarted, detail),
+    closed: (detail) => errors.create(codes.closed, detail),
+    timeout: (detail) => errors.create(codes.timeout, detail),
+  };
 }
 
 export interface Closer {
