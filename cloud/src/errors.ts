@@ -38,6 +38,7 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_CATALOG: { message: 'catalog request failed', canRetry: true, action: 'retried with backoff; check the catalog file or the Glue permissions the README lists' },
   CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
   CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: "read Athena's reason in the message and fix the query or its permissions" },
+  CLD_HTTP_LISTEN: { message: 'the health listener could not listen', canRetry: false, action: 'pick a free [HOST:]PORT for --http (or SINK_HTTP in the image)' },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 

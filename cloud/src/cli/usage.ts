@@ -10,6 +10,7 @@ export const RUN_USAGE = `usage:
            [--compact-every-ms MS] [--compact-target-bytes N]
            [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
+           [--http [HOST:]PORT]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
       the sink compacts its own committed files every --compact-every-ms (default ${SINK_DEFAULTS.compactEveryMs}; 0 turns it off)
       into files of up to --compact-target-bytes (default ${SINK_DEFAULTS.compactTargetBytes})
@@ -17,7 +18,8 @@ export const RUN_USAGE = `usage:
       SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, instance role);
       --s3-endpoint names an S3-compatible store; --no-raw writes only the curated and dead-letter zones
       --catalog registers tables and partitions before offsets are committed: local writes
-      DIR/_catalog/catalog.json, glue (lake on S3) the Glue database DB (projection: Athena partition projection)`;
+      DIR/_catalog/catalog.json, glue (lake on S3) the Glue database DB (projection: Athena partition projection)
+      --http serves GET /healthz (200 while running, 503 otherwise, JSON state and counters)`;
 
 export const QUERY_USAGE = `usage:
   sink query --lake DIR ["SQL"]
