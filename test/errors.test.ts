@@ -10,6 +10,7 @@ import { simErrors } from '@city/device-sim';
 import { cityErrors } from '@city/deploy/city';
 import { kafkaErrors } from '@city/deploy/kafka';
 import { imageErrors } from '@city/deploy/image';
+import { cdkErrors } from '@city/deploy/aws';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -22,6 +23,7 @@ const CATALOGS: { errors: ErrorCatalogView; source: string }[] = [
   { errors: kafkaErrors, source: 'deploy' },
   { errors: cityErrors, source: 'deploy' },
   { errors: imageErrors, source: 'deploy' },
+  { errors: cdkErrors, source: 'deploy' },
 ];
 
 function productSources(dir: string): string[] {

@@ -24,6 +24,8 @@ const CASES: [script: string, args: string[]][] = [
   ['image', []],
   ['image', ['build']],
   ['image', ['base']],
+  ['cdk', []],
+  ['cdk', ['synth']],
   ['gateway', []],
   ['gateway', ['start']],
   ['gateway', ['status']],

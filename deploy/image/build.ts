@@ -13,19 +13,10 @@ import { dirname, join } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import type { Log } from '@city/protocol';
 import { imageErrors, type ImageErrorCode } from './errors.ts';
+import { HEALTHCHECK_COMMAND, IMAGE } from './layout.ts';
 
 const HERE = import.meta.dirname;
 const ROOT = join(HERE, '..', '..');
-
-/** Where the sink lives in the image, its user, and the defaults its environment carries. */
-export const IMAGE = {
-  name: 'localhost/city-sink',
-  appDir: '/opt/city-sink',
-  user: 'city-sink',
-  uid: 10001,
-  dataDir: '/data',
-  healthPort: 8080,
-} as const;
 
 export interface BuildImageOptions {
   /** Image reference to tag (default localhost/city-sink:<version>). */
@@ -220,7 +211,7 @@ async function stageContext(context: string, baseRef: string, baseTarball: strin
     `WORKDIR ${IMAGE.dataDir}`,
     `VOLUME ["${IMAGE.dataDir}"]`,
     `EXPOSE ${IMAGE.healthPort}/tcp`,
-    `HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["${node}", "${IMAGE.appDir}/app/healthcheck.mjs"]`,
+    `HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ${JSON.stringify(HEALTHCHECK_COMMAND)}`,
     `ENTRYPOINT ["${node}", "${IMAGE.appDir}/app/entry.mjs"]`,
     `LABEL org.opencontainers.image.title="city-sink" org.opencontainers.image.description="Smart-city cloud sink: Kafka to a Parquet lake" org.opencontainers.image.version="${version}" org.opencontainers.image.licenses="MIT"`,
     '',
