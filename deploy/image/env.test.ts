@@ -12,10 +12,13 @@ describe('sink image environment', () => {
       SINK_GROUP: '',
       SINK_SASL_PASSWORD: 'hunter2',
       SINK_OAUTH_TOKEN: 'x',
+      SINK_TLS_KEY: 'pem',
+      SINK_SASL_PASSWORD_ENV: 'KAFKA_SASL_PASSWORD',
       AWS_REGION: 'eu-west-1',
       PATH: '/usr/bin',
     };
-    expect(flagsFromEnv(env)).toEqual(['--brokers', 'b-1:9096,b-2:9096', '--no-raw', '--s3-bucket', 'city-lake']);
+    // Where a secret is may be a flag; the secret itself never is.
+    expect(flagsFromEnv(env)).toEqual(['--brokers', 'b-1:9096,b-2:9096', '--no-raw', '--s3-bucket', 'city-lake', '--sasl-password-env', 'KAFKA_SASL_PASSWORD']);
   });
 
   it('runs `sink run` with the environment unless a command is given', () => {

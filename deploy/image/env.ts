@@ -2,11 +2,12 @@
 // --<name> of `sink run` (SINK_S3_BUCKET=city-lake → --s3-bucket city-lake; "true" → a bare flag such
 // as --no-raw, "false" or empty → left out). Generic on purpose, so a flag `sink run` gains is
 // configurable here without an edit; the sink's strict parser names any variable that is not a flag.
-// Names that look like secrets are never turned into flags: a command line is visible to every
-// process, and secrets reach the sink as files or variables of their own.
+// Names that end like a secret (…_PASSWORD, …_TOKEN, …_KEY) are never turned into flags: a command line
+// is visible to every process, and secrets reach the sink as files or variables of their own, which
+// flags may name (SINK_SASL_PASSWORD_ENV=KAFKA_SASL_PASSWORD, SINK_TLS_KEY_FILE=/run/secrets/key.pem).
 
 const PREFIX = 'SINK_';
-const SECRET = /PASSWORD|SECRET|TOKEN|CREDENTIAL|_KEY$/;
+const SECRET = /(PASSWORD|SECRET|TOKEN|CREDENTIALS?|_KEY)$/;
 
 /** The flags of `sink run` that the environment sets, in a stable (sorted) order. */
 export function flagsFromEnv(env: Readonly<Record<string, string | undefined>>): string[] {
