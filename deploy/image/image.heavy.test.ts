@@ -3,7 +3,8 @@
 // a runtime would — the image's entry point, user, working directory and environment, the root
 // read-only, a volume on /data and a tmpfs on /tmp — under systemd-nspawn against the run's Kafka.
 // The sink must serve /healthz (the image's own HEALTHCHECK command says healthy), write the lake
-// into the volume as the image's user, register it in the catalog, and stop cleanly on SIGTERM.
+// into the volume as the image's user, register it in the catalog, and stop cleanly on SIGTERM. And
+// with the environment the AWS app gives its Fargate task, the same image writes the lake to S3.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -11,10 +12,14 @@ import { tmpdir } from 'node:os';
 import { chown, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Template } from 'aws-cdk-lib/assertions';
+import { createS3Store, objectSource, syncLakeCache } from '@city/cloud';
 import { silentLog, waitFor, withTimeout } from '@city/protocol';
+import { createApp } from '../aws/app.ts';
 import { buildImage, exportImage, IMAGE, imageBaseCacheDir, inspectImage, type BuiltImage, type ImageConfig } from './index.ts';
 import { expectedCounts, lakeCounts } from '../../test/support/lake.ts';
 import { freePort } from '../../test/support/net.ts';
+import { startS3 } from '../../test/support/s3.ts';
 import { connectTestKafka, eventMessages, scenario, type TestKafka } from '../../test/support/sink.ts';
 import { onTeardown, tempDir } from '../../test/support/teardown.ts';
 
@@ -49,7 +54,8 @@ function runContainer(rootfs: string, config: ImageConfig, volume: string, env: 
     `--directory=${rootfs}`,
     '--read-only',
     `--bind=${volume}:${IMAGE.dataDir}`,
-    '--tmpfs=/tmp',
+    // What podman's and docker's --tmpfs give (nspawn's own default, 0755 root, would lock the user out).
+    '--tmpfs=/tmp:mode=1777',
     `--user=${passwd || user}`,
     `--chdir=${config.WorkingDir}`,
     // A runtime stops a container with SIGTERM to its PID 1; nspawn's default without --boot is SIGKILL.
@@ -174,5 +180,61 @@ describe.skipIf(skip !== undefined)(`sink image${skip === undefined ? '' : ` (sk
     const code = await withTimeout(sink.exited, 60_000, 'the containerised sink stopping on SIGTERM');
     expect(code, sink.output()).toBe(0);
     expect(sink.output()).toMatch(/sink closed/);
+    // No Node warning on the way (a bundled kafkajs would slip past the dependency-warning filter).
+    expect(sink.output()).not.toMatch(/\(node:\d+\) \w*Warning/);
+  }, 180_000);
+
+  it('runs with the environment the AWS app gives its task: the lake goes to S3 (an S3-protocol server here)', async () => {
+    // The container's environment exactly as the synthesized task definition has it, with the values
+    // CloudFormation would fill in (brokers, bucket, region) given by the test. Glue cannot run here:
+    // the catalog is turned off, the rest is the task's configuration as deployed.
+    const { stack } = createApp({ outdir: tempDir('city-cdk-image-') });
+    const [task] = Object.values(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition'));
+    const taskEnv = (task!['Properties'] as { ContainerDefinitions: { Environment: { Name: string; Value: unknown }[] }[] }).ContainerDefinitions[0]!.Environment;
+    const s3 = await startS3();
+    onTeardown(() => s3.stop());
+    const s = await scenario(brokers, tempDir('city-sink-image-s3-'), 'images3');
+    const port = await freePort();
+    const filled: Record<string, string> = { SINK_BROKERS: brokers.join(','), SINK_S3_BUCKET: s3.bucket, SINK_S3_REGION: s3.region };
+    const env: Record<string, string> = {};
+    for (const { Name, Value } of taskEnv) {
+      const value = typeof Value === 'string' ? Value : filled[Name];
+      expect(value, `a value for ${Name}`).toBeDefined();
+      env[Name] = value!;
+    }
+    expect(env).toMatchObject({ SINK_LAKE: '', SINK_S3_PREFIX: 'lake', SINK_CATALOG: 'glue' });
+    Object.assign(env, {
+      SINK_CATALOG: '',
+      SINK_GLUE_DATABASE: '',
+      SINK_S3_ENDPOINT: s3.endpoint,
+      SINK_HTTP: `127.0.0.1:${port}`,
+      SINK_TOPIC_SUFFIX: s.id,
+      SINK_GROUP: s.groupId,
+      SINK_MAX_AGE_MS: '300',
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    });
+    const volume = join(s.lakeDir, 'volume');
+    await mkdir(volume, { recursive: true });
+    await chown(volume, IMAGE.uid, IMAGE.uid);
+    const sink = runContainer(rootfs, config, volume, env, `city-sink-s3-${process.pid}`);
+    await kafka.produce(s.topics.events.gps, eventMessages('imgs3', 'gps', 0, 30));
+    const cache = join(s.lakeDir, 'cache');
+    const store = createS3Store({ bucket: s3.bucket, prefix: 'lake', region: s3.region, endpoint: s3.endpoint, credentials: s3.credentials });
+    onTeardown(() => store.close());
+    const want = expectedCounts({ gps: 30 }, 0);
+    await waitFor(
+      async () => {
+        if (sink.child.exitCode !== null) throw new Error(`the sink exited\n${sink.output()}`);
+        await syncLakeCache(objectSource(store), cache);
+        const got = existsSync(cache) ? await lakeCounts(cache).catch(() => ({}) as Record<string, number>) : {};
+        return Object.entries(want).every(([table, n]) => (got[table] ?? 0) === n);
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: () => `the lake on S3\n${sink.output()}` },
+    );
+    // Nothing went to the volume's folder lake: the lake is the bucket.
+    expect(existsSync(join(volume, 'lake'))).toBe(false);
+    sink.child.kill('SIGTERM');
+    expect(await withTimeout(sink.exited, 60_000, 'the containerised sink stopping on SIGTERM'), sink.output()).toBe(0);
   }, 180_000);
 });
