@@ -61,6 +61,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const run = `fl${Date.now()}`;
 const dir = mkdtempSync(join(tmpdir(), 'field-load-'));
 const log: WriteStream = createWriteStream(join(dir, 'processes.log'));
+// Every target's stdout and stderr are piped into it.
+log.setMaxListeners(0);
 /** The V8 flags of the gateway service: `npm run gateway`'s young-generation cap, plus a heap cap. */
 const SERVICE_FLAGS = ['--max-semi-space-size=2', `--max-old-space-size=${heapMb}`];
 const TICKS_PER_S = 100; // USER_HZ on Linux

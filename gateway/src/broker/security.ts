@@ -125,6 +125,9 @@ export type PublishVerdict =
   | { action: 'refuse'; error: Error }
   | { action: 'deadletter'; problem: Problem; keepBytes: number; disconnect: boolean };
 
+/** The verdict for nearly every publish: one object, not one per message. */
+const ACCEPT: PublishVerdict = Object.freeze({ action: 'accept' });
+
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: returnCode as AuthErrorCode });
 }
@@ -280,7 +283,7 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
         disconnect: false,
       };
     }
-    return { action: 'accept' };
+    return ACCEPT;
   };
 
   const guard: Security['guard'] = (stream, address) => {
