@@ -60,7 +60,10 @@ const cpuProfDir = values['cpu-prof'] === undefined ? undefined : resolve(values
 const ROOT = resolve(import.meta.dirname, '../..');
 const run = `fl${Date.now()}`;
 const dir = mkdtempSync(join(tmpdir(), 'field-load-'));
-const log: WriteStream = createWriteStream(join(dir, 'processes.log'));
+// Kept beside the bundles with --keep-bundle, else removed with the rest.
+const logDir = values['keep-bundle'] === undefined ? dir : resolve(values['keep-bundle']);
+mkdirSync(logDir, { recursive: true });
+const log: WriteStream = createWriteStream(join(logDir, 'processes.log'));
 // Every target's stdout and stderr are piped into it.
 log.setMaxListeners(0);
 /** The V8 flags of the gateway service: `npm run gateway`'s young-generation cap, plus a heap cap. */
@@ -159,7 +162,7 @@ async function spawnTarget(name: string, command: string, args: string[], port: 
   const exited = once(child, 'exit');
   await waitFor(
     async () => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before listening; see ${join(dir, 'processes.log')}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before listening; see ${join(logDir, 'processes.log')}`);
       return accepts(port);
     },
     { timeoutMs: 60_000, intervalMs: 100, what: `${name} listening on ${port}` },
