@@ -9,6 +9,7 @@ import { cloudErrors } from '@city/cloud';
 import { simErrors } from '@city/device-sim';
 import { cityErrors } from '@city/deploy/city';
 import { kafkaErrors } from '@city/deploy/kafka';
+import { packageErrors } from '@city/deploy/gateway-package';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -20,6 +21,7 @@ const CATALOGS: { errors: ErrorCatalogView; source: string }[] = [
   { errors: simErrors, source: 'device-sim/src' },
   { errors: kafkaErrors, source: 'deploy' },
   { errors: cityErrors, source: 'deploy' },
+  { errors: packageErrors, source: 'deploy' },
 ];
 
 function productSources(dir: string): string[] {

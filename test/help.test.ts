@@ -36,6 +36,8 @@ const CASES: [script: string, args: string[]][] = [
   ['sim', []],
   ['city', []],
   ['soak', []],
+  ['package:gateway', []],
+  ['rootfs', []],
 ];
 
 describe('--help', () => {
