@@ -5,9 +5,9 @@
 // the state, purge deletes it. An arm64 root filesystem under qemu-user installs, boots to active and
 // accepts a publish. Figures (sizes, time to active, exposure, RSS) are printed, never asserted on.
 // Needs root, mmdebstrap, systemd-nspawn, nsenter and (for arm64) qemu-user-static: .ci/run installs them.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -141,6 +141,34 @@ describe.skipIf(!canBoot)('gateway package booted in Debian root filesystems', (
   afterAll(() => {
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
     process.stderr.write(`[gateway-package] figures (under contention from other work on this machine): ${JSON.stringify(figures)}\n`);
+  });
+
+  it("each package holds its own arch's Node and addon, the bundle, a conffile and no sources", () => {
+    const ELF_MACHINE = { amd64: 0x3e, arm64: 0xb7 } as const;
+    for (const deb of [packages.v1, packages.arm64]) {
+      const files = execFileSync('dpkg-deb', ['-c', deb.path], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((line) => line.slice(line.indexOf('./') + 1));
+      const opt = `/opt/${PACKAGE_NAME}`;
+      for (const path of [`${opt}/bin/node`, `${opt}/lib/gateway.mjs`, `${opt}/lib/system-worker.mjs`, `/etc/${PACKAGE_NAME}/gateway.json`, '/usr/bin/gateway']) {
+        expect(files, path).toContain(path);
+      }
+      expect(files.filter((f) => f.endsWith('.node'))).toEqual([`${opt}/node_modules/better-sqlite3/prebuilds/linux-${deb.arch === 'amd64' ? 'x64' : 'arm64'}.node`]);
+      expect(files.filter((f) => /\.(ts|c|cc|h|gyp)$/.test(f))).toEqual([]);
+      expect(new Set(files.filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/')[1]!.split('/')[0]).filter(Boolean))).toEqual(new Set(['better-sqlite3']));
+      expect(execFileSync('dpkg-deb', ['-f', deb.path, 'Package', 'Version', 'Architecture'], { encoding: 'utf8' })).toBe(
+        `Package: ${PACKAGE_NAME}\nVersion: ${deb.version}\nArchitecture: ${deb.arch}\n`,
+      );
+      expect(execFileSync('dpkg-deb', ['-I', deb.path, 'conffiles'], { encoding: 'utf8' })).toBe(`/etc/${PACKAGE_NAME}/gateway.json\n`);
+      // The binaries are the target's: ELF e_machine at offset 18.
+      const unpacked = join(work, `unpacked-${deb.arch}`);
+      execFileSync('dpkg-deb', ['-x', deb.path, unpacked]);
+      for (const binary of [`${opt}/bin/node`, ...files.filter((f) => f.endsWith('.node'))]) {
+        expect(readFileSync(join(unpacked, binary)).readUInt16LE(18), `${deb.arch} ${binary}`).toBe(ELF_MACHINE[deb.arch]);
+      }
+      rmSync(unpacked, { recursive: true, force: true });
+    }
   });
 
   it('amd64: install → active → publish reaches Kafka; kill -9 loses nothing; upgrade delivers the backlog; remove keeps state, purge deletes it', { timeout: 1_200_000 }, async () => {

@@ -165,7 +165,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     await mkdir(join(opt, 'bin'), { recursive: true });
     await runTool('tar', ['-xzf', tarball, '-C', work, 'package/bin/node', 'package/LICENSE']);
     await rename(join(work, 'package', 'bin', 'node'), join(opt, 'bin', 'node'));
-    await rename(join(work, 'package', 'LICENSE'), join(opt, 'LICENSE.node'));
+    await rename(join(work, 'package', 'LICENSE'), join(opt, 'NODE-LICENSE'));
 
     step('bundling the gateway with esbuild');
     await bundleGateway(join(opt, 'lib'));
