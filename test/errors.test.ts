@@ -11,6 +11,7 @@ import { cityErrors } from '@city/deploy/city';
 import { kafkaErrors } from '@city/deploy/kafka';
 import { imageErrors } from '@city/deploy/image';
 import { cdkErrors } from '@city/deploy/aws';
+import { packageErrors } from '@city/deploy/gateway-package';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -24,6 +25,7 @@ const CATALOGS: { errors: ErrorCatalogView; source: string }[] = [
   { errors: cityErrors, source: 'deploy' },
   { errors: imageErrors, source: 'deploy' },
   { errors: cdkErrors, source: 'deploy' },
+  { errors: packageErrors, source: 'deploy' },
 ];
 
 function productSources(dir: string): string[] {

@@ -41,6 +41,8 @@ const CASES: [script: string, args: string[]][] = [
   ['sim', []],
   ['city', []],
   ['soak', []],
+  ['package:gateway', []],
+  ['rootfs', []],
 ];
 
 describe('--help', () => {

@@ -1,7 +1,8 @@
 // `gateway start`: runs one gateway from the config file, the environment and flags until a signal.
 import { closeOnSignals, jsonLog, parseCommandLine } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
-import { createGateway } from '../gateway.ts';
+import { createGateway, type Gateway } from '../gateway.ts';
+import { createWatchdog, type WatchdogProbe } from '../health/index.ts';
 import { loadGatewayConfig } from './config.ts';
 
 export const START_USAGE = `usage: gateway start [options]      flags override the config file, which overrides the defaults
@@ -40,6 +41,22 @@ function authOverride(value: string | undefined): Record<string, unknown> | unde
   return { mode: value };
 }
 
+/** What the systemd watchdog checks before each WATCHDOG=1 (see health/watchdog.ts). */
+function watchdogProbe(gateway: Gateway): WatchdogProbe {
+  return {
+    problem() {
+      const s = gateway.status();
+      if (s.state !== 'running') return `gateway is ${s.state}`;
+      return s.bufferWritable ? undefined : `buffer not writable: ${s.bufferError ?? 'unknown error'}`;
+    },
+    intake: () => ({ host: gateway.config.mqtt.host, port: gateway.port() }),
+    status() {
+      const s = gateway.status();
+      return `serving ${s.stats.connectedDevices} device(s); buffer ${s.stats.bufferDepth} record(s); Kafka ${s.kafka}`;
+    },
+  };
+}
+
 export async function startCommand(argv: readonly string[]): Promise<number> {
   const args = parseCommandLine(
     argv,
@@ -76,12 +93,15 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
 
   const log = jsonLog();
   const gateway = createGateway(config, log);
+  // Under systemd (Type=notify): READY=1 once serving, WATCHDOG=1 only while healthy; else inert.
+  const watchdog = createWatchdog({ probe: watchdogProbe(gateway), log });
   // First signal: orderly close with its deadline. Second signal: the operator means it; leave now.
   const closed = closeOnSignals(
-    () => gateway.close(),
+    () => watchdog.close().then(() => gateway.close()),
     (message, fields) => log(fields !== undefined && 'error' in fields ? 'error' : 'info', message, fields),
   );
   // A start that fails has closed what it opened; the error (and its exit code) goes to runMain.
   await gateway.start();
+  watchdog.start();
   return closed;
 }
