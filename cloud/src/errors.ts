@@ -38,6 +38,11 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_CATALOG: { message: 'catalog request failed', canRetry: true, action: 'retried with backoff; check the catalog file or the Glue permissions the README lists' },
   CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
   CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: "read Athena's reason in the message and fix the query or its permissions" },
+  CLD_PROCESSING: {
+    message: 'building a processed partition failed',
+    canRetry: true,
+    action: 'the partition keeps its previous build (readers see no change); read the engine error in the message and run cloud process again',
+  },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 
