@@ -45,7 +45,7 @@ describe('processed SQL, DuckDB and Athena forms', () => {
       expect(duck, t.name).not.toMatch(/from_unixtime|to_unixtime|\bVARCHAR\b|::/);
       expect(athena + duck).not.toMatch(/VARCHAR\(/);
       // The partition is pruned by its date in both.
-      expect(athena).toContain("event_date IN ('2024-05-01')");
+      expect(athena).toMatch(/event_date IN \([^)]*'2024-05-01'/);
       expect(athena).toContain("TIMESTAMP '2024-05-01 00:00:00'");
       expect(duck).toContain("TIMESTAMPTZ '2024-05-01 00:00:00+00'");
     }
