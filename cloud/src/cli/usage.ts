@@ -31,9 +31,11 @@ export const QUERY_USAGE = `usage:
       (or $ATHENA_WORKGROUP, $ATHENA_DATABASE); credentials from the AWS SDK's default chain`;
 
 export const COMPACT_USAGE = `usage:
-  sink compact --lake DIR [--target-bytes N] [--table T]… [--sealed]
+  sink compact --lake DIR [--target-bytes N] [--table T]… [--sealed] [--catalog local [--grace-ms MS]]
       merges small files per partition into files of up to N bytes (default ${COMPACT_DEFAULTS.targetBytes});
-      --sealed also merges the newest file of each Kafka partition (only once the sink has moved on)`;
+      --sealed also merges the newest file of each Kafka partition (only once the sink has moved on);
+      --catalog local compacts the partitions the local catalog holds by version: new files under a fresh
+      location, the partition switched to it, the old location deleted after --grace-ms (default 600000)`;
 
 export const PROCESS_USAGE = `usage:
   sink process --lake DIR [--table T]… [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--rebuild] [--grace-ms MS]

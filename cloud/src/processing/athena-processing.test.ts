@@ -37,7 +37,7 @@ import { createLocalFolderStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES } from './definitions.ts';
 import { createAthenaProcessing, createDuckDBProcessing } from './engine.ts';
 import { runProcessing } from './job.ts';
-import { PARAM } from './versions.ts';
+import { PARAM } from '../lake/versions.ts';
 
 const athena = mockClient(AthenaClient);
 const glue = mockClient(GlueClient);

@@ -18,7 +18,7 @@ import type { ObjectStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES, processedTablePrefix, tableLatenessMs, type ProcessedTable, type ProcessedTableName } from './definitions.ts';
 import type { ProcessingEngine } from './engine.ts';
 import { processedSql, sourceWindow } from './sql.ts';
-import { DEFAULT_GRACE_MS, newBuildId, PARAM, retireLocations, sweepOrphans, switchedParameters, versionLocation } from './versions.ts';
+import { DEFAULT_GRACE_MS, newBuildId, PARAM, retireLocations, sweepOrphans, switchedParameters, versionLocation } from '../lake/versions.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

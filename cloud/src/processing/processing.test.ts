@@ -12,7 +12,7 @@ import { createLocalFolderStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES } from './definitions.ts';
 import { createDuckDBProcessing } from './engine.ts';
 import { runProcessing, type ProcessOptions } from './job.ts';
-import { filesAt, PARAM, retiredOf } from './versions.ts';
+import { filesAt, PARAM, retiredOf } from '../lake/versions.ts';
 
 const START = Date.UTC(2024, 4, 1, 0);
 const MIN = 60_000;

@@ -3,6 +3,7 @@
 import {
   BatchCreatePartitionCommand,
   BatchUpdatePartitionCommand,
+  GetPartitionCommand,
   GetPartitionsCommand,
   CreateDatabaseCommand,
   CreateTableCommand,
@@ -296,6 +297,24 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
       for (let i = 0; i < partitions.length; i += GLUE_MAX_PARTITIONS_PER_CALL) {
         await replaceBatch(table, partitions.slice(i, i + GLUE_MAX_PARTITIONS_PER_CALL));
       }
+    },
+    async partition(table, values) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
+      let got;
+      try {
+        got = await withAwsRetry(retry, () => client.send(new GetPartitionCommand({ ...catalogId, DatabaseName: database, TableName: table, PartitionValues: [...values] })));
+      } catch (err) {
+        if (errorName(err) === 'EntityNotFoundException') return undefined;
+        throw cloudErrors.create('CLD_CATALOG', `GetPartition ${table} ${values.join('/')}: ${errorName(err)}: ${errorMessage(err)}`, err);
+      }
+      const p = got.Partition;
+      if (p === undefined) return undefined;
+      const location = p.StorageDescriptor?.Location ?? '';
+      return {
+        values: [...(p.Values ?? values)],
+        location: location.startsWith(s3Root) ? location.slice(s3Root.length) : location,
+        ...(p.Parameters === undefined ? {} : { parameters: { ...p.Parameters } }),
+      };
     },
     async partitions(table) {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');

@@ -175,6 +175,10 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
       await queue;
       return (await load()).tables[tableName]?.partitions ?? [];
     },
+    async partition(tableName: string, values: readonly string[]) {
+      const id = values.join('/');
+      return (await this.partitions(tableName)).find((p) => p.values.join('/') === id);
+    },
     async tables() {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'local catalog');
       await queue;

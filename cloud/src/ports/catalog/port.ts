@@ -34,14 +34,16 @@ export interface CatalogPort {
   replacePartitions?(table: string, partitions: readonly CatalogPartition[]): Promise<void>;
   /** The partitions registered for a table (empty when the table is not there). */
   partitions?(table: string): Promise<CatalogPartition[]>;
+  /** One registered partition by its values, or undefined (the sink asks before and after each write). */
+  partition?(table: string, values: readonly string[]): Promise<CatalogPartition | undefined>;
   close(): Promise<void>;
 }
 
 /** A catalog that can switch partition locations (both adapters here; optional for other ports). */
-export type VersionedCatalog = CatalogPort & Required<Pick<CatalogPort, 'replacePartitions' | 'partitions'>>;
+export type VersionedCatalog = CatalogPort & Required<Pick<CatalogPort, 'replacePartitions' | 'partitions' | 'partition'>>;
 
 export function isVersionedCatalog(catalog: CatalogPort | undefined): catalog is VersionedCatalog {
-  return typeof catalog?.replacePartitions === 'function' && typeof catalog.partitions === 'function';
+  return typeof catalog?.replacePartitions === 'function' && typeof catalog.partitions === 'function' && typeof catalog.partition === 'function';
 }
 
 /** What a catalog holds for a table, for readers (the local query engine). */

@@ -9,10 +9,12 @@
 // Spark's folder discovery skips `_v` (a hidden name), and DuckDB still parses event_date/event_hour
 // from the path. Build ids start with the UTC time, so they sort and tell their age.
 import { randomBytes } from 'node:crypto';
+import { copyFile } from 'node:fs/promises';
 import { cloudErrors, errorMessage } from '../errors.ts';
-import type { LakePartition } from '../lake/layout.ts';
-import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/index.ts';
-import type { ObjectStore } from '../ports/store/index.ts';
+import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/port.ts';
+import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
+import type { LakePartition } from './layout.ts';
+import { supersededFiles } from './reader.ts';
 
 export const VERSIONS_DIR = '_v';
 export const PARAM = {
@@ -147,4 +149,49 @@ export async function sweepOrphans(store: ObjectStore, catalog: VersionedCatalog
   }
   await deleteKeys(store, orphans);
   return orphans.length;
+}
+
+/** Copies an object to another key (through a scratch file, so the target appears whole). */
+export async function copyObject(store: ObjectStore, from: string, to: string): Promise<void> {
+  const scratch = await store.scratchPath(to);
+  try {
+    if (typeof store.download === 'function') await store.download(from, scratch);
+    else if (isLocalStore(store)) await copyFile(store.locate(from), scratch);
+    else throw new Error(`store ${store.root} cannot read objects back`);
+    await store.put(to, scratch);
+  } catch (err) {
+    await store.discard(scratch).catch(() => undefined);
+    throw cloudErrors.create('CLD_STORE_PUT', `copying ${from} to ${to}: ${errorMessage(err)}`, err);
+  }
+}
+
+const nameOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
+
+/**
+ * Whether a file named `name` is already in `targetKeys` (same name) or covered by a merged file there
+ * (its rows are in it). File names are read as if in the partition's base folder `base`. With
+ * sameName false only a merged file counts (the sink's own rewrite of a file replaces an older copy).
+ */
+export function presentIn(base: string, targetKeys: readonly string[], name: string, sameName = true): boolean {
+  const names = targetKeys.map(nameOf);
+  if (sameName && names.includes(name)) return true;
+  const superseded = supersededFiles([...names.map((n) => base + n), base + name]);
+  return superseded.has(base + name);
+}
+
+/**
+ * Carries files of `from` that `to` lacks over to `to` (the sink appended them after a rewrite began,
+ * or to a location it had read just before a switch). Returns the keys copied.
+ */
+export async function carryOver(store: ObjectStore, base: string, from: string, to: string, skip: ReadonlySet<string> = new Set()): Promise<string[]> {
+  if (from === to) return [];
+  const target = await filesAt(store, to);
+  const copied: string[] = [];
+  for (const key of await filesAt(store, from)) {
+    const name = nameOf(key);
+    if (skip.has(name) || presentIn(base, [...target, ...copied], name)) continue;
+    await copyObject(store, key, to + name);
+    copied.push(to + name);
+  }
+  return copied;
 }
