@@ -41,7 +41,7 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_PROCESSING: {
     message: 'building a processed partition failed',
     canRetry: true,
-    action: 'the partition keeps its previous build (readers see no change); read the engine error in the message and run cloud process again',
+    action: 'the partition keeps its previous build (readers see no change); read the engine error in the message and run sink process again',
   },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });

@@ -24,6 +24,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       'no-raw': { type: 'boolean' },
       'compact-every-ms': { type: 'string' },
       'compact-target-bytes': { type: 'string' },
+      'process-every-ms': { type: 'string' },
       ...S3_FLAGS,
       catalog: { type: 'string' },
       'glue-database': { type: 'string' },
@@ -77,8 +78,18 @@ export async function runCommand(args: readonly string[]): Promise<number> {
         );
       });
     });
-    const stopped = closeOnSignals(() => sink.close(), reporter(log));
+    const processEvery = integerFlag(values['process-every-ms'], 'process-every-ms');
+    if (processEvery !== undefined && processEvery > 0 && bucket !== undefined) throw usageError('--process-every-ms builds a local lake; on S3 run sink process --engine athena');
+    const schedule =
+      processEvery === undefined || processEvery === 0
+        ? undefined
+        : (await import('../processing/schedule.ts')).createProcessingSchedule({ lakeDir, everyMs: processEvery, log });
+    const stopped = closeOnSignals(async () => {
+      await schedule?.close();
+      await sink.close();
+    }, reporter(log));
     await sink.start();
+    schedule?.start();
     return await Promise.race([stopped, crashed]);
   } finally {
     // The sink does not own the catalog: close it once the sink is done with it.

@@ -7,12 +7,13 @@ export const RUN_USAGE = `usage:
   sink run --brokers HOST:PORT[,HOST:PORT…] --lake DIR [--group G] [--client-id ID]
            [--topic-suffix S] [--max-rows N] [--max-age-ms MS] [--session-timeout-ms MS] [--close-timeout-ms MS]
            [--log-level debug|info|warn|error] [--max-bytes N] [--max-span-ms MS] [--no-raw]
-           [--compact-every-ms MS] [--compact-target-bytes N]
+           [--compact-every-ms MS] [--compact-target-bytes N] [--process-every-ms MS]
            [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
       the sink compacts its own committed files every --compact-every-ms (default ${SINK_DEFAULTS.compactEveryMs}; 0 turns it off)
       into files of up to --compact-target-bytes (default ${SINK_DEFAULTS.compactTargetBytes})
+      --process-every-ms builds the processed zone (as sink process does) on that schedule, in this process
       with --s3-bucket the lake is written to S3 (--lake not needed); credentials come from the AWS
       SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, instance role);
       --s3-endpoint names an S3-compatible store; --no-raw writes only the curated and dead-letter zones
