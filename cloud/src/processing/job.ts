@@ -93,18 +93,16 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
   const build = newBuildId(now());
   const report: ProcessReport = { build, built: [], unchanged: 0, late: { partitions: 0, rows: 0 }, retired: { locations: 0, files: 0, orphans: 0 } };
 
-  // Row counts per source hour, once per kind for the whole run.
-  const counts = new Map<string, Promise<Map<string, number>>>();
-  const countsOf = (kind: string): Promise<Map<string, number>> => {
-    let p = counts.get(kind);
-    if (p === undefined) {
-      p = engine
-        .rows(`SELECT event_date, event_hour, count(*) AS n FROM ${kind} GROUP BY event_date, event_hour`)
-        .then((rows) => new Map(rows.map((r) => [`${String(r.event_date)}/${Number(r.event_hour)}`, Number(r.n)])));
-      counts.set(kind, p);
-    }
-    return p;
-  };
+  // Row counts per source hour of every kind the tables read, in one statement for the whole run.
+  const kinds = [...new Set(tables.flatMap((t) => t.sources))];
+  const counts = new Map<string, Map<string, number>>(kinds.map((k) => [k, new Map()]));
+  if (kinds.length > 0) {
+    const rows = await engine.rows(
+      kinds.map((k) => `SELECT '${k}' AS kind, event_date, event_hour, count(*) AS n FROM ${k} GROUP BY event_date, event_hour`).join(' UNION ALL '),
+    );
+    for (const r of rows) counts.get(String(r.kind))?.set(`${String(r.event_date)}/${Number(r.event_hour)}`, Number(r.n));
+  }
+  const countsOf = async (kind: string): Promise<Map<string, number>> => counts.get(kind) ?? new Map();
 
   for (const table of tables) {
     if (options.signal?.aborted) break;

@@ -99,8 +99,10 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
       const unlock = await lock();
       try {
         const doc = await load();
+        const before = JSON.stringify(doc);
         const result = await change(doc);
-        await save(doc);
+        // Nothing changed (a table ensured again): no write, no fsync.
+        if (JSON.stringify(doc) !== before) await save(doc);
         return result;
       } finally {
         await unlock();
