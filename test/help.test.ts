@@ -37,6 +37,7 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['run']],
   ['sink', ['query']],
   ['sink', ['compact']],
+  ['sink', ['process']],
   ['query', []],
   ['sim', []],
   ['city', []],

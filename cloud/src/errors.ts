@@ -39,6 +39,11 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
   CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: "read Athena's reason in the message and fix the query or its permissions" },
   CLD_HTTP_LISTEN: { message: 'the health listener could not listen', canRetry: false, action: 'pick a free [HOST:]PORT for --http (or SINK_HTTP in the image)' },
+  CLD_PROCESSING: {
+    message: 'building a processed partition failed',
+    canRetry: true,
+    action: 'the partition keeps its previous build (readers see no change); read the engine error in the message and run sink process again',
+  },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 

@@ -95,3 +95,14 @@ export {
   type QueryEngineName,
   type QueryResult,
 } from './ports/query/index.ts';
+export {
+  ALLOWED_LATENESS_MS,
+  PROCESSED_TABLES,
+  processedTable,
+  type ProcessedTable,
+  type ProcessedTableName,
+} from './processing/definitions.ts';
+export { processedSql, PROCESSING_DIALECTS, type ProcessingDialect, type ProcessingEngineName } from './processing/sql.ts';
+export { runProcessing, type ProcessOptions, type ProcessReport } from './processing/job.ts';
+export { createAthenaProcessing, createDuckDBProcessing, type ProcessingEngine } from './processing/engine.ts';
+export { createProcessingSchedule, type ProcessingSchedule } from './processing/schedule.ts';

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createSink, type Sink } from '@city/cloud';
+import { createProcessingSchedule, createSink, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
@@ -78,6 +78,9 @@ export interface City {
   stats(): CityStats;
 }
 
+/** Between two processing rounds (each builds only what changed since the last). */
+const PROCESS_EVERY_MS = 30_000;
+
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((done) => {
     const probe = createServer();
@@ -123,6 +126,10 @@ export function createCity(options: CityOptions = {}): City {
         sink = lake;
         life.defer('sink', () => lake.close());
         await lake.start();
+        // The processed zone fills as the city runs: the open hour rebuilt every round, closed hours once.
+        const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
+        life.defer('processing', () => processing.close());
+        processing.start();
 
         const port = settings.port !== 0 && (await portIsFree(settings.port)) ? settings.port : 0;
         const edge = createGateway(

@@ -25,6 +25,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       'no-raw': { type: 'boolean' },
       'compact-every-ms': { type: 'string' },
       'compact-target-bytes': { type: 'string' },
+      'process-every-ms': { type: 'string' },
       ...S3_FLAGS,
       catalog: { type: 'string' },
       'glue-database': { type: 'string' },
@@ -70,9 +71,18 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       rawZone: values['no-raw'] === true ? false : undefined,
       log,
     });
+    const processEvery = integerFlag(values['process-every-ms'], 'process-every-ms');
+    if (processEvery !== undefined && processEvery > 0 && bucket !== undefined) throw usageError('--process-every-ms builds a local lake; on S3 run sink process --engine athena');
+    const schedule =
+      processEvery === undefined || processEvery === 0
+        ? undefined
+        : (await import('../processing/schedule.ts')).createProcessingSchedule({ lakeDir, everyMs: processEvery, log });
     // Listening before the start, so a health check sees "starting" rather than nothing.
     const health = http === undefined ? undefined : createSinkHealthServer({ ...http, sink });
-    const close = () => sink.close().finally(() => health?.close());
+    const close = async () => {
+      await schedule?.close();
+      await sink.close().finally(() => health?.close());
+    };
     const crashed = new Promise<number>((resolve) => {
       sink.on('crash', ({ restart }) => {
         if (restart) return;
@@ -89,6 +99,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       await health?.close();
       throw err;
     });
+    schedule?.start();
     return await Promise.race([stopped, crashed]);
   } finally {
     // The sink does not own the catalog: close it once the sink is done with it.

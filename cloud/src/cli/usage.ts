@@ -7,13 +7,14 @@ export const RUN_USAGE = `usage:
   sink run --brokers HOST:PORT[,HOST:PORT…] --lake DIR [--group G] [--client-id ID]
            [--topic-suffix S] [--max-rows N] [--max-age-ms MS] [--session-timeout-ms MS] [--close-timeout-ms MS]
            [--log-level debug|info|warn|error] [--max-bytes N] [--max-span-ms MS] [--no-raw]
-           [--compact-every-ms MS] [--compact-target-bytes N]
+           [--compact-every-ms MS] [--compact-target-bytes N] [--process-every-ms MS]
            [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
            [--http [HOST:]PORT]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
       the sink compacts its own committed files every --compact-every-ms (default ${SINK_DEFAULTS.compactEveryMs}; 0 turns it off)
       into files of up to --compact-target-bytes (default ${SINK_DEFAULTS.compactTargetBytes})
+      --process-every-ms builds the processed zone (as sink process does) on that schedule, in this process
       with --s3-bucket the lake is written to S3 (--lake not needed); credentials come from the AWS
       SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, instance role);
       --s3-endpoint names an S3-compatible store; --no-raw writes only the curated and dead-letter zones
@@ -33,13 +34,26 @@ export const QUERY_USAGE = `usage:
       (or $ATHENA_WORKGROUP, $ATHENA_DATABASE); credentials from the AWS SDK's default chain`;
 
 export const COMPACT_USAGE = `usage:
-  sink compact --lake DIR [--target-bytes N] [--table T]… [--sealed]
+  sink compact --lake DIR [--target-bytes N] [--table T]… [--sealed] [--catalog local [--grace-ms MS]]
       merges small files per partition into files of up to N bytes (default ${COMPACT_DEFAULTS.targetBytes});
-      --sealed also merges the newest file of each Kafka partition (only once the sink has moved on)`;
+      --sealed also merges the newest file of each Kafka partition (only once the sink has moved on);
+      --catalog local compacts the partitions the local catalog holds by version: new files under a fresh
+      location, the partition switched to it, the old location deleted after --grace-ms (default 600000)`;
+
+export const PROCESS_USAGE = `usage:
+  sink process --lake DIR [--table T]… [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--rebuild] [--grace-ms MS]
+  sink process --engine athena --s3-bucket B [--s3-prefix P] --workgroup WG --database DB [--region R] [--output-location s3://…] […]
+      builds the processed zone (processed/<table>/) from the lake: partitions that are new, still open
+      and changed, just closed, or reached by late rows; --rebuild builds every partition considered again.
+      Each build is written under a fresh version and switched in the catalog (local, or Glue with athena);
+      replaced versions are deleted after --grace-ms (default 600000)
+      tables: traffic_district_5m, camera_flow_15m, air_quality_station_hour, weather_station_hour,
+      weather_district_day, incidents, phone_reports_district_hour, gateway_health_hour`;
 
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 
 export const USAGE = `usage:
 ${body(RUN_USAGE)}
 ${body(QUERY_USAGE)}
-${body(COMPACT_USAGE)}`;
+${body(COMPACT_USAGE)}
+${body(PROCESS_USAGE)}`;
