@@ -38,6 +38,8 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_CATALOG: { message: 'catalog request failed', canRetry: true, action: 'retried with backoff; check the catalog file or the Glue permissions the README lists' },
   CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
   CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: "read Athena's reason in the message and fix the query or its permissions" },
+  CLD_LIVE_DEFINITIONS: { message: 'a live KPI definition names a column or aggregate that does not exist', canRetry: false, action: 'fix cloud/src/live/definitions.ts; the message names the KPI and the column' },
+  CLD_LIVE_PRODUCE: { message: 'Kafka did not take the live engine output', canRetry: true, action: 'nothing is committed for that tick, so nothing is lost; check the brokers and that the live topics exist (npm run kafka -- topics)' },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 

@@ -74,6 +74,10 @@ export class Merger {
     this.#parts.delete(source);
   }
 
+  owned(): string[] {
+    return [...this.#parts.keys()];
+  }
+
   /** One contribution read at `offset` of the internal topic's partition `source`. */
   add(source: string, offset: bigint, c: Contribution): void {
     let p = this.#parts.get(source);
