@@ -1,6 +1,6 @@
 // Process entry of the sink: `run` consumes Kafka into the lake until SIGINT/SIGTERM, `query` runs SQL
-// over the lake, `compact` merges small lake files. The library API lives in index.ts; this file only
-// dispatches. Each command is loaded when it runs, so --help and usage errors do not load DuckDB, the
+// over the lake, `compact` merges small lake files, `live` computes live KPIs and alerts. The library
+// API lives in index.ts; this file only dispatches. Each command is loaded when it runs, so --help and usage errors do not load DuckDB, the
 // AWS SDK or kafkajs.
 import { isHelpWord, runMain } from '@city/protocol';
 import { usageError } from './flags.ts';
@@ -21,8 +21,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./query.ts')).queryCommand(rest);
     case 'compact':
       return (await import('./compact.ts')).compactCommand(rest);
+    case 'live':
+      return (await import('./live.ts')).liveCommand(rest);
     case undefined:
-      throw usageError('a command is required: run, query or compact');
+      throw usageError('a command is required: run, query, compact or live');
     default:
       throw usageError(`unknown command "${command}"`);
   }
