@@ -127,4 +127,9 @@ export {
   type OutputStats,
   type PowerBiLimits,
   type TokenSource,
+  // The pure engine stages, for benchmarks that drive them without Kafka.
+  Merger,
+  WindowEngine,
+  type Contribution,
+  type MergedWindow,
 } from './live/index.ts';

@@ -7,3 +7,6 @@ export { outputTables, type KpiUpdate, type LiveOutput, type OutputRow, type Out
 export { createEventstreamOutput, eventstreamEndpoint } from './eventstream.ts';
 export { createPowerBiOutput, POWERBI_LIMITS, type PowerBiLimits } from './powerbi/pusher.ts';
 export { cachedTokenSource, entraCredential, POWERBI_SCOPE, staticTokenSource, type TokenSource } from './powerbi/token.ts';
+// The pure engine stages, for tools and benchmarks that drive them without Kafka.
+export { WindowEngine, type Contribution } from './windows.ts';
+export { Merger, type MergedWindow } from './merge.ts';

@@ -56,6 +56,8 @@ export interface LiveEvents {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** Records per produce request: ~300 B each keeps a request well under the broker's 1 MiB default. */
+const SEND_CHUNK = 1_000;
 
 export class Live extends EventEmitter<LiveEvents> {
   readonly options: Readonly<ResolvedLiveOptions>;
@@ -75,6 +77,8 @@ export class Live extends EventEmitter<LiveEvents> {
   #pendingLate: { late: LateEvent[]; message: { key: Buffer | null; value: Buffer | null }; gatewayId: string; receivedAt: number }[] = [];
   #pendingAlerts: Alert[] = [];
   #ticking: Promise<void> | undefined;
+  /** Emitted records Kafka has not acknowledged yet, oldest first. */
+  readonly #outbox: { topic: string; message: Message }[] = [];
   #lastProduceError: string | undefined;
   readonly #stop = new AbortController();
   readonly #stats: LiveStats = { events: 0, late: 0, contributions: 0, kpiUpdates: 0, finals: 0, alerts: 0, openWindows: 0, mergedWindows: 0, commits: 0, commitFailures: 0, produceFailures: 0, ticks: 0 };
@@ -183,7 +187,7 @@ export class Live extends EventEmitter<LiveEvents> {
     for (const s of this.#merger.owned()) this.#merger.revoke(s);
     const partials = this.options.liveTopics.partials;
     this.#ready = this.#fetchMarks(assignment).then(
-      (marks) => {
+      ({ marks, backlog }) => {
         const now = this.options.now();
         for (const [topic, partitions] of Object.entries(assignment)) {
           for (const partition of partitions) {
@@ -192,7 +196,10 @@ export class Live extends EventEmitter<LiveEvents> {
             if (topic === partials) this.#merger.assign(source, mark);
             else {
               const kind = this.#kindByTopic.get(topic);
-              if (kind !== undefined) this.#engine.assign(source, kind, mark, now);
+              if (kind !== undefined) {
+                this.#engine.assign(source, kind, mark, now);
+                this.#engine.setCaughtUp(source, !backlog.has(source));
+              }
             }
           }
         }
@@ -202,20 +209,30 @@ export class Live extends EventEmitter<LiveEvents> {
     );
   }
 
-  async #fetchMarks(assignment: Record<string, number[]>): Promise<Map<string, CommitMark>> {
+  /** Commit marks of the assigned partitions, and which of them have records waiting. */
+  async #fetchMarks(assignment: Record<string, number[]>): Promise<{ marks: Map<string, CommitMark>; backlog: Set<string> }> {
     const marks = new Map<string, CommitMark>();
+    const backlog = new Set<string>();
     const admin = this.#admin;
-    if (admin === undefined) return marks;
     const topics = Object.keys(assignment);
-    if (topics.length === 0) return marks;
+    if (admin === undefined || topics.length === 0) return { marks, backlog };
     const offsets = await withTimeout(admin.fetchOffsets({ groupId: this.options.groupId, topics }), 15_000, 'fetching committed offsets');
+    const committed = new Map<string, bigint>();
     for (const t of offsets) {
       for (const p of t.partitions as { partition: number; offset: string; metadata: string | null }[]) {
         const mark = decodeMark(p.metadata);
+        committed.set(`${t.topic}/${p.partition}`, BigInt(p.offset));
         if (mark !== undefined && p.offset !== '-1') marks.set(`${t.topic}/${p.partition}`, mark);
       }
     }
-    return marks;
+    for (const topic of topics) {
+      for (const p of await withTimeout(admin.fetchTopicOffsets(topic), 15_000, 'fetching topic offsets')) {
+        const source = `${topic}/${p.partition}`;
+        const from = committed.get(source) ?? -1n;
+        if (BigInt(p.high) > (from < 0n ? BigInt(p.low) : from)) backlog.add(source);
+      }
+    }
+    return { marks, backlog };
   }
 
   async #batch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
@@ -251,6 +268,8 @@ export class Live extends EventEmitter<LiveEvents> {
       }
       this.#eventAlerts(kind, read, eventMs, now);
     }
+    const last = batch.messages.at(-1);
+    if (!partials && last !== undefined) this.#engine.setCaughtUp(source, BigInt(last.offset) + 1n >= BigInt(batch.highWatermark));
     await heartbeat();
   }
 
@@ -306,13 +325,18 @@ export class Live extends EventEmitter<LiveEvents> {
     }
     if (alerts.length > 0) topicMessages.push({ topic: o.liveTopics.alerts, messages: alerts.map((a) => ({ key: a.alertId, value: JSON.stringify(a) })) });
     if (late.length > 0) topicMessages.push({ topic: o.topics.deadletter, messages: late.map((l) => lateLetter(l)) });
-    if (topicMessages.length > 0) {
+    for (const t of topicMessages) for (const m of t.messages) this.#outbox.push({ topic: t.topic, message: m });
+    // In requests of bounded size (a broker refuses record batches over its message.max.bytes); what
+    // Kafka did not take stays in the outbox for the next tick, and nothing is committed meanwhile.
+    while (this.#outbox.length > 0) {
+      const chunk = this.#outbox.slice(0, SEND_CHUNK);
+      const byTopic = new Map<string, Message[]>();
+      for (const { topic, message } of chunk) byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
       try {
-        await producer.sendBatch({ topicMessages, acks: -1 });
+        await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+        this.#outbox.splice(0, chunk.length);
       } catch (err) {
-        // Nothing is committed for this tick: a restart replays it. Keep the late letters and alerts for the next try.
         this.#stats.produceFailures++;
-        this.#pendingLate.unshift(...late);
         this.#lastProduceError = cloudErrors.create('CLD_LIVE_PRODUCE', errorMessage(err), err).message;
         this.#log('warn', 'live: Kafka did not take this tick; retrying next tick', { error: this.#lastProduceError });
         return;

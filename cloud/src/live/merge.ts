@@ -111,6 +111,7 @@ export class Merger {
       const quiet = p.highMark !== undefined;
       let minOffset: bigint | undefined;
       let minWm = p.wm;
+      let minHorizon = Number.POSITIVE_INFINITY;
       for (const [id, w] of p.windows) {
         if (!quiet && w.dirty) {
           const contributions = [...w.sources.values()];
@@ -125,6 +126,7 @@ export class Merger {
           p.windows.delete(id);
           continue;
         }
+        minHorizon = Math.min(minHorizon, w.end + this.#keepMs);
         if (minOffset === undefined || w.firstOffset < minOffset) {
           minOffset = w.firstOffset;
           minWm = w.wmBefore;
@@ -134,7 +136,8 @@ export class Merger {
       commits.push({
         source,
         offset: (minOffset ?? p.nextOffset).toString(),
-        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: p.wm, highMark: p.nextOffset.toString() },
+        // Below every window still open (one may wait past its horizon for a source's final).
+        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: Math.min(p.wm, minHorizon - 1), highMark: p.nextOffset.toString() },
       });
     }
     return { windows: out, commits };

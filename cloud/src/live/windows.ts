@@ -5,8 +5,9 @@
 //
 // Time rules (per source partition p, kind k):
 //   watermark(p)  = max event time seen in p − outOfOrderness(k)
-//   global        = min watermark over active partitions (a partition with no record for idleTimeoutMs
-//                   is idle: it is left out, and follows the global watermark so its state stays bounded)
+//   global        = min watermark over active partitions (a partition read to its end and without a
+//                   record for idleTimeoutMs is idle: it is left out, and follows the global watermark
+//                   so its state stays bounded; a partition with a backlog is never idle)
 //   final         when global ≥ window end; early updates before that on every tick while changed
 //   late          an event whose window end + allowedLateness ≤ watermark(p): counted, dead-lettered
 //   dropped       state of a window once watermark(p) ≥ end + allowedLateness (bounded state)
@@ -88,6 +89,8 @@ interface PartitionState {
   wm: number;
   nextOffset: bigint | undefined;
   lastSeen: number;
+  /** Read up to the partition's end: only then can silence mean idleness (a backlog is not idle). */
+  caughtUp: boolean;
   windows: Map<string, WindowState>;
   /** Replay of what was processed before the last commit: no emissions until nextOffset reaches it. */
   highMark: bigint | undefined;
@@ -134,10 +137,21 @@ export class WindowEngine {
       wm: mark?.wmBefore ?? Number.NEGATIVE_INFINITY,
       nextOffset: undefined,
       lastSeen: now,
+      caughtUp: true,
       windows: new Map(),
       highMark: mark === undefined ? undefined : BigInt(mark.highMark),
       floor: mark?.wmAtCommit ?? Number.NEGATIVE_INFINITY,
     });
+  }
+
+  /** Whether `source` has been read to its end (records still waiting keep it active however quiet it is). */
+  setCaughtUp(source: string, caughtUp: boolean): void {
+    const p = this.#parts.get(source);
+    if (p !== undefined) p.caughtUp = caughtUp;
+  }
+
+  #idle(p: PartitionState, now: number): boolean {
+    return p.caughtUp && now - p.lastSeen >= this.#o.idleTimeoutMs;
   }
 
   /** Forgets a partition another instance now owns. */
@@ -201,7 +215,7 @@ export class WindowEngine {
     let max = Number.NEGATIVE_INFINITY;
     for (const p of this.#parts.values()) {
       max = Math.max(max, p.wm);
-      if (now - p.lastSeen < this.#o.idleTimeoutMs) min = Math.min(min, p.wm);
+      if (!this.#idle(p, now)) min = Math.min(min, p.wm);
     }
     return min === Number.POSITIVE_INFINITY ? max : min;
   }
@@ -216,10 +230,11 @@ export class WindowEngine {
     const contributions: Contribution[] = [];
     const commits: Commit[] = [];
     for (const [source, p] of this.#parts) {
-      if (now - p.lastSeen >= this.#o.idleTimeoutMs && global > p.wm && Number.isFinite(global)) p.wm = global;
+      if (this.#idle(p, now) && global > p.wm && Number.isFinite(global)) p.wm = global;
       const quiet = p.highMark !== undefined;
       let minOffset: bigint | undefined;
       let minWm = p.wm;
+      let minHorizon = Number.POSITIVE_INFINITY;
       for (const [id, w] of p.windows) {
         const final = global >= w.end;
         if (!quiet && (w.dirty || (final && !w.finalSent))) {
@@ -235,6 +250,7 @@ export class WindowEngine {
           p.windows.delete(id);
           continue;
         }
+        minHorizon = Math.min(minHorizon, w.end + this.#o.allowedLatenessMs);
         if (minOffset === undefined || w.firstOffset < minOffset) {
           minOffset = w.firstOffset;
           minWm = w.wmBefore;
@@ -244,7 +260,9 @@ export class WindowEngine {
       commits.push({
         source,
         offset: (minOffset ?? p.nextOffset).toString(),
-        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: p.wm, highMark: p.nextOffset.toString() },
+        // The replay skips windows with end + lateness ≤ wmAtCommit: below every window still open
+        // (one past its lateness may still wait for its final, when another partition is behind).
+        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: Math.min(p.wm, minHorizon - 1), highMark: p.nextOffset.toString() },
       });
     }
     return { contributions, commits };

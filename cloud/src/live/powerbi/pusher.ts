@@ -120,7 +120,7 @@ export class PowerBiOutput implements LiveOutput {
     if (rows.length === 0) return;
     if (this.#o.mode === 'streaming' && this.#o.pushUrls[table] === undefined) return;
     const q = this.#queues.get(table) ?? [];
-    q.push(...rows);
+    for (const row of rows) q.push(row);
     this.#queues.set(table, q);
     this.#bound();
   }
