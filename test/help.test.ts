@@ -38,6 +38,7 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['query']],
   ['sink', ['compact']],
   ['sink', ['process']],
+  ['sink', ['live']],
   ['query', []],
   ['sim', []],
   ['city', []],

@@ -44,6 +44,17 @@ export const cloudErrors = defineErrors('CLD', {
     canRetry: true,
     action: 'the partition keeps its previous build (readers see no change); read the engine error in the message and run sink process again',
   },
+  CLD_LIVE_DEFINITIONS: { message: 'a live KPI definition names a column or aggregate that does not exist', canRetry: false, action: 'fix cloud/src/live/definitions.ts; the message names the KPI and the column' },
+  CLD_LIVE_PRODUCE: { message: 'Kafka did not take the live engine output', canRetry: true, action: 'nothing is committed for that tick, so nothing is lost; check the brokers and that the live topics exist (npm run kafka -- topics)' },
+  CLD_POWERBI_TOKEN: { message: 'could not get a Microsoft Entra token for Power BI', canRetry: true, action: 'check the tenant id, client id and secret of the app registration (and that the secret has not expired)' },
+  CLD_POWERBI_REQUEST: { message: 'Power BI refused the request', canRetry: false, action: "read Power BI's error body in the message: a missing permission (the app needs Dataset.ReadWrite.All and workspace access), a wrong workspace or dataset, or rows that do not match the table" },
+  CLD_POWERBI_DEPRECATED: {
+    message: 'Power BI no longer creates push or streaming datasets here (FeatureDeprecatedError)',
+    canRetry: false,
+    action: 'use an existing dataset, or the Fabric Eventstream output (--output eventstream); see Connect Power BI in the README',
+  },
+  CLD_POWERBI_UNAVAILABLE: { message: 'Power BI did not answer or kept failing', canRetry: true, action: 'rows were retried with backoff and then counted as dropped; check the network and the Power BI service status' },
+  CLD_EVENTSTREAM: { message: 'invalid Fabric Eventstream connection string', canRetry: false, usage: true, action: 'copy the Kafka endpoint connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=…) from the Eventstream custom endpoint source' },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
 });
 

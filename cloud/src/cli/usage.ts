@@ -50,10 +50,25 @@ export const PROCESS_USAGE = `usage:
       tables: traffic_district_5m, camera_flow_15m, air_quality_station_hour, weather_station_hour,
       weather_district_day, incidents, phone_reports_district_hour, gateway_health_hour`;
 
+export const LIVE_USAGE = `usage:
+  sink live --brokers HOST:PORT[,HOST:PORT…] [--group G] [--client-id ID] [--topic-suffix S]
+            [--allowed-lateness-ms MS] [--idle-timeout-ms MS] [--tick-ms MS] [--alerts FILE.json]
+            [--session-timeout-ms MS] [--close-timeout-ms MS] [--log-level debug|info|warn|error]
+            [--output none|powerbi|powerbi-streaming|eventstream]
+      event-time KPIs and alerts as their own consumer group (default city-live): KPI window updates
+      on city.kpi.v1, alerts on city.alerts.v1, late events on the dead-letter topic
+      --alerts: JSON thresholds merged over the defaults (see README, Live KPIs and alerts)
+      --output powerbi --powerbi-dataset NAME [--powerbi-workspace ID] [--powerbi-api URL]: a push
+        dataset, created if missing; Entra app credentials from $POWERBI_TENANT_ID, $POWERBI_CLIENT_ID,
+        $POWERBI_CLIENT_SECRET (or a ready token in $POWERBI_ACCESS_TOKEN)
+      --output powerbi-streaming --powerbi-push-url TABLE=URL…: streaming datasets' push URLs
+      --output eventstream: a Fabric Eventstream, $EVENTSTREAM_CONNECTION_STRING (its Kafka endpoint)`;
+
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 
 export const USAGE = `usage:
 ${body(RUN_USAGE)}
 ${body(QUERY_USAGE)}
 ${body(COMPACT_USAGE)}
-${body(PROCESS_USAGE)}`;
+${body(PROCESS_USAGE)}
+${body(LIVE_USAGE)}`;
