@@ -71,7 +71,7 @@ export function kafkajsSecurity(settings: Pick<ConsumerSettings, 'security' | 't
 const TLS_CODES = /^(ERR_SSL_|ERR_TLS_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|CERT_|HOSTNAME_MISMATCH)/;
 
 /** A start failure caused by TLS or SASL as CLD_KAFKA_TLS / CLD_KAFKA_AUTH naming the cause; other errors as they are. */
-export function securityFailure(err: unknown): Error | undefined {
+export function securityFailure(err: unknown, tls: boolean): Error | undefined {
   for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
     const text = typeof message === 'string' ? message : '';
@@ -79,6 +79,11 @@ export function securityFailure(err: unknown): Error | undefined {
     if (typeof code === 'string' && TLS_CODES.test(code)) {
       const hint = /WRONG_VERSION|PACKET_LENGTH/.test(code) ? 'the listener does not speak TLS (plaintext port?)' : "the broker's certificate is not trusted (check security.tls.caFile)";
       return cloudErrors.create('CLD_KAFKA_TLS', `${hint}: ${code} ${text}`, err);
+    }
+    if (tls && /disconnected before secure TLS connection/.test(text)) return cloudErrors.create('CLD_KAFKA_TLS', `the listener does not speak TLS (plaintext port?): ${text}`, err);
+    // A plaintext client at a TLS listener: the broker drops the connection at the first bytes.
+    if (!tls && name === 'KafkaJSConnectionClosedError') {
+      return cloudErrors.create('CLD_KAFKA_TLS', `the broker closed the connection at once: a TLS listener spoken to in plaintext? (set security.tls): ${text}`, err);
     }
   }
   return undefined;
@@ -119,7 +124,7 @@ export function createSinkConsumer(settings: ConsumerSettings, handlers: Consume
       try {
         await consumer.connect();
       } catch (err) {
-        throw securityFailure(err) ?? err;
+        throw securityFailure(err, settings.security?.tls !== undefined) ?? err;
       }
       await consumer.subscribe({ topics: [...settings.topics], fromBeginning: settings.fromBeginning });
       await consumer.run({

@@ -163,7 +163,8 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
 
   /** Of `topics`, those the brokers do not have; all of them when the brokers cannot be asked. */
   const missingOf = async (topics: string[]): Promise<string[]> => {
-    const admin = new Admin({ ...common(), retries: 0 });
+    // retries 0 left a failed connection's promise pending in 2.12 (seen with TLS and SASL refusals).
+    const admin = new Admin({ ...common(), retries: 1 });
     try {
       const existing = new Set(await withTimeout(admin.listTopics(), options.requestTimeoutMs, 'listing the Kafka topics'));
       const missing = topics.filter((t) => !existing.has(t));

@@ -78,6 +78,12 @@ export function describeKafkaFailure(err: unknown): { kind: KafkaFailureKind; re
     const detail = e === undefined ? root : [text(e), typeof e.serverErrorMessage === 'string' ? e.serverErrorMessage : ''].filter((m) => m !== '').join(': ');
     return `${what}: ${detail}${detail === outer ? '' : ` (${outer})`}`;
   };
+  // A plaintext client with SASL at a TLS listener: the broker drops the connection at the first
+  // bytes, which the client reports as a SASL handshake that found no mechanism (checked against the broker).
+  const dropped = all.find((e) => e.code === 'PLT_KFK_AUTHENTICATION' && /suitable SASL mechanism/.test(text(e)) && chain(e.cause).some((c) => /Connection closed/.test(text(c))));
+  if (dropped !== undefined) {
+    return { kind: 'tls', reason: `the broker closed the connection before the SASL handshake: a TLS listener spoken to in plaintext? (set kafka.security.tls) (${outer})` };
+  }
   const topic = all.find(isTopicError);
   // Kafka's own words for error 3, whichever way the client reported it.
   if (topic !== undefined) return { kind: 'topic', reason: withRoot('This server does not host this topic-partition', topic) };
