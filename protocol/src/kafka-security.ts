@@ -140,3 +140,41 @@ export function describeKafkaSecurity(security: KafkaSecurityConfig | undefined)
   if (sasl !== undefined) parts.push(`${sasl.mechanism.toUpperCase()}${sasl.username === undefined ? '' : ` as ${sasl.username}`}`);
   return parts.join(', ');
 }
+
+/** The environment variables kafkaSecurityFromEnv reads (for service units and container images). */
+export const KAFKA_SECURITY_ENV = {
+  caFile: 'KAFKA_TLS_CA_FILE',
+  certFile: 'KAFKA_TLS_CERT_FILE',
+  keyFile: 'KAFKA_TLS_KEY_FILE',
+  /** Set to 1 for TLS with Node's built-in CAs (no CA file). */
+  tls: 'KAFKA_TLS',
+  mechanism: 'KAFKA_SASL_MECHANISM',
+  username: 'KAFKA_SASL_USERNAME',
+  passwordFile: 'KAFKA_SASL_PASSWORD_FILE',
+  /** The password itself, when a file is not an option (the variable is named, never copied into config). */
+  password: 'KAFKA_SASL_PASSWORD',
+  tokenFile: 'KAFKA_SASL_TOKEN_FILE',
+} as const;
+
+/** Security from KAFKA_TLS_* / KAFKA_SASL_* variables, or undefined when none is set; checked like any config. */
+export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv): KafkaSecurityConfig | undefined {
+  const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const E = KAFKA_SECURITY_ENV;
+  const tlsFiles = { caFile: get(E.caFile), certFile: get(E.certFile), keyFile: get(E.keyFile) };
+  const hasTls = get(E.tls) === '1' || Object.values(tlsFiles).some((v) => v !== undefined);
+  const mechanism = get(E.mechanism);
+  const security: KafkaSecurityConfig = {};
+  if (hasTls) security.tls = Object.fromEntries(Object.entries(tlsFiles).filter(([, v]) => v !== undefined));
+  if (mechanism !== undefined) {
+    const sasl: Record<string, string> = { mechanism: mechanism.toLowerCase() };
+    const username = get(E.username);
+    const passwordFile = get(E.passwordFile);
+    const tokenFile = get(E.tokenFile);
+    if (username !== undefined) sasl['username'] = username;
+    if (passwordFile !== undefined) sasl['passwordFile'] = passwordFile;
+    else if (get(E.password) !== undefined) sasl['passwordEnv'] = E.password;
+    if (tokenFile !== undefined) sasl['tokenFile'] = tokenFile;
+    security.sasl = sasl as KafkaSecurityConfig['sasl'];
+  }
+  return security.tls === undefined && security.sasl === undefined ? undefined : security;
+}

@@ -11,6 +11,8 @@ export const RUN_USAGE = `usage:
            [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
+      TLS and SASL to Kafka from KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE/KAFKA_TLS_KEY_FILE (mutual TLS), KAFKA_TLS=1,
+      KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD
       the sink compacts its own committed files every --compact-every-ms (default ${SINK_DEFAULTS.compactEveryMs}; 0 turns it off)
       into files of up to --compact-target-bytes (default ${SINK_DEFAULTS.compactTargetBytes})
       with --s3-bucket the lake is written to S3 (--lake not needed); credentials come from the AWS

@@ -61,7 +61,7 @@ export interface ForwarderOptions {
 export interface ForwarderEvents {
   forwarded: [{ records: number; replayed: number; lastId: number }];
   expired: [{ records: number }];
-  /** A batch Kafka did not take: GW_KAFKA_SEND, or GW_KAFKA_TOPIC_MISSING naming the topics. */
+  /** A batch Kafka did not take: GW_KAFKA_SEND, GW_KAFKA_TOPIC_MISSING naming the topics, GW_KAFKA_TLS, GW_KAFKA_AUTH or GW_KAFKA_SECRET naming the cause. */
   error: [Error];
   /** What is known of Kafka changed (reachable, unreachable, which topics are missing). */
   state: [KafkaState];
