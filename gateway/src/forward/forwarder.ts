@@ -267,7 +267,9 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         continue;
       }
       try {
-        await connect().send({ messages: toMessages(records) });
+        // A bound on the whole send, retries included: a client promise left pending (seen in 2.12 with
+        // retries 0 on refused connections) must not stall the loop; the producer is then replaced.
+        await withTimeout(connect().send({ messages: toMessages(records) }), options.requestTimeoutMs * 5, 'sending a batch to Kafka');
         if (!connected) {
           connected = true;
           emitter.emit('connected');
