@@ -12,6 +12,21 @@ export const cloudErrors = defineErrors('CLD', {
     canRetry: true,
     action: 'check the brokers; when topics are missing, create them (npm run kafka -- topics --brokers HOST:PORT)',
   },
+  CLD_KAFKA_TLS: {
+    message: 'the TLS handshake with Kafka failed',
+    canRetry: true,
+    action: 'the message names the cause: an untrusted broker certificate (check security.tls.caFile), a plaintext port, or a TLS listener without security.tls',
+  },
+  CLD_KAFKA_AUTH: {
+    message: 'Kafka refused the SASL authentication',
+    canRetry: true,
+    action: 'fix the user, the password (or token) file or variable, or the mechanism; nothing was consumed',
+  },
+  CLD_KAFKA_SECRET: {
+    message: 'cannot read a Kafka secret',
+    canRetry: false,
+    action: 'create the file or set the variable the message names (security.sasl.passwordFile, security.tls.caFile, …)',
+  },
   CLD_KAFKA_CRASH: { message: 'Kafka consumer crashed', canRetry: true, action: 'the consumer restarts by itself when it can; otherwise restart the sink (nothing committed is lost)' },
   CLD_PARQUET_WRITE: { message: 'writing a Parquet file failed', canRetry: true, action: 'retried with backoff; check the scratch disk (space, permissions)' },
   CLD_STORE_PUT: { message: 'storing an object failed', canRetry: true, action: 'retried with backoff; check the lake folder or the S3 bucket and its credentials' },

@@ -1,5 +1,5 @@
 // `sink run`: consumes Kafka into the lake until SIGINT/SIGTERM (or a consumer crash it cannot recover from).
-import { closeOnSignals, isLogLevel, jsonLog, kafkaTopicSet, LOG_LEVELS } from '@city/protocol';
+import { closeOnSignals, isLogLevel, jsonLog, kafkaSecurityFromEnv, kafkaTopicSet, LOG_LEVELS } from '@city/protocol';
 import { createCatalog, type CatalogPort } from '../ports/catalog/index.ts';
 import { createSinkHealthServer } from '../sink/health.ts';
 import { createSink } from '../sink/index.ts';
@@ -56,6 +56,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       store,
       catalog,
       brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+      security: kafkaSecurityFromEnv(process.env),
       lakeDir,
       groupId: values.group,
       clientId: values['client-id'],

@@ -12,6 +12,8 @@ export const RUN_USAGE = `usage:
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
            [--http [HOST:]PORT]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
+      TLS and SASL to Kafka from KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE/KAFKA_TLS_KEY_FILE (mutual TLS), KAFKA_TLS=1,
+      KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD
       the sink compacts its own committed files every --compact-every-ms (default ${SINK_DEFAULTS.compactEveryMs}; 0 turns it off)
       into files of up to --compact-target-bytes (default ${SINK_DEFAULTS.compactTargetBytes})
       --process-every-ms builds the processed zone (as sink process does) on that schedule, in this process

@@ -132,7 +132,7 @@ export class Sink extends EventEmitter<SinkEvents> {
     const o = this.options;
     const life = this.#life;
     const consumer = createSinkConsumer(
-      { brokers: o.brokers, clientId: o.clientId, groupId: o.groupId, fromBeginning: o.fromBeginning, sessionTimeoutMs: o.sessionTimeoutMs, topics: this.#topics },
+      { brokers: o.brokers, clientId: o.clientId, groupId: o.groupId, fromBeginning: o.fromBeginning, sessionTimeoutMs: o.sessionTimeoutMs, topics: this.#topics, security: o.security, tokenProvider: o.kafkaTokenProvider },
       { batch: (payload) => this.#eachBatch(payload), joined: (assignment) => this.#joined(assignment), crashed: (error, restart) => this.#crashed(error, restart) },
       this.#log,
     );

@@ -13,6 +13,11 @@ export const START_USAGE = `usage: gateway start [options]      flags override t
   --buffer FILE         SQLite buffer file (default ./gateway-buffer.db)
   --durability MODE     power-loss (fsync every group commit, default) or process-crash
   --brokers LIST        Kafka bootstrap servers host:port,… (default: $KAFKA_BROKERS)
+  --compression C       uplink codec: none (default), gzip, lz4 or zstd
+  --kafka-ca FILE       TLS to Kafka, trusting the CAs in FILE (PEM); with --kafka-cert/--kafka-key FILE, mutual TLS
+  --kafka-sasl MECH     plain, scram-sha-256, scram-sha-512 or oauthbearer, with --kafka-user NAME and
+                        --kafka-password-file FILE (a password is never a flag; the file is read again on
+                        every connection) or, for oauthbearer, --kafka-token-file FILE
   --auth MODE           registry (only registered devices, default) or none (any client: labs only)
   --health-interval S   seconds between health reports (default 60, 0 = off)
   --http ADDR           status and metrics listener: [HOST:]PORT or "off" (default 127.0.0.1:9180)`;
@@ -57,6 +62,17 @@ function watchdogProbe(gateway: Gateway): WatchdogProbe {
   };
 }
 
+/** The uplink's TLS and SASL from flags: only where secrets are (files), never a secret itself. */
+function securityOverride(values: Record<string, string | boolean | undefined>): Record<string, unknown> | undefined {
+  const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const tls = { caFile: text('kafka-ca'), certFile: text('kafka-cert'), keyFile: text('kafka-key') };
+  const sasl = { mechanism: text('kafka-sasl'), username: text('kafka-user'), passwordFile: text('kafka-password-file'), tokenFile: text('kafka-token-file') };
+  const some = (o: Record<string, string | undefined>) => Object.values(o).some((v) => v !== undefined);
+  if (some(sasl) && sasl.mechanism === undefined) throw usageError('--kafka-user, --kafka-password-file and --kafka-token-file need --kafka-sasl MECH');
+  if (!some(tls) && !some(sasl)) return undefined;
+  return { ...(some(tls) ? { tls } : {}), ...(some(sasl) ? { sasl } : {}) };
+}
+
 export async function startCommand(argv: readonly string[]): Promise<number> {
   const args = parseCommandLine(
     argv,
@@ -68,6 +84,14 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
       buffer: { type: 'string' },
       durability: { type: 'string' },
       brokers: { type: 'string' },
+      compression: { type: 'string' },
+      'kafka-ca': { type: 'string' },
+      'kafka-cert': { type: 'string' },
+      'kafka-key': { type: 'string' },
+      'kafka-sasl': { type: 'string' },
+      'kafka-user': { type: 'string' },
+      'kafka-password-file': { type: 'string' },
+      'kafka-token-file': { type: 'string' },
       auth: { type: 'string' },
       'health-interval': { type: 'string' },
       http: { type: 'string' },
@@ -84,7 +108,7 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
       gatewayId: values.id,
       mqtt: { host: values.host, port: numberFlag('port', values.port) },
       buffer: { path: values.buffer, durability: values.durability },
-      kafka: { brokers: values.brokers?.split(',').map((b) => b.trim()) },
+      kafka: { brokers: values.brokers?.split(',').map((b) => b.trim()), compression: values.compression, security: securityOverride(values) },
       auth: authOverride(values.auth),
       healthIntervalMs: healthSeconds === undefined ? undefined : Math.round(healthSeconds * 1000),
       http: httpOverride(values.http),
