@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { EVENT_KINDS, partitionOf, type EventKind } from '@city/protocol';
-import type { LakeFile } from '@city/cloud';
+import type { LakeFile, ObjectStore } from '@city/cloud';
 import { rowsOf, sampleEvent, writeLake } from './lake.ts';
 import { onTeardown } from './teardown.ts';
 
@@ -42,9 +42,9 @@ export interface CityLakeSpec {
 /**
  * Writes a sink-like lake: per kind and hour, `filesPerHour` files of consecutive offsets of one Kafka
  * partition, plus a file repeating the first `replayed` events (later offsets, the same event ids).
- * Returns the distinct events per kind.
+ * Returns the distinct events per kind. A store given is closed afterwards.
  */
-export async function writeCityLake(lakeDir: string, spec: CityLakeSpec): Promise<Record<string, number>> {
+export async function writeCityLake(lake: string | ObjectStore, spec: CityLakeSpec): Promise<Record<string, number>> {
   const start = spec.startMs ?? Date.UTC(2024, 4, 1, 0);
   const files: LakeFile[] = [];
   const distinct: Record<string, number> = {};
@@ -75,6 +75,6 @@ export async function writeCityLake(lakeDir: string, spec: CityLakeSpec): Promis
     }
     distinct[kind] = n;
   }
-  await writeLake(lakeDir, files);
+  await writeLake(lake, files);
   return distinct;
 }

@@ -117,6 +117,32 @@ interface Inspected extends LakeObject {
 }
 
 const DEFAULT_BATCH = 64;
+/**
+ * Staging tables per Redshift batch: each adds three statements (create, COPY, drop) to the thirteen of
+ * the MERGE, dimensions and ledger, and the Data API takes at most 40 statements per batch.
+ */
+const MAX_REDSHIFT_GROUPS = 8;
+
+const stagingGroup = (o: Inspected): string => `${o.partition.event_date}/${o.partition.event_hour}/${o.columns.map((c) => `${c.name}:${c.type}`).join(',')}`;
+
+/** Batches of at most `size` objects spanning at most `groups` staging groups, in key order. */
+function batches(objects: readonly Inspected[], size: number, groups: number): Inspected[][] {
+  const out: Inspected[][] = [];
+  let current: Inspected[] = [];
+  let seen = new Set<string>();
+  for (const o of [...objects].sort((a, b) => stagingGroup(a).localeCompare(stagingGroup(b)) || a.key.localeCompare(b.key))) {
+    const group = stagingGroup(o);
+    if (current.length >= size || (!seen.has(group) && seen.size >= groups)) {
+      out.push(current);
+      current = [];
+      seen = new Set();
+    }
+    current.push(o);
+    seen.add(group);
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
 
 export function createWarehouseLoader(options: WarehouseLoaderOptions): WarehouseLoader {
   const { warehouse, store } = options;
@@ -229,7 +255,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     // COPY maps Parquet columns by position: one staging table per column layout and partition.
     const groups = new Map<string, Inspected[]>();
     for (const o of objects) {
-      const id = `${o.partition.event_date}/${o.partition.event_hour}/${o.columns.map((c) => `${c.name}:${c.type}`).join(',')}`;
+      const id = stagingGroup(o);
       let list = groups.get(id);
       if (list === undefined) groups.set(id, (list = []));
       list.push(o);
@@ -360,9 +386,8 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
             per.covered += covered.length;
             result.covered += covered.length;
           }
-          for (let start = 0; start < inspected.length; start += maxBatch) {
+          for (const batch of batches(inspected, maxBatch, warehouse.canCopyCsv ? Infinity : MAX_REDSHIFT_GROUPS)) {
             if (aborted()) break;
-            const batch = inspected.slice(start, start + maxBatch);
             await loadBatch(kind, batch, scratch);
             const rows = batch.reduce((n, o) => n + o.rows, 0);
             result.batches++;

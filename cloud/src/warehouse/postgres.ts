@@ -133,7 +133,7 @@ interface CopyConnection {
 }
 
 /** COPY … FROM STDIN with the file's bytes as the data; resolves when the server has taken every row. */
-function copyFromFile(client: pg.PoolClient, sql: string, path: string): Promise<void> {
+export function copyFromFile(client: pg.ClientBase, sql: string, path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let failure: unknown;
