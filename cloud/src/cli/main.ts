@@ -21,8 +21,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./query.ts')).queryCommand(rest);
     case 'compact':
       return (await import('./compact.ts')).compactCommand(rest);
+    case 'warehouse':
+      return (await import('./warehouse.ts')).warehouseCommand(rest);
     case undefined:
-      throw usageError('a command is required: run, query or compact');
+      throw usageError('a command is required: run, query, compact or warehouse');
     default:
       throw usageError(`unknown command "${command}"`);
   }
