@@ -95,3 +95,19 @@ export {
   type QueryEngineName,
   type QueryResult,
 } from './ports/query/index.ts';
+export {
+  createPgliteWarehouse,
+  createPostgresWarehouse,
+  createRedshiftWarehouse,
+  createTableSql,
+  createWarehouseLoader,
+  factTable,
+  warehouseNamedQuery,
+  warehouseTable,
+  warehouseTables,
+  type LoadResult,
+  type Warehouse,
+  type WarehouseLoader,
+  type WarehouseLoaderOptions,
+  type WarehouseTable,
+} from './warehouse/index.ts';

@@ -1,6 +1,7 @@
 // The exactly-once loader: lake objects (curated zone Parquet) not yet in the load ledger go into the
 // warehouse in batches, each batch one transaction: staging → dedupe by event id → MERGE into the fact
-// table → dimensions → ledger rows. Killed anywhere, a batch is applied whole or not at all, and the next
+// table → dimensions → ledger rows. (PostgreSQL/PGlite: DuckDB dedupes while it writes the CSV that COPY
+// streams into the MERGE source; Redshift: COPY from S3 into staging, then the dedupe in SQL.) Killed anywhere, a batch is applied whole or not at all, and the next
 // run loads what the ledger lacks; MERGE by event id makes loading a row twice harmless anyway.
 //
 // Which objects: the live files of each table, as the lake reader decides (a compacted file hides the
@@ -225,8 +226,8 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     }
   };
 
-  /** Steps putting the batch's rows into staging as `SELECT …` text over staging tables (PostgreSQL/PGlite). */
-  const copySteps = async (table: WarehouseTable, objects: readonly Inspected[], scratch: string): Promise<{ steps: WarehouseStep[]; staged: string }> => {
+  /** Steps putting the batch's rows, one per key, into the MERGE source through COPY FROM STDIN (PostgreSQL/PGlite). */
+  const copySteps = async (table: WarehouseTable, objects: readonly Inspected[], scratch: string): Promise<WarehouseStep[]> => {
     const connection = await db();
     const selects = objects.map((o) => {
       const present = new Set(o.columns.map((c) => c.name));
@@ -238,15 +239,17 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       return `SELECT ${cols.join(', ')} FROM read_parquet(${quotedString(o.path)})`;
     });
     const csv = join(scratch, `${randomUUID()}.csv`);
-    await connection.run(`COPY (${selects.join(' UNION ALL ')}) TO ${quotedString(csv)} (FORMAT csv, HEADER false)`);
-    const stage = 'wh_stage';
-    return {
-      steps: [
-        { sql: `CREATE TEMP TABLE ${quoteIdent(stage)} (${columnList(table.columns, warehouse.dialect)})` },
-        { copyCsv: { table: stage, columns: table.columns.map((c) => c.name), path: csv } },
-      ],
-      staged: `SELECT * FROM ${quoteIdent(stage)}`,
-    };
+    // DuckDB dedupes by key on the way out (faster than a window over the staged rows in PostgreSQL), so
+    // the CSV fills the MERGE source itself.
+    const key = table.key.map(quoteIdent).join(', ');
+    await connection.run(
+      `COPY (SELECT * FROM (${selects.join(' UNION ALL ')}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1) ` +
+        `TO ${quotedString(csv)} (FORMAT csv, HEADER false)`,
+    );
+    return [
+      { sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE_TABLE)} (${columnList(table.columns, warehouse.dialect)})` },
+      { copyCsv: { table: SOURCE_TABLE, columns: table.columns.map((c) => c.name), path: csv } },
+    ];
   };
 
   /** Steps putting the batch's rows into staging with COPY from S3 through manifests (Redshift). */
@@ -299,22 +302,17 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     const table = factTable(kind);
     const batchId = randomUUID();
     const steps: WarehouseStep[] = [];
-    let stages: string[];
+    let stages: string[] = [];
     let manifests: string[] = [];
-    let staged: string;
     if (warehouse.canCopyCsv) {
-      const copy = await copySteps(table, objects, scratch);
-      steps.push(...copy.steps);
-      staged = copy.staged;
-      stages = ['wh_stage'];
+      steps.push(...(await copySteps(table, objects, scratch)));
     } else {
       const copy = await manifestSteps(table, objects, batchId);
-      steps.push(...copy.steps);
-      staged = copy.staged;
+      steps.push(...copy.steps, { sql: dedupeSql(table, copy.staged) });
       stages = copy.stages;
       manifests = copy.manifests;
     }
-    steps.push({ sql: dedupeSql(table, staged) }, { sql: mergeSql(table, SOURCE_TABLE, schema) });
+    steps.push({ sql: mergeSql(table, SOURCE_TABLE, schema) });
     for (const sql of dimensionSql(table, kind, schema)) steps.push({ sql });
     const entries: LedgerEntry[] = objects.map((o) => ({
       objectKey: o.key,
