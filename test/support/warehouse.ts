@@ -37,6 +37,10 @@ export interface CityLakeSpec {
   replayed?: number;
   /** Event time of the first hour. */
   startMs?: number;
+  /** Event ids are `<idPrefix>-<kind>-<n>`; 'w' by default. */
+  idPrefix?: string;
+  /** Kafka offset of the first file of each kind (later writes of the same topic start higher). */
+  firstOffset?: bigint;
 }
 
 /**
@@ -50,12 +54,12 @@ export async function writeCityLake(lake: string | ObjectStore, spec: CityLakeSp
   const distinct: Record<string, number> = {};
   for (const kind of spec.kinds ?? EVENT_KINDS) {
     let n = 0;
-    let offset = 0n;
+    let offset = spec.firstOffset ?? 0n;
     for (let h = 0; h < spec.hours; h++) {
       const hourStart = start + h * 3_600_000;
       const partition = partitionOf(hourStart);
       const events = Array.from({ length: spec.perHour }, (_, i) =>
-        sampleEvent(kind, n + i, { idPrefix: 'w', dateObserved: hourStart + Math.floor((i * 3_600_000) / spec.perHour) }),
+        sampleEvent(kind, n + i, { idPrefix: spec.idPrefix ?? 'w', dateObserved: hourStart + Math.floor((i * 3_600_000) / spec.perHour) }),
       );
       n += spec.perHour;
       const per = Math.ceil(events.length / spec.filesPerHour);
