@@ -34,11 +34,15 @@ import { copyFromFile } from './postgres.ts';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type TestS3 } from '../../../test/support/s3.ts';
-import { onTeardown } from '../../../test/support/teardown.ts';
 import { TEST_POSTGRES_URL, testSchema, writeCityLake } from '../../../test/support/warehouse.ts';
 import { createS3Store } from '../ports/store/s3.ts';
 import { createWarehouseLoader } from './loader.ts';
 import { createRedshiftWarehouse } from './redshift.ts';
+import { warehouseNamedQuery } from './queries.ts';
+import { openLake } from '../ports/query/duckdb.ts';
+import { NAMED_QUERIES, namedQuerySql } from '../ports/query/named.ts';
+import { syncLakeCache, objectSource } from '../lake/reader.ts';
+import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
 
 type Status = 'SUBMITTED' | 'PICKED' | 'STARTED' | 'FINISHED' | 'FAILED' | 'ABORTED';
 
@@ -413,6 +417,25 @@ describe('redshift warehouse through the Data API (SQL run on PostgreSQL)', () =
     expect(fake.faults.serializable).toBe(0);
     expect((await warehouse.query(`SELECT count(*) AS n FROM "${schema}".t`)).rows).toEqual([{ n: 3 }]);
     expect((await warehouse.query(`SELECT count(*) AS n FROM "${schema}".s`)).rows).toEqual([{ n: 3 }]);
+  });
+
+  it("runs the named queries in Redshift's dialect with DuckDB's answers (weather_extremes aside: LISTAGG is Redshift's own)", async () => {
+    const { prefix, store, warehouse } = await setup();
+    await writeCityLake(s3Store(prefix), { kinds: ['vehicle', 'air_quality', 'emergency', 'traffic_camera'], perHour: 30, hours: 2, filesPerHour: 2 });
+    const loader = createWarehouseLoader({ warehouse, store, tables: ['vehicle', 'air_quality', 'emergency', 'traffic_camera'], redshift: { iamRole: 'default' } });
+    onTeardown(() => loader.close());
+    await loader.init();
+    await loader.load();
+    const cache = tempDir('rs-named-');
+    await syncLakeCache(objectSource(store), cache);
+    const lake = await openLake(cache);
+    onTeardown(() => lake.close());
+    for (const q of NAMED_QUERIES.filter((n) => n.name !== 'weather_extremes')) {
+      const expected = await lake.query(namedQuerySql(q.name, 'duckdb'));
+      expect(expected.rows.length, q.name).toBeGreaterThan(0);
+      expect(await warehouseNamedQuery(warehouse, q.name), q.name).toEqual(expected);
+    }
+    expect(namedQuerySql('weather_extremes', 'redshift')).toContain('listagg(');
   });
 
   it('keeps its own cap on statements in flight', async () => {
