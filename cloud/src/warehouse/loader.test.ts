@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS } from '@city/protocol';
-import { lakeCounts } from '../../../test/support/lake.ts';
+import { lakeCounts, rowsOf, sampleEvent, writeLake } from '../../../test/support/lake.ts';
 import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
 import { TEST_POSTGRES_URL, testSchema, writeCityLake } from '../../../test/support/warehouse.ts';
 import { compactLake } from '../lake/compaction.ts';
@@ -90,6 +90,34 @@ describe.each(ENGINES)('warehouse loader on %s', (_name, make) => {
     expect(counts['weather']).toEqual({ rows: distinct['weather'], ids: distinct['weather'] });
     expect((await loader.load()).objects).toBe(0);
     expect((await loader.status()).find((s) => s.table === 'vehicle')).toMatchObject({ objectsCovered: 1, objectsPending: 0 });
+  });
+
+  it('loads again a newest file the sink rewrote under the same key with more rows', async () => {
+    const lakeDir = tempDir('wh-lake-');
+    const partition = { event_date: '2024-05-01', event_hour: 0 };
+    const file = (n: number) => ({
+      table: 'gps' as const,
+      partition,
+      topic: 'city.gps.v1',
+      kafkaPartition: 0,
+      firstOffset: 100n,
+      lastOffset: BigInt(99 + n),
+      rows: rowsOf('gps', Array.from({ length: n }, (_, i) => sampleEvent('gps', i, { idPrefix: 'rw', dateObserved: Date.UTC(2024, 4, 1, 0, 1, i) }))),
+    });
+    await writeLake(lakeDir, [file(5)]);
+    const warehouse = await open(make);
+    const store = createLocalFolderStore(lakeDir);
+    onTeardown(() => store.close());
+    const loader = createWarehouseLoader({ warehouse, store, tables: ['gps'] });
+    onTeardown(() => loader.close());
+    await loader.init();
+    expect((await loader.load()).rows).toBe(5);
+    expect((await loader.load()).objects).toBe(0);
+    // A replay after a crash cut the file later: same name, more rows.
+    await writeLake(lakeDir, [file(9)]);
+    expect((await loader.load()).perTable['gps']).toEqual({ objects: 1, rows: 9, covered: 0 });
+    expect((await tableCounts(warehouse))['gps']).toEqual({ rows: 9, ids: 9 });
+    expect((await loader.load()).objects).toBe(0);
   });
 
   it('skips a corrupt object with its reason, loads the rest, and reports it again next run', async () => {

@@ -363,9 +363,18 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
           if (aborted()) break;
           const per = (result.perTable[kind] = { objects: 0, rows: 0, covered: 0 });
           const ledger = await readLedger(kind);
-          const pending = (await listObjects(kind)).filter((o) => !ledger.has(o.key));
+          const live = await listObjects(kind);
+          const pending = live.filter((o) => !ledger.has(o.key));
           const inspected: Inspected[] = [];
           const covered: LedgerEntry[] = [];
+          // After a crash the sink may rewrite its newest uncommitted file under the same key with more
+          // rows: the newest loaded file of each topic-partition is looked at again, and loaded again
+          // (MERGE keeps the rows already there) when it has grown.
+          for (const object of newestPerGroup(live.filter((o) => ledger.get(o.key)?.status === 'loaded'))) {
+            const got = await inspect(object, scratch);
+            if ('path' in got && got.rows > (ledger.get(object.key)?.rows ?? 0)) inspected.push(got);
+            else if ('path' in got && !isLocalStore(store)) await rm(got.path, { force: true });
+          }
           for (const object of pending) {
             const got = await inspect(object, scratch);
             if (!('path' in got)) {
@@ -453,6 +462,19 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       duck = undefined;
     },
   };
+}
+
+/** The sink-written (not merged) object with the highest first offset per folder and Kafka topic-partition. */
+function newestPerGroup(objects: readonly LakeObject[]): LakeObject[] {
+  const newest = new Map<string, { object: LakeObject; first: bigint }>();
+  for (const object of objects) {
+    const file = parseLakeFileKey(object.key);
+    if (file === undefined || file.merged) continue;
+    const group = `${file.folder}\u0000${file.topic}\u0000${file.kafkaPartition}`;
+    const seen = newest.get(group);
+    if (seen === undefined || file.firstOffset > seen.first) newest.set(group, { object, first: file.firstOffset });
+  }
+  return [...newest.values()].map((v) => v.object);
 }
 
 /** True when ledger rows of the merged file's inputs add up to its rows: every one of them was loaded. */
