@@ -38,7 +38,8 @@ describe('cli warehouse', () => {
 
     const sql = await cli(['warehouse', 'query', '--lake', lake, 'SELECT count(*) AS n FROM traffic_camera']);
     expect(sql.stdout).toMatch(/n\n-+\n24\n/);
-  });
+    // Seven processes, each opening PGlite (seconds apiece on a busy machine).
+  }, 300_000);
 
   it('refuses bad command lines with usage (exit 2)', async () => {
     const none = await cli(['warehouse']);
