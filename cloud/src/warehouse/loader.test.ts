@@ -68,6 +68,7 @@ describe.each(ENGINES)('warehouse loader on %s', (_name, make) => {
     const status = await loader.status();
     const vehicle = status.find((s) => s.table === 'vehicle');
     expect(vehicle).toMatchObject({ objectsLoaded: 6, objectsPending: 0, warehouseRows: 80, rowsLoaded: 90, lagHours: 0, lakeNewest: '2024-05-01/1' });
+    expect(vehicle?.loadedNewest).toBe('2024-05-01/1');
   });
 
   it('records a compacted file of loaded inputs as covered; loads it when its inputs were not', async () => {

@@ -416,7 +416,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       checkOpen();
       const ledger = await warehouse.query(
         `SELECT table_name, status, count(*) AS objects, sum(object_rows) AS object_rows, ` +
-          `max(event_date || '/' || CAST(event_hour AS VARCHAR(2))) AS newest FROM ${qualified(schema, 'wh_load_ledger')} GROUP BY table_name, status`,
+          `max(event_date || '/' || lpad(CAST(event_hour AS VARCHAR(2)), 2, '0')) AS newest FROM ${qualified(schema, 'wh_load_ledger')} GROUP BY table_name, status`,
       );
       const keys = new Set((await readLedger()).keys());
       const out: TableStatus[] = [];
@@ -435,7 +435,10 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
         };
         let lakeNewest: string | null = null;
         for (const o of objects) if (lakeNewest === null || (hourOf(partitionName(o.partition)) as number) > (hourOf(lakeNewest) as number)) lakeNewest = partitionName(o.partition);
-        const newestLoaded = [loaded?.newest, coveredRow?.newest].filter((v): v is string => typeof v === 'string');
+        // Hours are zero-padded in SQL so max() orders them; shown unpadded like the lake's paths.
+        const newestLoaded = [loaded?.newest, coveredRow?.newest]
+          .filter((v): v is string => typeof v === 'string')
+          .map((v) => v.replace(/\/0?(\d+)$/, (_m, h: string) => `/${Number(h)}`));
         let loadedNewest: string | null = null;
         for (const n of newestLoaded) if (loadedNewest === null || (hourOf(n) as number) > (hourOf(loadedNewest) as number)) loadedNewest = n;
         const lake = hourOf(lakeNewest);
