@@ -39,6 +39,7 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['compact']],
   ['sink', ['process']],
   ['sink', ['live']],
+  ['sink', ['warehouse']],
   ['query', []],
   ['sim', []],
   ['city', []],

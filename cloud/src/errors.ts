@@ -71,6 +71,14 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_POWERBI_UNAVAILABLE: { message: 'Power BI did not answer or kept failing', canRetry: true, action: 'rows were retried with backoff and then counted as dropped; check the network and the Power BI service status' },
   CLD_EVENTSTREAM: { message: 'invalid Fabric Eventstream connection string', canRetry: false, usage: true, action: 'copy the Kafka endpoint connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=…) from the Eventstream custom endpoint source' },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
+  CLD_WAREHOUSE: { message: 'warehouse request failed', canRetry: true, action: 'check the warehouse connection (PostgreSQL URL, PGlite folder, Redshift workgroup or cluster, secret, region); retried with backoff where a retry can help' },
+  CLD_WAREHOUSE_SQL: { message: 'warehouse statement failed', canRetry: false, action: "read the engine's error in the message (Redshift's for the failed sub-statement); nothing of the batch was applied" },
+  CLD_WAREHOUSE_SCHEMA: {
+    message: 'warehouse table cannot follow the protocol',
+    canRetry: false,
+    action: 'a column changed type: only added columns are applied by themselves; migrate the column by hand (or drop the table and load it again)',
+  },
+  CLD_WAREHOUSE_OBJECT: { message: 'lake object skipped by the warehouse loader', canRetry: false, action: 'the object is unreadable or corrupt (reason in the message); fix or remove it, the next load picks it up' },
 });
 
 export type CloudErrorCode = (typeof cloudErrors.codes)[number];

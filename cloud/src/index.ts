@@ -144,3 +144,19 @@ export {
   type Contribution,
   type MergedWindow,
 } from './live/index.ts';
+export {
+  createPgliteWarehouse,
+  createPostgresWarehouse,
+  createRedshiftWarehouse,
+  createTableSql,
+  createWarehouseLoader,
+  factTable,
+  warehouseNamedQuery,
+  warehouseTable,
+  warehouseTables,
+  type LoadResult,
+  type Warehouse,
+  type WarehouseLoader,
+  type WarehouseLoaderOptions,
+  type WarehouseTable,
+} from './warehouse/index.ts';

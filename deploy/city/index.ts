@@ -10,6 +10,7 @@ import { createProcessingSchedule, createSink, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
+import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
 
 export { cityErrors };
 
@@ -28,6 +29,8 @@ const CitySchema = Type.Object(
     invalidRate: Type.Number({ minimum: 0, maximum: 0.9 }),
     /** Topics named `<standard>.<suffix>` and a sink group of their own: a second city on one cluster. */
     topicSuffix: Type.Optional(Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' })),
+    /** Loads the lake into the PGlite warehouse in <dir>/warehouse this often; 0 turns it off. */
+    warehouseEveryMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
   },
   { additionalProperties: false },
 );
@@ -43,7 +46,7 @@ export interface CityOptions extends Partial<CitySettings> {
 
 export const cityOptions = defineOptions<typeof CitySchema, Omit<CityOptions, 'log' | 'kafkaLog'>>({
   schema: CitySchema,
-  defaults: { dir: '.city', port: 1884, seed: 1, rate: 1, scale: 1, invalidRate: 0.01 },
+  defaults: { dir: '.city', port: 1884, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
   error: (detail) => cityErrors.create('CITY_INVALID_OPTIONS', detail),
 });
 
@@ -62,11 +65,16 @@ export interface CityStats {
   /** Curated event rows and dead letters (the raw zone's second copy of each event not counted). */
   lakeRows: number;
   lakeFiles: number;
+  /** Lake objects and rows the warehouse loaded since start. */
+  warehouseObjects: number;
+  warehouseRows: number;
 }
 
 export interface City {
   readonly settings: Readonly<CitySettings>;
   readonly lakeDir: string;
+  /** The PGlite warehouse's folder. */
+  readonly warehouseDir: string;
   /** Starts every part in order; a part that fails closes the ones already started. */
   start(): Promise<void>;
   /** Closes once, in reverse order, within one deadline; the same promise for every caller. */
@@ -94,6 +102,7 @@ export function createCity(options: CityOptions = {}): City {
   const settings = cityOptions.resolve(rest);
   const dir = resolve(settings.dir);
   const lakeDir = join(dir, 'lake');
+  const warehouseDir = join(dir, 'warehouse');
   const suffix = settings.topicSuffix;
   const topics = kafkaTopicSet(suffix);
   const life = createLifecycle({
@@ -105,6 +114,7 @@ export function createCity(options: CityOptions = {}): City {
   let sink: Sink | undefined;
   let gateway: Gateway | undefined;
   let fleet: Fleet | undefined;
+  let warehouse: CityWarehouse | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw cityErrors.create('CITY_CLOSED', `${what}: the city is not started`);
     return part;
@@ -113,6 +123,7 @@ export function createCity(options: CityOptions = {}): City {
   return {
     settings,
     lakeDir,
+    warehouseDir,
     start: () =>
       life.start(async () => {
         mkdirSync(dir, { recursive: true });
@@ -130,6 +141,12 @@ export function createCity(options: CityOptions = {}): City {
         const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
         life.defer('processing', () => processing.close());
         processing.start();
+
+        if (settings.warehouseEveryMs > 0) {
+          const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, log });
+          warehouse = loading;
+          life.defer('warehouse', () => loading.close());
+        }
 
         const port = settings.port !== 0 && (await portIsFree(settings.port)) ? settings.port : 0;
         const edge = createGateway(
@@ -164,6 +181,8 @@ export function createCity(options: CityOptions = {}): City {
         forwarded: g.forwarded,
         lakeRows,
         lakeFiles: s.files,
+        warehouseObjects: warehouse?.stats().objects ?? 0,
+        warehouseRows: warehouse?.stats().rows ?? 0,
       };
     },
   };

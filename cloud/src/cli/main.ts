@@ -25,8 +25,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./process.ts')).processCommand(rest);
     case 'live':
       return (await import('./live.ts')).liveCommand(rest);
+    case 'warehouse':
+      return (await import('./warehouse.ts')).warehouseCommand(rest);
     case undefined:
-      throw usageError('a command is required: run, query, compact, process or live');
+      throw usageError('a command is required: run, query, compact, process, live or warehouse');
     default:
       throw usageError(`unknown command "${command}"`);
   }

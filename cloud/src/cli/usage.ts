@@ -31,8 +31,9 @@ export const QUERY_USAGE = `usage:
       DIR as a local cache (objects mirrored first; DuckDB here cannot read s3:// itself)
       tables: vehicle, gps, weather, air_quality, traffic_camera, emergency, phone, gateway_health, deadletter
   sink query --list
-  sink query --named NAME [--param K=V]… [--engine duckdb|athena] [--lake DIR] [--print-sql]
+  sink query --named NAME [--param K=V]… [--engine duckdb|athena|warehouse] [--lake DIR] [--print-sql]
       athena: --workgroup WG --database DB [--region R] [--output-location s3://…]
+      warehouse: the flags of sink warehouse (--warehouse pglite|postgres|redshift, …)
       (or $ATHENA_WORKGROUP, $ATHENA_DATABASE); credentials from the AWS SDK's default chain`;
 
 export const COMPACT_USAGE = `usage:
@@ -66,6 +67,20 @@ export const LIVE_USAGE = `usage:
       --output powerbi-streaming --powerbi-push-url TABLE=URL…: streaming datasets' push URLs
       --output eventstream: a Fabric Eventstream, $EVENTSTREAM_CONNECTION_STRING (its Kafka endpoint)`;
 
+export const WAREHOUSE_USAGE = `usage:
+  sink warehouse init|load|status --lake DIR [--warehouse pglite|postgres|redshift] [--schema S]
+                 [--table KIND]… [--batch N] [--every-ms MS] [--log-level L]
+                 [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
+  sink warehouse query --lake DIR (--named NAME [--param K=V]… | "SQL") [warehouse flags]
+      init creates the schema, the fact table per event kind, the dimensions and the load ledger, and
+      adds the columns the protocol added; load loads lake objects not in the ledger (--every-ms: again
+      and again until a signal); status: objects and rows loaded per table and the lag behind the lake
+      pglite (default): --pglite-dir DIR (default <lake>/_warehouse/pglite)
+      postgres: --postgres-url URL (or $WAREHOUSE_POSTGRES_URL)
+      redshift: --database DB (--workgroup WG | --cluster ID [--db-user U]) [--secret-arn ARN] [--region R]
+                [--iam-role ARN|default] (or $REDSHIFT_DATABASE, $REDSHIFT_WORKGROUP, $REDSHIFT_CLUSTER,
+                $REDSHIFT_SECRET_ARN, $REDSHIFT_IAM_ROLE); the lake must be on S3 (--s3-bucket)`;
+
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 
 export const USAGE = `usage:
@@ -73,4 +88,5 @@ ${body(RUN_USAGE)}
 ${body(QUERY_USAGE)}
 ${body(COMPACT_USAGE)}
 ${body(PROCESS_USAGE)}
-${body(LIVE_USAGE)}`;
+${body(LIVE_USAGE)}
+${body(WAREHOUSE_USAGE)}`;
