@@ -156,7 +156,7 @@ describe.skipIf(!canBoot)('gateway package booted in Debian root filesystems', (
       }
       expect(files.filter((f) => f.endsWith('.node'))).toEqual([`${opt}/node_modules/better-sqlite3/prebuilds/linux-${deb.arch === 'amd64' ? 'x64' : 'arm64'}.node`]);
       expect(files.filter((f) => /\.(ts|c|cc|h|gyp)$/.test(f))).toEqual([]);
-      expect(new Set(files.filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/')[1]!.split('/')[0]).filter(Boolean))).toEqual(new Set(['better-sqlite3']));
+      expect(new Set(files.filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/')[1]!.split('/')[0]).filter(Boolean))).toEqual(new Set(['better-sqlite3', '@platformatic']));
       expect(execFileSync('dpkg-deb', ['-f', deb.path, 'Package', 'Version', 'Architecture'], { encoding: 'utf8' })).toBe(
         `Package: ${PACKAGE_NAME}\nVersion: ${deb.version}\nArchitecture: ${deb.arch}\n`,
       );

@@ -21,6 +21,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { KAFKA_SECURITY_ENV } from '@city/protocol';
 import { HEALTHCHECK_COMMAND, IMAGE } from '../image/layout.ts';
 import type { LakeCatalog } from './catalog.ts';
 import { cdkErrors } from './errors.ts';
@@ -29,13 +30,28 @@ import { keyPrefix, type LakeBuckets } from './lake.ts';
 /** The S3 and Glue actions the sink calls; the README's "Lake on S3" and "Catalog" sections list the same. */
 export const SINK_S3_OBJECT_ACTIONS = ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'] as const;
 export const SINK_S3_BUCKET_ACTIONS = ['s3:ListBucket'] as const;
-export const SINK_GLUE_ACTIONS = ['glue:CreateDatabase', 'glue:GetTable', 'glue:CreateTable', 'glue:UpdateTable', 'glue:BatchCreatePartition'] as const;
+export const SINK_GLUE_ACTIONS = [
+  'glue:CreateDatabase',
+  'glue:GetTable',
+  'glue:CreateTable',
+  'glue:UpdateTable',
+  'glue:BatchCreatePartition',
+  // Compaction by version: where a partition lives now, and switching it to the new version.
+  'glue:GetPartition',
+  'glue:GetPartitions',
+  'glue:BatchUpdatePartition',
+] as const;
 
 /**
  * Variables carrying the Kafka SASL/SCRAM credentials into the container (from Secrets Manager, never
  * in the task definition's plain environment). The sink's uplink options read them.
  */
-export const KAFKA_CREDENTIAL_ENV = { mechanism: 'KAFKA_SASL_MECHANISM', username: 'KAFKA_SASL_USERNAME', password: 'KAFKA_SASL_PASSWORD', tls: 'KAFKA_TLS' } as const;
+export const KAFKA_CREDENTIAL_ENV = {
+  mechanism: KAFKA_SECURITY_ENV.mechanism,
+  username: KAFKA_SECURITY_ENV.username,
+  password: KAFKA_SECURITY_ENV.password,
+  tls: KAFKA_SECURITY_ENV.tls,
+} as const;
 
 export interface SinkServiceProps {
   vpc: IVpc;
@@ -116,7 +132,7 @@ export class SinkService extends Construct {
     const credentials = props.kafkaCredentials;
     if (credentials !== undefined) {
       environment[KAFKA_CREDENTIAL_ENV.mechanism] = credentials.mechanism;
-      environment[KAFKA_CREDENTIAL_ENV.tls] = 'true';
+      environment[KAFKA_CREDENTIAL_ENV.tls] = '1';
     }
     const container = task.addContainer('sink', {
       image: props.image,

@@ -7,7 +7,7 @@
 // need every @city/* export rewritten to compiled files and the whole production tree of aedes, ws
 // and the Kafka client shipped file by file. esbuild follows the imports from the CLI
 // entry and writes one file holding only the code reached; a native addon cannot be bundled, so
-// better-sqlite3 stays external and is the only package in node_modules.
+// better-sqlite3 stays external, as does the Kafka client's WebAssembly codec package.
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -98,8 +98,9 @@ async function bundleGateway(libDir: string): Promise<void> {
     platform: 'node',
     format: 'esm',
     target: 'node24',
-    // The native addon is shipped as a package; ws's optional speed-ups are not installed.
-    external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
+    // The native addon and the Kafka client's WebAssembly codecs (which read their .wasm beside
+    // themselves) are shipped as packages; ws's optional speed-ups are not installed.
+    external: ['better-sqlite3', ...SHIPPED_WHOLE, 'bufferutil', 'utf-8-validate'],
     // CommonJS dependencies call require(); an ES module bundle has none of its own.
     banner: { js: "import { createRequire as __cityCreateRequire } from 'node:module'; const require = __cityCreateRequire(import.meta.url);" },
     minifySyntax: true,
@@ -110,6 +111,17 @@ async function bundleGateway(libDir: string): Promise<void> {
     metafile: false,
   });
   if (result.errors.length > 0) throw packageErrors.create('PKG_TOOL_FAILED', `esbuild: ${result.errors.map((e) => e.text).join('; ')}`);
+}
+
+/** Pure-JavaScript packages that cannot be bundled, copied as they are (with their own dependencies). */
+const SHIPPED_WHOLE = ['@platformatic/wasm-utils', '@platformatic/dynamic-buffer'];
+
+function copyShippedWhole(nodeModules: string): void {
+  for (const name of SHIPPED_WHOLE) {
+    const from = join(ROOT, 'node_modules', name);
+    if (!existsSync(from)) throw packageErrors.create('PKG_TOOL_FAILED', `${name} is not installed at ${from}; run npm ci`);
+    cpSync(from, join(nodeModules, name), { recursive: true });
+  }
 }
 
 /** better-sqlite3 as it runs: its JavaScript, its licence and the one prebuilt addon for the target. */
@@ -172,6 +184,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     await writeFile(join(opt, 'lib', 'package.json'), `${JSON.stringify({ type: 'module', version }, null, 2)}\n`);
     step('better-sqlite3 with its prebuilt addon for the target');
     copyBetterSqlite(join(opt, 'node_modules'), arch);
+    copyShippedWhole(join(opt, 'node_modules'));
 
     step('configuration, unit, maintainer scripts');
     const values = { NAME: PACKAGE_NAME, VERSION: version, ARCH: arch };
