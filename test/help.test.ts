@@ -32,6 +32,7 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['run']],
   ['sink', ['query']],
   ['sink', ['compact']],
+  ['sink', ['dashboard']],
   ['query', []],
   ['sim', []],
   ['city', []],

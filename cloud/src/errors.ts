@@ -39,6 +39,8 @@ export const cloudErrors = defineErrors('CLD', {
   CLD_ATHENA: { message: 'Athena request failed', canRetry: true, action: 'check the workgroup, database, region and credentials' },
   CLD_ATHENA_QUERY: { message: 'Athena query did not succeed', canRetry: false, action: "read Athena's reason in the message and fix the query or its permissions" },
   CLD_NAMED_QUERY: { message: 'bad named query', canRetry: false, usage: true, action: 'list the names and their parameters with npm run query -- --list' },
+  CLD_DASHBOARD_PAGE: { message: 'the dashboard page is missing or did not build', canRetry: false, action: 'build it with npm run dashboard:build (needs npm ci at the repository root) and read the Vite output in the message' },
+  CLD_DASHBOARD_LISTEN: { message: 'the dashboard could not listen', canRetry: true, action: 'pick a free port with --port (0 picks one) or stop what holds it' },
 });
 
 export type CloudErrorCode = (typeof cloudErrors.codes)[number];

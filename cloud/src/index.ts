@@ -95,3 +95,4 @@ export {
   type QueryEngineName,
   type QueryResult,
 } from './ports/query/index.ts';
+export * from './dashboard/index.ts';

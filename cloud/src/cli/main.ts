@@ -21,8 +21,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./query.ts')).queryCommand(rest);
     case 'compact':
       return (await import('./compact.ts')).compactCommand(rest);
+    case 'dashboard':
+      return (await import('./dashboard.ts')).dashboardCommand(rest);
     case undefined:
-      throw usageError('a command is required: run, query or compact');
+      throw usageError('a command is required: run, query, compact or dashboard');
     default:
       throw usageError(`unknown command "${command}"`);
   }

@@ -35,9 +35,19 @@ export const COMPACT_USAGE = `usage:
       merges small files per partition into files of up to N bytes (default ${COMPACT_DEFAULTS.targetBytes});
       --sealed also merges the newest file of each Kafka partition (only once the sink has moved on)`;
 
+export const DASHBOARD_USAGE = `usage:
+  sink dashboard --brokers HOST:PORT[,HOST:PORT…] [--host H] [--port P] [--topic-suffix S] [--group G]
+                 [--lake DIR] [--page-dir DIR] [--build] [--delta-interval-ms MS] [--max-vehicles N]
+                 [--log-level debug|info|warn|error]
+      serves the operations page at http://H:P/ (default 127.0.0.1:8080; --port 0 picks a free one) and
+      prints its address; reads the event topics and the live engine's KPI and alert topics as a consumer
+      group of its own (commits nothing); --lake shows the local lake's freshness; the page is built with
+      Vite on first start (or with --build) into --page-dir`;
+
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 
 export const USAGE = `usage:
 ${body(RUN_USAGE)}
 ${body(QUERY_USAGE)}
-${body(COMPACT_USAGE)}`;
+${body(COMPACT_USAGE)}
+${body(DASHBOARD_USAGE)}`;
