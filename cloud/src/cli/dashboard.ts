@@ -1,7 +1,5 @@
 // `sink dashboard`: the operations dashboard (HTTP + server-sent events) until SIGINT/SIGTERM. Builds the
-// page first when it has not been built (or with --build).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// page first when it is missing or older than its sources (or with --build).
 import { closeOnSignals, isLogLevel, jsonLog, LOG_LEVELS } from '@city/protocol';
 import { integerFlag, parse, reporter, usageError } from './flags.ts';
 import { DASHBOARD_USAGE } from './usage.ts';
@@ -31,12 +29,10 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const log = jsonLog(level);
-  const { buildPage, createDashboard, dashboardTopics, DEFAULT_PAGE_DIR } = await import('../dashboard/index.ts');
+  const { buildPage, createDashboard, dashboardTopics, DEFAULT_PAGE_DIR, ensurePage } = await import('../dashboard/index.ts');
   const pageDir = values['page-dir'] ?? DEFAULT_PAGE_DIR;
-  if (values.build === true || !existsSync(join(pageDir, 'index.html'))) {
-    log('info', 'building the dashboard page', { pageDir });
-    await buildPage(pageDir);
-  }
+  if (values.build === true) await buildPage(pageDir);
+  else if ((await ensurePage(pageDir)).built) log('info', 'built the dashboard page', { pageDir });
   const suffix = values['topic-suffix'];
   const dashboard = createDashboard({
     brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),

@@ -42,7 +42,7 @@ export const DASHBOARD_USAGE = `usage:
       serves the operations page at http://H:P/ (default 127.0.0.1:8080; --port 0 picks a free one) and
       prints its address; reads the event topics and the live engine's KPI and alert topics as a consumer
       group of its own (commits nothing); --lake shows the local lake's freshness; the page is built with
-      Vite on first start (or with --build) into --page-dir`;
+      Vite when missing or older than its sources (or with --build) into --page-dir`;
 
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 

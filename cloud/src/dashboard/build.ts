@@ -1,7 +1,7 @@
 // Builds the page with Vite (the repository's tool) into a folder the dashboard serves. Run as
-// `npm run dashboard:build`; the CLI builds on first start when the page is missing.
+// `npm run dashboard:build`; the CLI and the city build it when it is missing or older than its sources.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cloudErrors } from '../errors.ts';
 import { DEFAULT_PAGE_DIR } from './options.ts';
@@ -30,6 +30,23 @@ export async function buildPage(outDir: string = DEFAULT_PAGE_DIR): Promise<stri
   });
   if (code !== 0) throw cloudErrors.create('CLD_DASHBOARD_PAGE', `vite build exited with ${code}: ${Buffer.concat(output).toString('utf8').trim().slice(-2000)}`);
   return outDir;
+}
+
+/** Newest modification time among the page's sources (its folder, public/ and the shared message types). */
+function sourcesChangedAt(): number {
+  const files = [
+    ...readdirSync(PAGE_SOURCE_DIR, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(PAGE_SOURCE_DIR, e.name)),
+    ...readdirSync(join(PAGE_SOURCE_DIR, 'public')).map((name) => join(PAGE_SOURCE_DIR, 'public', name)),
+    join(PAGE_SOURCE_DIR, '..', 'messages.ts'),
+  ];
+  return Math.max(...files.map((f) => statSync(f).mtimeMs));
+}
+
+/** Builds the page unless `outDir` holds a build newer than every source; resolves with the folder. */
+export async function ensurePage(outDir: string = DEFAULT_PAGE_DIR): Promise<{ dir: string; built: boolean }> {
+  const index = join(outDir, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= sourcesChangedAt()) return { dir: outDir, built: false };
+  return { dir: await buildPage(outDir), built: true };
 }
 
 if (import.meta.main) {

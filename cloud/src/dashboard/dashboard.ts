@@ -69,6 +69,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     rate: { ...rate },
     invalid: { ...invalid },
     lakeFreshnessS,
+    missing: [...missingTopics],
     vehicles: state.vehicleCount,
     clients: stream.stats().clients,
   });
@@ -88,7 +89,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         if (!existsSync(join(config.pageDir, 'index.html'))) {
           throw cloudErrors.create('CLD_DASHBOARD_PAGE', `no built page in ${config.pageDir} (build it with npm run dashboard:build)`);
         }
-        const http = createServer(createHandler(config.pageDir, { events: (req, res) => stream.attach(req, res), health: () => ({ ...health(), missingTopics, stream: stream.stats() }) }));
+        const http = createServer(createHandler(config.pageDir, { events: (req, res) => stream.attach(req, res), health: () => ({ ...health(), stream: stream.stats() }) }));
         // Long-lived streams: no request timeout on this server (the stream's heartbeats keep idle links up).
         http.requestTimeout = 0;
         http.keepAliveTimeout = 5_000;
@@ -107,7 +108,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
           throw cloudErrors.create('CLD_KAFKA_START', errorMessage(err), err);
         }
         life.defer('kafka consumer', () => consumer.disconnect());
-        if (missingTopics.length > 0) log('warn', 'dashboard: topics missing, not read', { topics: missingTopics });
+        if (missingTopics.length > 0) log('info', 'dashboard: topics missing, not read (shown on the health panel)', { topics: missingTopics });
 
         const deltas = setInterval(() => {
           const now = Date.now();

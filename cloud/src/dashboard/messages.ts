@@ -99,6 +99,8 @@ export interface HealthView {
   invalid: Record<string, number>;
   /** Age of the newest curated lake file in seconds (null: no lake configured or empty). */
   lakeFreshnessS: number | null;
+  /** Topics the dashboard would read but the cluster lacked when it started. */
+  missing: string[];
   vehicles: number;
   clients: number;
 }

@@ -212,7 +212,8 @@ function renderPanels() {
       el.dataset['topic'] = t;
       el.replaceChildren(cell(t.replace(/^city\./, '')), cell(String(h.lag[t] ?? 0), 'num'), cell(String(h.rate[t] ?? 0), 'num'), cell(String(h.consumed[t] ?? 0), 'num'));
     });
-    $('freshness').textContent = `lake freshness: ${h.lakeFreshnessS === null ? 'no lake configured' : `${h.lakeFreshnessS} s`} · ${h.clients} page${h.clients === 1 ? '' : 's'} watching`;
+    const missing = h.missing.length === 0 ? '' : ` · not read (topic missing): ${h.missing.map((t) => t.replace(/^city\./, '')).join(', ')}`;
+    $('freshness').textContent = `lake freshness: ${h.lakeFreshnessS === null ? 'no lake file yet' : `${h.lakeFreshnessS} s`} · ${h.clients} page${h.clients === 1 ? '' : 's'} watching${missing}`;
   }
   $('map-stats').textContent = `${vehicles.size} vehicles · ${incidents.size} open incidents · ${stations.size} stations · ${cameras.size} cameras`;
 }

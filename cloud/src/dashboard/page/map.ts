@@ -119,7 +119,7 @@ export function createMap(canvas: HTMLCanvasElement, geometry: CityGeometry, lay
       let p = paths.get(colour);
       if (p === undefined) paths.set(colour, (p = new Path2D()));
       const [x, y] = project(v[1], v[2]);
-      p.rect(x - 1.5, y - 1.5, 3, 3);
+      p.rect(x - 2, y - 2, 4, 4);
     }
     for (const [colour, p] of paths) {
       g.fillStyle = colour;
