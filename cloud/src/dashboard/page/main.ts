@@ -15,7 +15,7 @@ const MAX_TILES = 12;
 const MAX_GATEWAY_ROWS = 40;
 const CHART_POINTS = 600;
 const KPI_SERIES = 4;
-const LATENCY_SAMPLES = 20_000;
+const LATENCY_SAMPLES = 500_000;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -224,12 +224,13 @@ const rateRing = new SeriesRing(CHART_POINTS, 2);
 const kpiRing = new SeriesRing(CHART_POINTS, KPI_SERIES);
 let kpiNames: string[] = [];
 const axisStyle = { stroke: '#8a99a8', grid: { stroke: '#2a3542' }, ticks: { stroke: '#2a3542' } };
+const valueAxis = { ...axisStyle, size: 56 };
 const chartWidth = () => Math.max(200, $('chart-rate').clientWidth || 430);
 const rateChart = new uPlot(
   {
     width: chartWidth(),
     height: 140,
-    axes: [axisStyle, axisStyle],
+    axes: [axisStyle, valueAxis],
     series: [{}, { label: 'events/s', stroke: '#58a6ff', width: 1.5 }, { label: 'vehicles', stroke: '#9fd3c7', width: 1.5 }],
   },
   rateRing.data() as uPlot.AlignedData,
@@ -242,7 +243,7 @@ function makeKpiChart(names: string[]): uPlot {
     {
       width: chartWidth(),
       height: 140,
-      axes: [axisStyle, axisStyle],
+      axes: [axisStyle, valueAxis],
       series: [{}, ...Array.from({ length: KPI_SERIES }, (_, i) => ({ label: names[i] ?? '–', stroke: palette[i] as string, width: 1.5, spanGaps: true }))],
     },
     kpiRing.data() as uPlot.AlignedData,
