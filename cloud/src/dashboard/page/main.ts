@@ -305,38 +305,49 @@ async function boot() {
     });
   };
   const conn = $('conn');
-  const source = new EventSource('./events');
-  source.addEventListener('open', () => {
-    probe.opens++;
-    conn.dataset['state'] = 'live';
-    conn.textContent = 'live';
-  });
-  source.addEventListener('error', () => {
-    probe.errors++;
-    conn.dataset['state'] = 'reconnecting';
-    conn.textContent = 'reconnecting…';
-  });
-  source.addEventListener('snapshot', (e) => {
-    const m = JSON.parse((e as MessageEvent<string>).data) as SnapshotMessage;
-    probe.messages++;
-    probe.lastSeq = m.seq;
-    applySnapshot(m);
-    map.invalidate();
-    schedulePanels();
-  });
-  source.addEventListener('delta', (e) => {
-    const m = JSON.parse((e as MessageEvent<string>).data) as DeltaMessage;
-    probe.messages++;
-    if (probe.lastSeq !== undefined && m.seq !== probe.lastSeq + 1) probe.gaps++;
-    probe.lastSeq = m.seq;
-    applyDelta(m);
-    if (m.health !== undefined) {
-      sampleCharts(m.health);
-      $('clock').textContent = new Date(m.health.now).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-    }
-    map.invalidate();
-    schedulePanels();
-  });
+  const connect = (): void => {
+    const source = new EventSource('./events');
+    source.addEventListener('open', () => {
+      probe.opens++;
+      conn.dataset['state'] = 'live';
+      conn.textContent = 'live';
+    });
+    source.addEventListener('error', () => {
+      probe.errors++;
+      conn.dataset['state'] = 'reconnecting';
+      conn.textContent = 'reconnecting…';
+    });
+    source.addEventListener('snapshot', (e) => {
+      const m = JSON.parse((e as MessageEvent<string>).data) as SnapshotMessage;
+      probe.messages++;
+      probe.lastSeq = m.seq;
+      applySnapshot(m);
+      map.invalidate();
+      schedulePanels();
+    });
+    source.addEventListener('delta', (e) => {
+      const m = JSON.parse((e as MessageEvent<string>).data) as DeltaMessage;
+      probe.messages++;
+      if (probe.lastSeq !== undefined && m.seq !== probe.lastSeq + 1) {
+        // Should never happen; if it does, the state may be stale: start over from a snapshot (a new
+        // EventSource sends no Last-Event-ID).
+        probe.gaps++;
+        probe.lastSeq = undefined;
+        source.close();
+        connect();
+        return;
+      }
+      probe.lastSeq = m.seq;
+      applyDelta(m);
+      if (m.health !== undefined) {
+        sampleCharts(m.health);
+        $('clock').textContent = new Date(m.health.now).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+      }
+      map.invalidate();
+      schedulePanels();
+    });
+  };
+  connect();
 }
 
 void boot();
