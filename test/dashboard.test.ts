@@ -19,6 +19,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = process.env['TEST_ARTIFACTS_DIR'] ?? join(import.meta.dirname, '..', '.cache', 'test-artifacts');
 const suffix = `dash${randomUUID().slice(0, 8)}`;
 const topics = dashboardTopics(suffix);
+const sinkGroup = `sink-${suffix}`;
 
 interface Probe {
   lastSeq: number | undefined;
@@ -68,7 +69,7 @@ beforeAll(async () => {
   await producer.connect();
   // An alert raised before the dashboard starts: the dashboard reads the alert topic from its start.
   await publishAlert(alert('alert-early', 'raised'));
-  dashboard = createDashboard({ brokers, port: 0, topics, pageDir, deltaIntervalMs: 100, healthIntervalMs: 500, retryMs: 300, log: silentLog });
+  dashboard = createDashboard({ brokers, port: 0, topics, sinkGroup, pageDir, deltaIntervalMs: 100, healthIntervalMs: 500, retryMs: 300, log: silentLog });
   await dashboard.start();
   expect(dashboard.stats().missingTopics).toEqual([]);
 
@@ -198,6 +199,24 @@ describe('the operations dashboard in Chromium', () => {
     await page.locator('#alerts li[data-alert-id="alert-1"][data-state="cleared"]').waitFor({ timeout: 20_000 });
     await expect.poll(() => page.locator('#alert-count').textContent(), { timeout: 20_000 }).toBe('1');
     expect(await page.locator('#alerts li[data-alert-id="alert-1"][data-state="raised"]').getAttribute('data-active')).toBe('false');
+  });
+
+  it("shows the sink's lag per topic from its committed offsets", async () => {
+    const admin = new Kafka({ clientId: 'dashboard-test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // A sink that committed nothing past the start of the vehicle topic is behind by every record in it.
+      await admin.setOffsets({ groupId: sinkGroup, topic: topics.events.vehicle, partitions: [0, 1].map((partition) => ({ partition, offset: '0' })) });
+      const ends = await admin.fetchTopicOffsets(topics.events.vehicle);
+      const total = ends.reduce((n, e) => n + Number(e.high), 0);
+      expect(total).toBeGreaterThan(0);
+      const cell = page.locator(`#topics tr[data-topic="${topics.events.vehicle}"] td.sink-lag`);
+      await expect.poll(() => cell.textContent(), { timeout: 20_000 }).toBe(String(total));
+      // Topics the group never committed on show no figure.
+      expect(await page.locator(`#topics tr[data-topic="${topics.events.weather}"] td.sink-lag`).textContent()).toBe('–');
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('reconnects a dropped stream and resumes from the ring without a gap (Last-Event-ID)', async () => {

@@ -37,11 +37,11 @@ export const COMPACT_USAGE = `usage:
 
 export const DASHBOARD_USAGE = `usage:
   sink dashboard --brokers HOST:PORT[,HOST:PORT…] [--host H] [--port P] [--topic-suffix S] [--group G]
-                 [--lake DIR] [--page-dir DIR] [--build] [--delta-interval-ms MS] [--max-vehicles N]
+                 [--sink-group G (default city-sink)] [--lake DIR] [--page-dir DIR] [--build] [--delta-interval-ms MS] [--max-vehicles N]
                  [--log-level debug|info|warn|error]
       serves the operations page at http://H:P/ (default 127.0.0.1:8080; --port 0 picks a free one) and
       prints its address; reads the event topics and the live engine's KPI and alert topics as a consumer
-      group of its own (commits nothing); --lake shows the local lake's freshness; the page is built with
+      group of its own (commits nothing); the health panel shows --sink-group's lag per topic; --lake shows the local lake's freshness; the page is built with
       Vite when missing or older than its sources (or with --build) into --page-dir`;
 
 const body = (usage: string) => usage.replace(/^usage:\n/, '');

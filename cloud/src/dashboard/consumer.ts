@@ -14,6 +14,8 @@ export interface DashboardConsumer {
   start(): Promise<string[]>;
   /** Records behind the end of each topic-partition as of its last fetch, summed per topic. */
   lag(): Record<string, number>;
+  /** Records between `group`'s committed offsets and the end, per event topic it has committed on. */
+  groupLag(group: string): Promise<Record<string, number>>;
   disconnect(): Promise<void>;
 }
 
@@ -32,6 +34,8 @@ export function createDashboardConsumer(config: DashboardConfig, onRecord: Recor
     maxWaitTimeInMs: 250,
   });
   const lagByPartition = new Map<string, { topic: string; lag: number }>();
+  const admin = kafka.admin();
+  let adminUp: Promise<void> | undefined;
 
   return {
     async start() {
@@ -64,6 +68,28 @@ export function createDashboardConsumer(config: DashboardConfig, onRecord: Recor
       for (const { topic, lag } of lagByPartition.values()) out[topic] = (out[topic] ?? 0) + lag;
       return out;
     },
-    disconnect: () => consumer.disconnect(),
+    async groupLag(group) {
+      adminUp ??= admin.connect();
+      await adminUp;
+      const topics = Object.values(config.topics.events);
+      const committed = await admin.fetchOffsets({ groupId: group, topics });
+      const out: Record<string, number> = {};
+      for (const { topic, partitions } of committed) {
+        // A group that never committed on a topic has no lag to show there.
+        if (partitions.every((p) => Number(p.offset) < 0)) continue;
+        const ends = await admin.fetchTopicOffsets(topic);
+        let lag = 0;
+        for (const end of ends) {
+          const at = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+          lag += Number(end.high) - (at < 0 ? Number(end.low) : at);
+        }
+        out[topic] = lag;
+      }
+      return out;
+    },
+    async disconnect() {
+      await consumer.disconnect();
+      if (adminUp !== undefined) await adminUp.then(() => admin.disconnect()).catch(() => undefined);
+    },
   };
 }

@@ -47,6 +47,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const invalid: Record<string, number> = {};
   let missingTopics: string[] = [];
   let lakeFreshnessS: number | null = null;
+  let sinkLag: Record<string, number> = {};
   const rate: Record<string, number> = {};
   let lastCounts: Record<string, number> = {};
   let lastRateAt = Date.now();
@@ -65,6 +66,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const health = (): HealthView => ({
     now: Date.now(),
     lag: consumer.lag(),
+    sinkGroup: config.sinkGroup,
+    sinkLag: { ...sinkLag },
     consumed: { ...consumed },
     rate: { ...rate },
     invalid: { ...invalid },
@@ -125,6 +128,21 @@ export function createDashboard(options: DashboardOptions): Dashboard {
           if (delta !== undefined) stream.publish(() => delta);
         }, config.deltaIntervalMs);
         life.defer('delta timer', () => clearInterval(deltas));
+
+        let polling = false;
+        const pollLag = () => {
+          if (polling) return;
+          polling = true;
+          consumer
+            .groupLag(config.sinkGroup)
+            .then((lag) => (sinkLag = lag))
+            .catch((err: unknown) => log('debug', 'dashboard: sink lag not available', { error: errorMessage(err) }))
+            .finally(() => (polling = false));
+        };
+        pollLag();
+        const lagTimer = setInterval(pollLag, Math.max(config.healthIntervalMs, 5_000));
+        lagTimer.unref();
+        life.defer('sink lag', () => clearInterval(lagTimer));
 
         const lakeDir = config.lakeDir;
         if (lakeDir !== undefined) {

@@ -89,8 +89,11 @@ export interface AlertView {
 export interface HealthView {
   /** Server wall clock, epoch ms. */
   now: number;
-  /** Records behind the end of each topic, summed over its partitions (as of the last fetch). */
+  /** The dashboard's own records behind the end of each topic, summed over its partitions (as of its last fetch). */
   lag: Record<string, number>;
+  /** The sink's group and its records behind the end per topic (committed offsets, polled every few seconds). */
+  sinkGroup: string;
+  sinkLag: Record<string, number>;
   /** Records read per topic since start. */
   consumed: Record<string, number>;
   /** Records per second per topic over the last few seconds. */

@@ -34,6 +34,8 @@ export const DashboardSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** The sink's consumer group, whose lag per topic the health panel shows (committed offsets vs the end). */
+    sinkGroup: Type.String({ minLength: 1, maxLength: 255 }),
     /** The built page (index.html and its assets). */
     pageDir: Type.String({ minLength: 1 }),
     /** A local lake, for its freshness on the health panel. */
@@ -85,6 +87,7 @@ export const DASHBOARD_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
   clientId: 'city-dashboard',
+  sinkGroup: 'city-sink',
   pageDir: DEFAULT_PAGE_DIR,
   deltaIntervalMs: 250,
   healthIntervalMs: 1_000,

@@ -207,10 +207,10 @@ function renderPanels() {
 
   const h = health;
   if (h !== undefined) {
-    const topics = Object.keys({ ...h.consumed, ...h.lag }).sort();
+    const topics = Object.keys({ ...h.consumed, ...h.lag, ...h.sinkLag }).sort();
     reconcile($('topics'), topics, (t) => t, 'tr', (el, t) => {
       el.dataset['topic'] = t;
-      el.replaceChildren(cell(t.replace(/^city\./, '')), cell(String(h.lag[t] ?? 0), 'num'), cell(String(h.rate[t] ?? 0), 'num'), cell(String(h.consumed[t] ?? 0), 'num'));
+      el.replaceChildren(cell(t.replace(/^city\./, '')), cell(h.sinkLag[t] === undefined ? '–' : String(h.sinkLag[t]), 'num sink-lag'), cell(String(h.lag[t] ?? 0), 'num'), cell(String(h.rate[t] ?? 0), 'num'));
     });
     const missing = h.missing.length === 0 ? '' : ` · not read (topic missing): ${h.missing.map((t) => t.replace(/^city\./, '')).join(', ')}`;
     $('freshness').textContent = `lake freshness: ${h.lakeFreshnessS === null ? 'no lake file yet' : `${h.lakeFreshnessS} s`} · ${h.clients} page${h.clients === 1 ? '' : 's'} watching${missing}`;
