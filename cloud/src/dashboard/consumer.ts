@@ -36,6 +36,9 @@ export function createDashboardConsumer(config: DashboardConfig, onRecord: Recor
   const lagByPartition = new Map<string, { topic: string; lag: number }>();
   const admin = kafka.admin();
   let adminUp: Promise<void> | undefined;
+  // A lag poll still under way at close would reconnect the admin client and keep the process alive.
+  let polling: Promise<unknown> = Promise.resolve();
+  let closed = false;
 
   return {
     async start() {
@@ -68,28 +71,39 @@ export function createDashboardConsumer(config: DashboardConfig, onRecord: Recor
       for (const { topic, lag } of lagByPartition.values()) out[topic] = (out[topic] ?? 0) + lag;
       return out;
     },
-    async groupLag(group) {
-      adminUp ??= admin.connect();
-      await adminUp;
-      const topics = Object.values(config.topics.events);
-      const committed = await admin.fetchOffsets({ groupId: group, topics });
-      const out: Record<string, number> = {};
-      for (const { topic, partitions } of committed) {
-        // A group that never committed on a topic has no lag to show there.
-        if (partitions.every((p) => Number(p.offset) < 0)) continue;
-        const ends = await admin.fetchTopicOffsets(topic);
-        let lag = 0;
-        for (const end of ends) {
-          const at = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-          lag += Number(end.high) - (at < 0 ? Number(end.low) : at);
-        }
-        out[topic] = lag;
-      }
-      return out;
+    groupLag(group) {
+      const run = (async () => {
+        if (closed) return {};
+        adminUp ??= admin.connect();
+        await adminUp;
+        return groupLagOnce(group);
+      })();
+      polling = run.catch(() => undefined);
+      return run;
     },
     async disconnect() {
+      closed = true;
       await consumer.disconnect();
+      await polling;
       if (adminUp !== undefined) await adminUp.then(() => admin.disconnect()).catch(() => undefined);
     },
   };
+
+  async function groupLagOnce(group: string): Promise<Record<string, number>> {
+    const topics = Object.values(config.topics.events);
+    const committed = await admin.fetchOffsets({ groupId: group, topics });
+    const out: Record<string, number> = {};
+    for (const { topic, partitions } of committed) {
+      // A group that never committed on a topic has no lag to show there.
+      if (partitions.every((p) => Number(p.offset) < 0)) continue;
+      const ends = await admin.fetchTopicOffsets(topic);
+      let lag = 0;
+      for (const end of ends) {
+        const at = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+        lag += Number(end.high) - (at < 0 ? Number(end.low) : at);
+      }
+      out[topic] = lag;
+    }
+    return out;
+  }
 }
