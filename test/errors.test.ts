@@ -9,6 +9,9 @@ import { cloudErrors } from '@city/cloud';
 import { simErrors } from '@city/device-sim';
 import { cityErrors } from '@city/deploy/city';
 import { kafkaErrors } from '@city/deploy/kafka';
+import { imageErrors } from '@city/deploy/image';
+import { cdkErrors } from '@city/deploy/aws';
+import { packageErrors } from '@city/deploy/gateway-package';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -20,6 +23,9 @@ const CATALOGS: { errors: ErrorCatalogView; source: string }[] = [
   { errors: simErrors, source: 'device-sim/src' },
   { errors: kafkaErrors, source: 'deploy' },
   { errors: cityErrors, source: 'deploy' },
+  { errors: imageErrors, source: 'deploy' },
+  { errors: cdkErrors, source: 'deploy' },
+  { errors: packageErrors, source: 'deploy' },
 ];
 
 function productSources(dir: string): string[] {

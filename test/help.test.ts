@@ -21,6 +21,11 @@ const CASES: [script: string, args: string[]][] = [
   ['kafka', ['fetch']],
   ['kafka', ['start']],
   ['kafka', ['topics']],
+  ['image', []],
+  ['image', ['build']],
+  ['image', ['base']],
+  ['cdk', []],
+  ['cdk', ['synth']],
   ['gateway', []],
   ['gateway', ['start']],
   ['gateway', ['status']],
@@ -32,11 +37,16 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['run']],
   ['sink', ['query']],
   ['sink', ['compact']],
+  ['sink', ['process']],
+  ['sink', ['live']],
+  ['sink', ['warehouse']],
   ['sink', ['dashboard']],
   ['query', []],
   ['sim', []],
   ['city', []],
   ['soak', []],
+  ['package:gateway', []],
+  ['rootfs', []],
 ];
 
 describe('--help', () => {

@@ -95,4 +95,69 @@ export {
   type QueryEngineName,
   type QueryResult,
 } from './ports/query/index.ts';
+export {
+  ALLOWED_LATENESS_MS,
+  PROCESSED_TABLES,
+  processedTable,
+  type ProcessedTable,
+  type ProcessedTableName,
+} from './processing/definitions.ts';
+export { processedSql, PROCESSING_DIALECTS, type ProcessingDialect, type ProcessingEngineName } from './processing/sql.ts';
+export { runProcessing, type ProcessOptions, type ProcessReport } from './processing/job.ts';
+export { createAthenaProcessing, createDuckDBProcessing, type ProcessingEngine } from './processing/engine.ts';
+export { createProcessingSchedule, type ProcessingSchedule } from './processing/schedule.ts';
+export {
+  ALERT_DEFAULTS,
+  AlertEngine,
+  aqiCategory,
+  aqiOfPm25,
+  createEventstreamOutput,
+  createLive,
+  createPowerBiOutput,
+  cachedTokenSource,
+  entraCredential,
+  eventstreamEndpoint,
+  KPI_DEFINITIONS,
+  kpiDefinition,
+  kpiSql,
+  Live,
+  LIVE_DEFAULTS,
+  outputTables,
+  PM25_AQI_BREAKPOINTS,
+  POWERBI_LIMITS,
+  POWERBI_SCOPE,
+  staticTokenSource,
+  type Alert,
+  type AlertConfig,
+  type KpiDefinition,
+  type KpiUpdate,
+  type LiveOptions,
+  type LiveOutput,
+  type LiveStats,
+  type OutputRow,
+  type OutputStats,
+  type PowerBiLimits,
+  type TokenSource,
+  // The pure engine stages, for benchmarks that drive them without Kafka.
+  Merger,
+  WindowEngine,
+  type Contribution,
+  type MergedWindow,
+} from './live/index.ts';
+export {
+  createPgliteWarehouse,
+  createPostgresWarehouse,
+  createRedshiftWarehouse,
+  createTableSql,
+  createWarehouseLoader,
+  factTable,
+  warehouseNamedQuery,
+  warehouseTable,
+  warehouseTables,
+  type LoadResult,
+  type Warehouse,
+  type WarehouseLoader,
+  type WarehouseLoaderOptions,
+  type WarehouseTable,
+} from './warehouse/index.ts';
 export * from './dashboard/index.ts';

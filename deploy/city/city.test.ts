@@ -17,7 +17,7 @@ describe('the city', () => {
   it('starts Kafka topics → sink → gateway → fleet, fills the lake, refuses a second start and closes once', async () => {
     vi.stubEnv('KAFKA_BROKERS', brokers.join(','));
     onTeardown(() => vi.unstubAllEnvs());
-    const city = createCity({ dir: tempDir('city-'), port: 0, dashboardPort: 0, scale: 0.05, rate: 5, topicSuffix: suffix(), log: silentLog });
+    const city = createCity({ dir: tempDir('city-'), port: 0, dashboardPort: 0, scale: 0.05, rate: 5, topicSuffix: suffix(), log: silentLog, warehouseEveryMs: 1_000 });
     onTeardown(() => city.close());
     await city.start();
     expect(city.brokers()).toEqual(brokers);
@@ -28,6 +28,8 @@ describe('the city', () => {
     // The default fleet scaled, each kind keeping at least one device.
     expect(city.stats().devices).toBe(Object.values(DEFAULT_FLEET).reduce((n, k) => n + Math.max(1, Math.round(k * 0.05)), 0));
     await waitFor(() => city.stats().lakeRows > 0, { timeoutMs: 30_000, what: 'rows in the lake' });
+    // The loader on its timer fills the PGlite warehouse from the lake.
+    await waitFor(() => city.stats().warehouseRows > 0, { timeoutMs: 120_000, what: 'rows in the warehouse' });
     const closing = city.close();
     expect(city.close()).toBe(closing);
     await closing;
@@ -36,7 +38,7 @@ describe('the city', () => {
     const after = city.stats();
     expect(after.connected).toBe(0);
     expect(after.buffered).toBe(0);
-  });
+  }, 240_000);
 
   it('refuses bad options before starting anything', () => {
     expect(() => createCity({ invalidRate: 2 })).toThrow(/invalidRate/);

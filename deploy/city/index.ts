@@ -7,10 +7,11 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createDashboard, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
+import { createDashboard, createProcessingSchedule, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
+import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
 
 export { cityErrors };
 
@@ -31,6 +32,8 @@ const CitySchema = Type.Object(
     invalidRate: Type.Number({ minimum: 0, maximum: 0.9 }),
     /** Topics named `<standard>.<suffix>` and a sink group of their own: a second city on one cluster. */
     topicSuffix: Type.Optional(Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' })),
+    /** Loads the lake into the PGlite warehouse in <dir>/warehouse this often; 0 turns it off. */
+    warehouseEveryMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
   },
   { additionalProperties: false },
 );
@@ -46,7 +49,7 @@ export interface CityOptions extends Partial<CitySettings> {
 
 export const cityOptions = defineOptions<typeof CitySchema, Omit<CityOptions, 'log' | 'kafkaLog'>>({
   schema: CitySchema,
-  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01 },
+  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
   error: (detail) => cityErrors.create('CITY_INVALID_OPTIONS', detail),
 });
 
@@ -65,11 +68,16 @@ export interface CityStats {
   /** Curated event rows and dead letters (the raw zone's second copy of each event not counted). */
   lakeRows: number;
   lakeFiles: number;
+  /** Lake objects and rows the warehouse loaded since start. */
+  warehouseObjects: number;
+  warehouseRows: number;
 }
 
 export interface City {
   readonly settings: Readonly<CitySettings>;
   readonly lakeDir: string;
+  /** The PGlite warehouse's folder. */
+  readonly warehouseDir: string;
   /** Starts every part in order; a part that fails closes the ones already started. */
   start(): Promise<void>;
   /** Closes once, in reverse order, within one deadline; the same promise for every caller. */
@@ -82,6 +90,9 @@ export interface City {
   dashboardUrl(): string;
   stats(): CityStats;
 }
+
+/** Between two processing rounds (each builds only what changed since the last). */
+const PROCESS_EVERY_MS = 30_000;
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -96,6 +107,7 @@ export function createCity(options: CityOptions = {}): City {
   const settings = cityOptions.resolve(rest);
   const dir = resolve(settings.dir);
   const lakeDir = join(dir, 'lake');
+  const warehouseDir = join(dir, 'warehouse');
   const suffix = settings.topicSuffix;
   const topics = kafkaTopicSet(suffix);
   const life = createLifecycle({
@@ -108,6 +120,7 @@ export function createCity(options: CityOptions = {}): City {
   let gateway: Gateway | undefined;
   let dashboard: Dashboard | undefined;
   let fleet: Fleet | undefined;
+  let warehouse: CityWarehouse | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw cityErrors.create('CITY_CLOSED', `${what}: the city is not started`);
     return part;
@@ -116,6 +129,7 @@ export function createCity(options: CityOptions = {}): City {
   return {
     settings,
     lakeDir,
+    warehouseDir,
     start: () =>
       life.start(async () => {
         mkdirSync(dir, { recursive: true });
@@ -129,6 +143,16 @@ export function createCity(options: CityOptions = {}): City {
         sink = lake;
         life.defer('sink', () => lake.close());
         await lake.start();
+        // The processed zone fills as the city runs: the open hour rebuilt every round, closed hours once.
+        const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
+        life.defer('processing', () => processing.close());
+        processing.start();
+
+        if (settings.warehouseEveryMs > 0) {
+          const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, log });
+          warehouse = loading;
+          life.defer('warehouse', () => loading.close());
+        }
 
         // The page is built when missing or stale (Vite, a few seconds) and kept for later runs.
         await ensurePage();
@@ -172,6 +196,8 @@ export function createCity(options: CityOptions = {}): City {
         forwarded: g.forwarded,
         lakeRows,
         lakeFiles: s.files,
+        warehouseObjects: warehouse?.stats().objects ?? 0,
+        warehouseRows: warehouse?.stats().rows ?? 0,
       };
     },
   };

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import kafkajs from 'kafkajs';
 import { defineOptions, silentLog, sleep, Type, type Log, type Static } from '@city/protocol';
 import { errorMessage, fileTail, isEnoent, run, tail } from './child.ts';
-import { clusterId, LOG4J2_PROPERTIES, serverProperties } from './config.ts';
+import { generateTestCertificates, type TestCertificates } from './certs.ts';
+import { clusterId, LOG4J2_PROPERTIES, serverProperties, type SecureListeners } from './config.ts';
 import { kafkaErrors } from './errors.ts';
 import { fetchKafka, KAFKA_VERSION, KafkaVersion } from './fetch.ts';
 
@@ -34,6 +35,23 @@ export interface KafkaCluster {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, wait (then SIGKILL after a deadline), remove a temporary data dir. Same promise every call. */
   stop(): Promise<void>;
+  /** With `secure`: the secured listeners, the certificates made for them and the users. */
+  secure?: SecureCluster;
+}
+
+export interface SecureUser {
+  name: string;
+  password: string;
+}
+
+export interface SecureCluster {
+  /** Bootstrap of the SASL_SSL listener (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER with unsigned tokens). */
+  saslSsl: string[];
+  /** Bootstrap of the SSL listener that requires a client certificate (mutual TLS). */
+  mtls: string[];
+  certificates: TestCertificates;
+  /** Each with a PLAIN and a SCRAM-SHA-256 and -512 credential. */
+  users: SecureUser[];
 }
 
 export interface StartKafkaOptions {
@@ -50,6 +68,11 @@ export interface StartKafkaOptions {
   port?: number;
   /** Port advertised to clients in metadata instead of the listener's, e.g. a fault proxy's in front of it. */
   advertisedPort?: number;
+  /**
+   * Also listen with SASL_SSL and with mutual-TLS SSL: certificates are generated into the data dir
+   * (tls/) and these users get PLAIN and SCRAM credentials (SCRAM ones added when the storage is formatted).
+   */
+  secure?: { users: SecureUser[] };
   /** Progress: fetching, formatting, starting, ready. */
   log?: Log;
 }
@@ -65,6 +88,21 @@ const StartSchema = Type.Object(
     stopTimeoutMs: Type.Number({ exclusiveMinimum: 0 }),
     port: Type.Optional(Port),
     advertisedPort: Type.Optional(Port),
+    secure: Type.Optional(
+      Type.Object(
+        {
+          users: Type.Array(
+            Type.Object(
+              // Names and passwords go into JAAS and --add-scram's [name=…,password=…]: no separators.
+              { name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), password: Type.String({ pattern: '^[^,\\[\\]"\\\\=\\s]{8,128}$' }) },
+              { additionalProperties: false },
+            ),
+            { minItems: 1 },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -122,14 +160,31 @@ interface StartContext {
 
 async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
   const { java, classpath, dataDir, settings, log } = ctx;
-  const [freePort, controllerPort] = await freePorts(2);
+  const [freePort, controllerPort, saslSslPort, mtlsPort] = await freePorts(settings.secure === undefined ? 2 : 4);
   const port = settings.port ?? (freePort as number);
   const host = '127.0.0.1';
   const propsPath = join(dataDir, 'server.properties');
   const log4jPath = join(dataDir, 'log4j2.properties');
   const logFile = join(dataDir, 'broker.log');
   const logDirs = join(dataDir, 'kraft-logs');
-  await writeFile(propsPath, serverProperties({ host, port, advertisedPort: settings.advertisedPort ?? port, controllerPort: controllerPort as number, logDirs }));
+  let secure: SecureListeners | undefined;
+  let certificates: TestCertificates | undefined;
+  if (settings.secure !== undefined) {
+    const tlsDir = join(dataDir, 'tls');
+    certificates = existsSync(join(tlsDir, 'broker-keystore.pem')) ? certificatesIn(tlsDir) : await generateTestCertificates(tlsDir);
+    secure = {
+      saslSslPort: saslSslPort as number,
+      mtlsPort: mtlsPort as number,
+      keystoreFile: certificates.brokerKeystoreFile,
+      truststoreFile: certificates.caFile,
+      users: settings.secure.users,
+    };
+  }
+  await writeFile(
+    propsPath,
+    serverProperties({ host, port, advertisedPort: settings.advertisedPort ?? port, controllerPort: controllerPort as number, logDirs, ...(secure === undefined ? {} : { secure }) }),
+    { mode: 0o600 },
+  );
   await writeFile(log4jPath, LOG4J2_PROPERTIES);
 
   const jvmCommon = [`-Dlog4j2.configurationFile=${log4jPath}`, `-Dkafka.logs.dir=${dataDir}`, '-Djava.awt.headless=true', '-cp', classpath];
@@ -137,7 +192,7 @@ async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
   if (existsSync(join(logDirs, 'meta.properties'))) {
     log('info', 'reusing the formatted storage', { dir: logDirs });
   } else {
-    await formatStorage(java, jvmCommon, propsPath, log);
+    await formatStorage(java, jvmCommon, propsPath, log, settings.secure?.users ?? []);
   }
 
   const logFd = openSync(logFile, 'a');
@@ -205,7 +260,11 @@ async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
   }
   log('info', 'the broker is ready', { version: settings.version, brokers: brokers[0], ms: Date.now() - startedAt });
 
-  return { brokers, version: settings.version, external: false, pid: child.pid, dataDir, logFile, exited, stop };
+  const cluster: KafkaCluster = { brokers, version: settings.version, external: false, pid: child.pid, dataDir, logFile, exited, stop };
+  if (secure !== undefined && certificates !== undefined && settings.secure !== undefined) {
+    cluster.secure = { saslSsl: [`${host}:${secure.saslSslPort}`], mtls: [`${host}:${secure.mtlsPort}`], certificates, users: [...settings.secure.users] };
+  }
+  return cluster;
 }
 
 /**
@@ -213,9 +272,11 @@ async function startOnce(ctx: StartContext): Promise<KafkaCluster> {
  * (controller.quorum.voters) so neither --standalone nor a directory id is needed, and the ports
  * may differ on the next start of a kept data dir.
  */
-async function formatStorage(java: string, jvmCommon: string[], propsPath: string, log: Log): Promise<void> {
+async function formatStorage(java: string, jvmCommon: string[], propsPath: string, log: Log, users: readonly SecureUser[]): Promise<void> {
   const started = Date.now();
-  const args = ['-Xmx256m', ...jvmCommon, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId(), '--config', propsPath];
+  // SCRAM credentials go into the cluster metadata at format time (KRaft has no ZooKeeper to hold them).
+  const scram = users.flatMap((u) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u.name},password=${u.password}]`]));
+  const args = ['-Xmx256m', ...jvmCommon, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId(), '--config', propsPath, ...scram];
   const result = await run(java, args, { timeoutMs: FORMAT_TIMEOUT_MS }).catch((err: unknown) => {
     throw isEnoent(err) ? javaMissing(java, err) : kafkaErrors.create('KAFKA_FORMAT_FAILED', errorMessage(err), err);
   });
@@ -297,6 +358,18 @@ function killRunningSync(): void {
     if (ownedDir !== undefined) rmSync(ownedDir, { recursive: true, force: true });
   }
   running.clear();
+}
+
+function certificatesIn(dir: string): TestCertificates {
+  const at = (name: string) => join(dir, name);
+  return {
+    dir,
+    caFile: at('city-test-ca.pem'),
+    otherCaFile: at('unrelated-ca.pem'),
+    brokerKeystoreFile: at('broker-keystore.pem'),
+    clientCertFile: at('client.pem'),
+    clientKeyFile: at('client.key'),
+  };
 }
 
 function javaCommand(): string {

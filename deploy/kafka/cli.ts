@@ -1,6 +1,9 @@
 // Process entry of `npm run kafka -- fetch|start|topics`. `start` prints the bootstrap address (host:port)
 // alone on stdout once the broker serves and the standard topics exist, so a script can read it;
 // progress goes to stderr. SIGINT/SIGTERM stop the broker cleanly; a second signal gives up waiting.
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { closeOnSignals, createLifecycle, isHelpWord, lifecycleErrorsFrom, parseCommandLine, runMain, textLog, type Log } from '@city/protocol';
 import { parseBrokers, startKafka, type KafkaCluster } from './broker.ts';
 import { kafkaErrors } from './errors.ts';
@@ -11,14 +14,17 @@ const FETCH_USAGE = `usage: npm run kafka -- fetch [--version V]
   fetch the broker's jars into the cache (once per version; CI does this first)
   --version V         Kafka version (default ${KAFKA_VERSION})`;
 
-const START_USAGE = `usage: npm run kafka -- start [--data-dir D] [--port P] [--heap-mb N] [--version V] [--topic-suffix S] [--no-topics]
+const START_USAGE = `usage: npm run kafka -- start [--data-dir D] [--port P] [--heap-mb N] [--version V] [--topic-suffix S] [--no-topics] [--secure]
   run a single-node KRaft broker in the foreground, create the standard topics, print host:port
   --data-dir D        keep the broker's data in D and reuse it next time (default: a temp dir removed on exit)
   --port P            client port (default: a free one)
   --heap-mb N         JVM heap in MiB (default 512)
   --version V         Kafka version (default ${KAFKA_VERSION})
   --topic-suffix S    create the standard topics named <standard>.<S> instead
-  --no-topics         create no topics`;
+  --no-topics         create no topics
+  --secure            also listen with SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER with unsigned tokens) and with
+                      mutual-TLS SSL: certificates are made in <data dir>/tls, user "city" gets a random password
+                      in <data dir>/tls/city.password; the addresses and files are logged (for tests and local runs)`;
 
 const TOPICS_USAGE = `usage: npm run kafka -- topics --brokers HOST:PORT[,HOST:PORT…] [--topic-suffix S]
   create the standard topics that are missing, with their partition counts (existing ones are kept)
@@ -37,6 +43,15 @@ ${START_USAGE}
 ${TOPICS_USAGE}`;
 
 const STOP_DEADLINE_MS = 30_000;
+
+/** A kept data dir keeps its password (its SCRAM credential was written at format time); otherwise a new one. */
+async function securePassword(dataDir: string | undefined): Promise<string> {
+  if (dataDir !== undefined) {
+    const kept = await readFile(join(dataDir, 'tls', 'city.password'), 'utf8').catch(() => undefined);
+    if (kept !== undefined && kept.trim() !== '') return kept.trim();
+  }
+  return randomBytes(18).toString('base64url');
+}
 
 const usageError = (detail: string) => kafkaErrors.create('KAFKA_USAGE', detail);
 
@@ -86,6 +101,7 @@ async function startCommand(argv: readonly string[], log: Log): Promise<number> 
       version: { type: 'string', default: KAFKA_VERSION },
       'topic-suffix': { type: 'string' },
       'no-topics': { type: 'boolean' },
+      secure: { type: 'boolean' },
     },
     { usage: START_USAGE, usageError },
   );
@@ -109,8 +125,22 @@ async function startCommand(argv: readonly string[], log: Log): Promise<number> 
       ...(heapMb === undefined ? {} : { heapMb }),
       ...(port === undefined ? {} : { port }),
       ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
+      ...(values.secure === true ? { secure: { users: [{ name: 'city', password: await securePassword(values['data-dir']) }] } } : {}),
     });
     const started = cluster;
+    if (started.secure !== undefined) {
+      const passwordFile = join(started.secure.certificates.dir, 'city.password');
+      await writeFile(passwordFile, `${started.secure.users[0]?.password ?? ''}\n`, { mode: 0o600 });
+      log('info', 'secured listeners', {
+        saslSsl: started.secure.saslSsl.join(','),
+        mtls: started.secure.mtls.join(','),
+        caFile: started.secure.certificates.caFile,
+        clientCertFile: started.secure.certificates.clientCertFile,
+        clientKeyFile: started.secure.certificates.clientKeyFile,
+        user: 'city',
+        passwordFile,
+      });
+    }
     life.defer('broker', () => started.stop());
     if (values['no-topics'] !== true) {
       const suffix = values['topic-suffix'];

@@ -10,6 +10,45 @@ export interface BrokerAddresses {
   advertisedPort: number;
   controllerPort: number;
   logDirs: string;
+  /** Secured listeners beside the plaintext one (which stays for the launcher's own readiness check). */
+  secure?: SecureListeners;
+}
+
+export interface SecureListeners {
+  /** SASL_SSL: TLS, then SASL PLAIN, SCRAM-SHA-256/512 or OAUTHBEARER. */
+  saslSslPort: number;
+  /** SSL with a required client certificate (mutual TLS), no SASL. */
+  mtlsPort: number;
+  /** PEM: the broker's key and certificate. */
+  keystoreFile: string;
+  /** PEM: the CA client certificates must chain to. */
+  truststoreFile: string;
+  /** PLAIN users (in the listener's JAAS config); SCRAM users are added at format time instead. */
+  users: readonly { name: string; password: string }[];
+}
+
+/** JAAS string literal: Kafka's parser reads backslash escapes inside double quotes. */
+const jaasQuoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+function secureProperties(secure: SecureListeners): Record<string, string | number | boolean> {
+  const plainUsers = secure.users.map((u) => `user_${u.name}=${jaasQuoted(u.password)}`).join(' ');
+  return {
+    'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER',
+    'listener.name.sasl_ssl.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+    'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    // Unsigned tokens (alg none) with a "sub" claim: enough to exercise a client's token hook locally;
+    // a real deployment validates signed tokens (AWS MSK IAM, Entra) instead.
+    'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config': 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";',
+    'listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class':
+      'org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler',
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': secure.keystoreFile,
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.location': secure.truststoreFile,
+    'listener.name.ssl.ssl.client.auth': 'required',
+    'ssl.client.auth': 'none',
+  };
 }
 
 export function serverProperties(p: BrokerAddresses): string {
@@ -18,9 +57,9 @@ export function serverProperties(p: BrokerAddresses): string {
     'node.id': 1,
     // Static quorum: formatting then needs neither --standalone nor a directory id.
     'controller.quorum.voters': `1@${p.host}:${p.controllerPort}`,
-    listeners: `PLAINTEXT://${p.host}:${p.port},CONTROLLER://${p.host}:${p.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${p.host}:${p.advertisedPort}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    listeners: `PLAINTEXT://${p.host}:${p.port},CONTROLLER://${p.host}:${p.controllerPort}${p.secure === undefined ? '' : `,SASL_SSL://${p.host}:${p.secure.saslSslPort},SSL://${p.host}:${p.secure.mtlsPort}`}`,
+    'advertised.listeners': `PLAINTEXT://${p.host}:${p.advertisedPort}${p.secure === undefined ? '' : `,SASL_SSL://${p.host}:${p.secure.saslSslPort},SSL://${p.host}:${p.secure.mtlsPort}`}`,
+    'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${p.secure === undefined ? '' : ',SASL_SSL:SASL_SSL,SSL:SSL'}`,
     'inter.broker.listener.name': 'PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
     'log.dirs': p.logDirs,
@@ -47,6 +86,7 @@ export function serverProperties(p: BrokerAddresses): string {
     'controlled.shutdown.enable': true,
     'controller.quorum.election.timeout.ms': 1_000,
     'controller.quorum.fetch.timeout.ms': 2_000,
+    ...(p.secure === undefined ? {} : secureProperties(p.secure)),
   };
   return `${Object.entries(props)
     .map(([key, value]) => `${key}=${String(value)}`)

@@ -70,6 +70,11 @@ export const kafkaErrors = defineErrors('KAFKA', {
     canRetry: false,
     action: 'it was killed; with --data-dir the next start recovers its logs (nothing committed is lost)',
   },
+  KAFKA_CERTS_FAILED: {
+    message: 'generating the secured listener\'s certificates failed',
+    canRetry: false,
+    action: 'install openssl (the message ends with its output), or start without --secure',
+  },
   KAFKA_TOPIC_MISMATCH: {
     message: 'a topic exists with fewer partitions than asked for',
     canRetry: false,

@@ -1,7 +1,7 @@
 // Topics: created on purpose with explicit partition counts (the broker never auto-creates them), and
 // the standard set of the platform (one topic per event kind plus the dead letters, from protocol).
 import kafkajs from 'kafkajs';
-import { kafkaTopicSet, sleep, topicSpecs } from '@city/protocol';
+import { sleep, standardTopicSpecs } from '@city/protocol';
 import { errorMessage } from './child.ts';
 import { kafkaErrors } from './errors.ts';
 
@@ -101,7 +101,7 @@ export async function ensureTopics(brokers: string[], topics: TopicSpec[], optio
 
 /** The platform's standard topics (`suffix` appends `.<suffix>` to each name), created as ensureTopics does. */
 export function standardTopics(suffix?: string): TopicSpec[] {
-  return topicSpecs(kafkaTopicSet(suffix));
+  return standardTopicSpecs(suffix);
 }
 
 /** Creates the standard topics that are missing; see ensureTopics. */

@@ -58,6 +58,21 @@ export const gatewayErrors = defineErrors('GW', {
     canRetry: true,
     action: 'create the topics (npm run kafka -- topics --brokers HOST:PORT); the gateway buffers meanwhile',
   },
+  GW_KAFKA_TLS: {
+    message: 'the TLS handshake with Kafka failed',
+    canRetry: true,
+    action: 'nothing is lost: the gateway buffers and retries; the message names the cause (an untrusted certificate: check kafka.security.tls.caFile; a plaintext port, or a TLS listener without kafka.security.tls)',
+  },
+  GW_KAFKA_AUTH: {
+    message: 'Kafka refused the SASL authentication',
+    canRetry: true,
+    action: 'nothing is lost: the gateway buffers and retries; fix the user, the password (or token) file or variable, or the mechanism — a new password file is read at the next attempt',
+  },
+  GW_KAFKA_SECRET: {
+    message: 'cannot read a Kafka secret',
+    canRetry: true,
+    action: 'nothing is lost: the gateway buffers and retries; create the file or set the variable the message names (kafka.security.sasl.passwordFile, tls.caFile, …)',
+  },
   GW_HTTP_LISTEN: { message: 'cannot start the status and metrics listener', canRetry: true, action: 'free the port or change http.port (--http HOST:PORT)' },
   GW_HEALTH_SAMPLE: { message: 'cannot sample system health', canRetry: true, action: 'the previous sample is served; see the warning for the part that failed' },
   GW_STATUS_UNREACHABLE: { message: 'cannot reach the gateway status endpoint', canRetry: true, action: 'check that the gateway runs and that --url or the config\'s http matches it' },

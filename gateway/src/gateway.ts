@@ -24,7 +24,7 @@ import { createGroupCommit, openBuffer, zeroLanes, type GroupCommit, type LaneCo
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder, type KafkaState } from './forward/index.ts';
 import { createHealthReporter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
-import { resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+import { loadUplinkSecurity, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 
 export interface GatewayStats {
   /** Publishes received from devices. */
@@ -174,6 +174,7 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
       gatewayId: config.gatewayId,
       compression: config.kafka.compression,
       requestTimeoutMs: config.kafka.requestTimeoutMs,
+      security: () => loadUplinkSecurity(config),
       ...config.forward,
     });
     let previous: KafkaState['state'] = 'unknown';

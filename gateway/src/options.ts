@@ -1,10 +1,22 @@
 // Gateway options, through the shared resolver: the schema gives the type, defaults are merged under
 // what the caller passed, and the result is validated once, with errors that name the field.
 import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum, defineOptions, EVENT_KINDS, kafkaTopicSet, Location, type DeepPartial, type KafkaTopicSet } from '@city/protocol';
+import {
+  StringEnum,
+  checkKafkaSecurity,
+  defineOptions,
+  EVENT_KINDS,
+  KafkaSecurity,
+  kafkaTopicSet,
+  loadKafkaSecurity,
+  Location,
+  type DeepPartial,
+  type KafkaTopicSet,
+  type OAuthBearerTokenProvider,
+} from '@city/protocol';
 import { AuthConfig, LimitsConfig, SECURITY_DEFAULTS, TlsConfig, WebSocketConfig, checkSecurityConfig } from './broker/index.ts';
 import { DURABILITY } from './buffer/index.ts';
-import { REPLAY_ORDERS } from './forward/index.ts';
+import { REPLAY_ORDERS, UPLINK_COMPRESSIONS, type UplinkSecurity } from './forward/index.ts';
 import { gatewayErrors } from './errors.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -42,8 +54,11 @@ export const GatewayConfig = Type.Object(
       {
         brokers: Type.Array(Type.String({ pattern: '^[^\\s:]+:\\d{1,5}$' }), { minItems: 1 }),
         clientId: Type.String({ minLength: 1 }),
-        compression: StringEnum(['none', 'gzip'] as const),
+        /** Record-batch codec of the uplink; the sink reads every one of these. */
+        compression: StringEnum(UPLINK_COMPRESSIONS),
         requestTimeoutMs: Millis(100, 300_000),
+        /** TLS and SASL (see @city/protocol kafka-security.ts): only where secrets are, never the secrets. */
+        security: Type.Optional(KafkaSecurity),
       },
       { additionalProperties: false },
     ),
@@ -98,8 +113,16 @@ export const GatewayConfig = Type.Object(
   { additionalProperties: false },
 );
 
-export type GatewayConfig = Static<typeof GatewayConfig> & { topics: KafkaTopicSet };
-export type GatewayOptions = DeepPartial<GatewayConfig> & { gatewayId: string; buffer: { path: string } };
+export type GatewayConfig = Static<typeof GatewayConfig> & {
+  topics: KafkaTopicSet;
+  /** OAUTHBEARER tokens from code (AWS MSK IAM, Entra, …), beside kafka.security.sasl.mechanism oauthbearer. */
+  kafkaTokenProvider?: OAuthBearerTokenProvider;
+};
+export type GatewayOptions = DeepPartial<Omit<GatewayConfig, 'kafkaTokenProvider'>> & {
+  gatewayId: string;
+  buffer: { path: string };
+  kafkaTokenProvider?: OAuthBearerTokenProvider;
+};
 
 export const GATEWAY_DEFAULTS: DeepPartial<GatewayConfig> = {
   mqtt: { host: '0.0.0.0', port: 1883 },
@@ -134,10 +157,36 @@ export const gatewayOptions = defineOptions<typeof GatewayConfig, GatewayOptions
   schema: GatewayConfig,
   defaults: GATEWAY_DEFAULTS as DeepPartial<Static<typeof GatewayConfig>>,
   check: (config) =>
-    config.forward.minBackoffMs > config.forward.maxBackoffMs ? '/forward/minBackoffMs must not exceed /forward/maxBackoffMs' : checkSecurityConfig(config),
+    config.forward.minBackoffMs > config.forward.maxBackoffMs
+      ? '/forward/minBackoffMs must not exceed /forward/maxBackoffMs'
+      : (checkSecurityConfig(config) ?? checkKafkaSecurity(config.kafka.security, '/kafka/security', hasTokenProvider)),
   error: (detail) => gatewayErrors.create('GW_OPTIONS_INVALID', detail),
 });
 
+// The check above runs inside resolve(); whether code handed in a token provider is known only there.
+let hasTokenProvider = false;
+
 export function resolveGatewayOptions(options: GatewayOptions): GatewayConfig {
-  return gatewayOptions.resolve(options) as GatewayConfig;
+  const { kafkaTokenProvider, ...data } = options;
+  if (kafkaTokenProvider !== undefined && typeof kafkaTokenProvider !== 'function') {
+    throw gatewayErrors.create('GW_OPTIONS_INVALID', '/kafkaTokenProvider must be a function returning the token');
+  }
+  hasTokenProvider = kafkaTokenProvider !== undefined;
+  try {
+    const config = gatewayOptions.resolve(data) as GatewayConfig;
+    return kafkaTokenProvider === undefined ? config : { ...config, kafkaTokenProvider };
+  } finally {
+    hasTokenProvider = false;
+  }
+}
+
+/**
+ * The uplink's secrets, read now: called for every new Kafka connection, so a fixed password file or a
+ * refreshed token is picked up without a restart. A secret that cannot be read is GW_KAFKA_SECRET.
+ */
+export function loadUplinkSecurity(config: GatewayConfig): UplinkSecurity | undefined {
+  return loadKafkaSecurity(config.kafka.security, {
+    ...(config.kafkaTokenProvider === undefined ? {} : { tokenProvider: config.kafkaTokenProvider }),
+    fail: (detail, cause) => gatewayErrors.create('GW_KAFKA_SECRET', detail, cause),
+  });
 }

@@ -17,3 +17,4 @@ export * from './runtime/lifecycle.ts';
 export * from './runtime/time.ts';
 export * from './runtime/token-bucket.ts';
 export * from './runtime/cli.ts';
+export * from './kafka-security.ts';

@@ -81,10 +81,41 @@ export function topicSpecs(set: KafkaTopicSet = kafkaTopicSet()): { topic: strin
   ];
 }
 
+/**
+ * Topics of the live KPIs and alerts (cloud live): `kpi` holds KPI window updates (key
+ * `<kpi>|<key>|<windowStartIso>`), `alerts` alert raise/clear events (key = alert id), `partials` the
+ * live instances' per-partition contributions they merge among themselves (key `<kpi>|<key>`).
+ */
+export interface LiveTopicSet {
+  kpi: string;
+  alerts: string;
+  partials: string;
+}
+
+export const KPI_TOPIC = `city.kpi.v${SCHEMA_VERSION}`;
+export const ALERTS_TOPIC = `city.alerts.v${SCHEMA_VERSION}`;
+export const KPI_PARTIALS_TOPIC = `city.kpi.partials.v${SCHEMA_VERSION}`;
+
+export function liveTopicSet(suffix?: string): LiveTopicSet {
+  const name = (topic: string) => (suffix === undefined ? topic : `${topic}.${suffix}`);
+  return { kpi: name(KPI_TOPIC), alerts: name(ALERTS_TOPIC), partials: name(KPI_PARTIALS_TOPIC) };
+}
+
+export const LIVE_TOPIC_PARTITIONS: { readonly [K in keyof LiveTopicSet]: number } = { kpi: 6, alerts: 3, partials: 6 };
+
+export function liveTopicSpecs(set: LiveTopicSet = liveTopicSet()): { topic: string; numPartitions: number }[] {
+  return (['kpi', 'alerts', 'partials'] as const).map((k) => ({ topic: set[k], numPartitions: LIVE_TOPIC_PARTITIONS[k] }));
+}
+
+/** Every topic the platform uses (events, dead letters, live), as `kafka topics` and `kafka start` create them. */
+export function standardTopicSpecs(suffix?: string): { topic: string; numPartitions: number }[] {
+  return [...topicSpecs(kafkaTopicSet(suffix)), ...liveTopicSpecs(liveTopicSet(suffix))];
+}
+
 /** A message the gateway refused, as written to the dead-letter topic. */
 export const DeadLetter = Type.Object(
   {
-    stage: StringEnum(['gateway', 'sink'] as const, 'where it was refused'),
+    stage: StringEnum(['gateway', 'sink', 'live'] as const, 'where it was refused (live: an event too late for its KPI window)'),
     reason: Type.String({ description: 'one-line summary of what was wrong' }),
     problems: Type.Array(
       Type.Object({ path: Type.String(), rule: Type.String(), message: Type.String() }, { additionalProperties: false }),

@@ -1,5 +1,6 @@
 // `sink compact`: merges small lake files into target-size ones. Progress goes to stdout one line per
 // durable step, so a run killed midway shows how far it got; running it again finishes the job.
+import type { CompactStep } from '../lake/compaction.ts';
 import { isLakeTable, type LakeTable } from '../lake/layout.ts';
 import { createLocalFolderStore } from '../ports/store/local.ts';
 import { parse, usageError } from './flags.ts';
@@ -13,6 +14,8 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
       'target-bytes': { type: 'string' },
       table: { type: 'string', multiple: true },
       sealed: { type: 'boolean' },
+      catalog: { type: 'string' },
+      'grace-ms': { type: 'string' },
     },
     COMPACT_USAGE,
   );
@@ -26,8 +29,12 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
     if (!isLakeTable(t)) throw usageError(`--table: unknown table "${t}"`);
     tables.push(t);
   }
+  if (values.catalog !== undefined && values.catalog !== 'local') throw usageError('--catalog must be local');
+  const graceText = values['grace-ms'];
+  if (graceText !== undefined && !/^\d+$/.test(graceText)) throw usageError('--grace-ms must be a non-negative integer');
   const { compactLake } = await import('../lake/compaction.ts');
   const store = createLocalFolderStore(values.lake);
+  const catalog = values.catalog === 'local' ? (await import('../ports/catalog/local.ts')).createLocalCatalog(values.lake) : undefined;
   const abort = new AbortController();
   // First signal: stop after the current step (the lake stays consistent either way).
   const onSignal = () => abort.abort();
@@ -39,10 +46,9 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
       keepNewest: values.sealed !== true,
       tables: tables.length > 0 ? tables : undefined,
       signal: abort.signal,
-      onProgress: (step) =>
-        process.stdout.write(
-          step.step === 'merged' ? `merged ${step.key} ${step.inputs.length} files ${step.rows} rows ${step.bytes} bytes\n` : `deleted ${step.key}\n`,
-        ),
+      ...(catalog === undefined ? {} : { catalog }),
+      ...(graceText === undefined ? {} : { graceMs: Number(graceText) }),
+      onProgress: (step) => process.stdout.write(`${progressLine(step)}\n`),
     });
     let merged = 0;
     let deleted = 0;
@@ -63,6 +69,22 @@ export async function compactCommand(args: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await catalog?.close();
     await store.close();
+  }
+}
+
+function progressLine(step: CompactStep): string {
+  switch (step.step) {
+    case 'merged':
+      return `merged ${step.key} ${step.inputs.length} files ${step.rows} rows ${step.bytes} bytes`;
+    case 'deleted':
+      return `deleted ${step.key}`;
+    case 'carried':
+      return `carried ${step.key} from ${step.from}`;
+    case 'switched':
+      return `switched ${step.from} → ${step.location}`;
+    case 'retired':
+      return `retired ${step.location} (${step.files} files)`;
   }
 }

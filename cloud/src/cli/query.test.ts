@@ -60,7 +60,7 @@ describe('cli query --named', () => {
       [['query', '--named', 'nope', '--lake', dir], /unknown query "nope"/],
       [['query', '--named', 'open_incidents', '--param', 'from=yesterday', '--lake', dir], /parameter from="yesterday" must match/],
       [['query', '--named', 'open_incidents', '--param', 'from'], /--param from: expected NAME=VALUE/],
-      [['query', '--named', 'open_incidents', '--engine', 'presto'], /--engine must be duckdb or athena/],
+      [['query', '--named', 'open_incidents', '--engine', 'presto'], /--engine must be duckdb, athena or warehouse/],
       [['query', '--named', 'open_incidents', '--engine', 'athena'], /needs --workgroup and --database/],
       [['query', '--named', 'open_incidents', '--lake', dir, 'SELECT 1'], /either --named or SQL/],
     ];

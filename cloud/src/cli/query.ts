@@ -4,6 +4,7 @@ import type { QueryEngineName } from '../ports/query/port.ts';
 import { parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { formatTable } from './table.ts';
 import { QUERY_USAGE } from './usage.ts';
+import { WAREHOUSE_FLAGS } from './warehouse-flags.ts';
 
 export async function queryCommand(args: readonly string[]): Promise<number> {
   const parsed = parse(
@@ -16,9 +17,8 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
       engine: { type: 'string' },
       'print-sql': { type: 'boolean' },
       ...S3_FLAGS,
-      workgroup: { type: 'string' },
-      database: { type: 'string' },
-      region: { type: 'string' },
+      // --workgroup, --database and --region serve Athena and Redshift alike.
+      ...WAREHOUSE_FLAGS,
       'output-location': { type: 'string' },
     },
     QUERY_USAGE,
@@ -36,7 +36,7 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const engine = values.engine ?? 'duckdb';
-  if (engine !== 'duckdb' && engine !== 'athena') throw usageError('--engine must be duckdb or athena');
+  if (engine !== 'duckdb' && engine !== 'athena' && engine !== 'warehouse') throw usageError('--engine must be duckdb, athena or warehouse');
   if (positionals.length > 1) throw usageError('give the SQL as one argument (quote it)');
   if (values.named !== undefined && positionals.length > 0) throw usageError('give either --named or SQL, not both');
   if (values.named === undefined && (values.param !== undefined || values['print-sql'] === true)) throw usageError('--param and --print-sql go with --named');
@@ -47,6 +47,14 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
     params[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   let sql = positionals[0];
+  if (engine === 'warehouse') {
+    if (values.named !== undefined && values['print-sql'] === true) {
+      process.stdout.write(`${namedQuerySql(values.named, (values.warehouse ?? process.env['WAREHOUSE']) === 'redshift' ? 'redshift' : 'postgres', params)}\n`);
+      return 0;
+    }
+    const { warehouseQuery } = await import('./warehouse.ts');
+    return warehouseQuery(sql, values.named === undefined ? undefined : { name: values.named, params }, values);
+  }
   if (values.named !== undefined) {
     // An unknown name or a bad --param is CLD_NAMED_QUERY, a usage error.
     sql = namedQuerySql(values.named, engine as QueryEngineName, params);

@@ -1,6 +1,7 @@
 // `sink run`: consumes Kafka into the lake until SIGINT/SIGTERM (or a consumer crash it cannot recover from).
-import { closeOnSignals, isLogLevel, jsonLog, kafkaTopicSet, LOG_LEVELS } from '@city/protocol';
+import { closeOnSignals, isLogLevel, jsonLog, kafkaSecurityFromEnv, kafkaTopicSet, LOG_LEVELS } from '@city/protocol';
 import { createCatalog, type CatalogPort } from '../ports/catalog/index.ts';
+import { createSinkHealthServer } from '../sink/health.ts';
 import { createSink } from '../sink/index.ts';
 import { integerFlag, parse, reporter, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { RUN_USAGE } from './usage.ts';
@@ -24,11 +25,13 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       'no-raw': { type: 'boolean' },
       'compact-every-ms': { type: 'string' },
       'compact-target-bytes': { type: 'string' },
+      'process-every-ms': { type: 'string' },
       ...S3_FLAGS,
       catalog: { type: 'string' },
       'glue-database': { type: 'string' },
       'glue-region': { type: 'string' },
       'glue-projection-from': { type: 'string' },
+      http: { type: 'string' },
     },
     RUN_USAGE,
     true,
@@ -44,6 +47,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const log = jsonLog(level);
+  const http = httpFlag(values.http);
 
   const store = await s3StoreFromFlags(values);
   const catalog = catalogFromFlags(values, lakeDir, bucket);
@@ -52,6 +56,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       store,
       catalog,
       brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+      security: kafkaSecurityFromEnv(process.env),
       lakeDir,
       groupId: values.group,
       clientId: values['client-id'],
@@ -67,23 +72,49 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       rawZone: values['no-raw'] === true ? false : undefined,
       log,
     });
+    const processEvery = integerFlag(values['process-every-ms'], 'process-every-ms');
+    if (processEvery !== undefined && processEvery > 0 && bucket !== undefined) throw usageError('--process-every-ms builds a local lake; on S3 run sink process --engine athena');
+    const schedule =
+      processEvery === undefined || processEvery === 0
+        ? undefined
+        : (await import('../processing/schedule.ts')).createProcessingSchedule({ lakeDir, everyMs: processEvery, log });
+    // Listening before the start, so a health check sees "starting" rather than nothing.
+    const health = http === undefined ? undefined : createSinkHealthServer({ ...http, sink });
+    const close = async () => {
+      await schedule?.close();
+      await sink.close().finally(() => health?.close());
+    };
     const crashed = new Promise<number>((resolve) => {
       sink.on('crash', ({ restart }) => {
         if (restart) return;
         log('error', 'consumer will not restart, shutting down');
-        sink.close().then(
+        close().then(
           () => resolve(1),
           () => resolve(1),
         );
       });
     });
-    const stopped = closeOnSignals(() => sink.close(), reporter(log));
-    await sink.start();
+    if (health !== undefined) log('info', 'health listening', await health.start());
+    const stopped = closeOnSignals(close, reporter(log));
+    await sink.start().catch(async (err: unknown) => {
+      await health?.close();
+      throw err;
+    });
+    schedule?.start();
     return await Promise.race([stopped, crashed]);
   } finally {
     // The sink does not own the catalog: close it once the sink is done with it.
     await catalog?.close();
   }
+}
+
+/** `--http [HOST:]PORT`: where /healthz listens (none without it; the host defaults to 127.0.0.1). */
+function httpFlag(value: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(value);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw usageError(`--http must be [HOST:]PORT, got "${value}"`);
+  return { host: m[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
 }
 
 /** `--catalog local|glue` for `run`: where the sink registers tables and partitions (none without it). */

@@ -2,7 +2,7 @@
 // result is validated once.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { defineOptions, jsonLog, kafkaTopicSet, Type, type DeepPartial, type Log, type Static } from '@city/protocol';
+import { defineOptions, jsonLog, kafkaTopicSet, liveTopicSet, Type, type DeepPartial, type Log, type Static } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
 
 const TopicName = Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' });
@@ -11,10 +11,6 @@ const positiveInt = (maximum: number) => Type.Integer({ minimum: 1, maximum });
 /** The event kinds the dashboard shows (phones are left out: citizens are not tracked on the map). */
 export const DASHBOARD_KINDS = ['vehicle', 'gps', 'weather', 'air_quality', 'traffic_camera', 'emergency', 'gateway_health'] as const;
 export type DashboardKind = (typeof DASHBOARD_KINDS)[number];
-
-/** The live engine's topics (see its contract): KPI updates and alert transitions. */
-export const KPI_TOPIC = 'city.kpi.v1';
-export const ALERTS_TOPIC = 'city.alerts.v1';
 
 export const DashboardSchema = Type.Object(
   {
@@ -75,11 +71,11 @@ export const DEFAULT_PAGE_DIR = join(import.meta.dirname, '..', '..', 'dist', 'd
 /** The dashboard's topics for a topic suffix (a test run, a second city on one cluster). */
 export function dashboardTopics(suffix?: string): DashboardConfig['topics'] {
   const set = kafkaTopicSet(suffix);
-  const name = (topic: string) => (suffix === undefined ? topic : `${topic}.${suffix}`);
+  const live = liveTopicSet(suffix);
   return {
     events: Object.fromEntries(DASHBOARD_KINDS.map((kind) => [kind, set.events[kind]])) as Record<DashboardKind, string>,
-    kpi: name(KPI_TOPIC),
-    alerts: name(ALERTS_TOPIC),
+    kpi: live.kpi,
+    alerts: live.alerts,
   };
 }
 

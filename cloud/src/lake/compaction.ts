@@ -43,6 +43,8 @@ import {
 import { compactionOptions, type CompactionConfig } from './compaction-options.ts';
 import { SQL_TYPES } from './parquet.ts';
 import { supersededFiles } from './reader.ts';
+import { carryOver, copyObject, DEFAULT_GRACE_MS, filesAt, newBuildId, PARAM, retiredOf, switchedParameters, versionLocation } from './versions.ts';
+import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/port.ts';
 
 export interface CompactOptions extends Partial<CompactionConfig> {
   /** Only files it returns true for are merged or rolled forward (the sink: committed files of its own partitions). */
@@ -51,11 +53,22 @@ export interface CompactOptions extends Partial<CompactionConfig> {
   onProgress?: (step: CompactStep) => void;
   /** Stops between steps; the lake stays consistent and the next run carries on. */
   signal?: AbortSignal;
+  /**
+   * With a catalog, compaction replaces partitions by version (see compactVersioned): only partitions
+   * registered there are compacted, and readers that go through the catalog never see a rewrite.
+   */
+  catalog?: VersionedCatalog;
+  /** Milliseconds a replaced location stays readable before it is deleted (with a catalog). */
+  graceMs?: number;
+  now?: () => number;
 }
 
 export type CompactStep =
   | { step: 'merged'; key: string; inputs: string[]; rows: number; bytes: number }
-  | { step: 'deleted'; key: string; supersededBy: string };
+  | { step: 'deleted'; key: string; supersededBy: string }
+  | { step: 'carried'; key: string; from: string }
+  | { step: 'switched'; location: string; from: string }
+  | { step: 'retired'; location: string; files: number };
 
 export interface PartitionCompaction {
   table: LakeTable;
@@ -73,6 +86,9 @@ export interface PartitionCompaction {
 }
 
 interface Resolved {
+  catalog: VersionedCatalog | undefined;
+  graceMs: number;
+  now: () => number;
   config: CompactionConfig;
   eligible: (file: LakeFileKey) => boolean;
   onProgress: (step: CompactStep) => void;
@@ -80,11 +96,12 @@ interface Resolved {
 }
 
 function resolve(options: CompactOptions): Resolved {
-  const { onProgress, signal, eligible, ...data } = options;
+  const { onProgress, signal, eligible, catalog, graceMs, now, ...data } = options;
+  if (graceMs !== undefined && (!Number.isInteger(graceMs) || graceMs < 0)) throw cloudErrors.create('CLD_INVALID_OPTIONS', '/graceMs must be a non-negative integer');
   if (onProgress !== undefined && typeof onProgress !== 'function') throw cloudErrors.create('CLD_INVALID_OPTIONS', '/onProgress must be a function');
   if (eligible !== undefined && typeof eligible !== 'function') throw cloudErrors.create('CLD_INVALID_OPTIONS', '/eligible must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw cloudErrors.create('CLD_INVALID_OPTIONS', '/signal must be an AbortSignal');
-  return { config: compactionOptions.resolve(data), eligible: eligible ?? (() => true), onProgress: onProgress ?? (() => undefined), signal };
+  return { catalog, graceMs: graceMs ?? DEFAULT_GRACE_MS, now: now ?? Date.now, config: compactionOptions.resolve(data), eligible: eligible ?? (() => true), onProgress: onProgress ?? (() => undefined), signal };
 }
 
 /** Compacts every partition of the given tables (all: curated, raw and dead letters, by default), one partition at a time. */
@@ -100,6 +117,14 @@ export async function compactLake(
   try {
     const results: PartitionCompaction[] = [];
     for (const table of tables ?? ALL_LAKE_TABLES) {
+      if (resolved.catalog !== undefined) {
+        for (const registered of await resolved.catalog.partitions(table)) {
+          if (resolved.signal?.aborted) return results;
+          const partition = { event_date: registered.values[0] as string, event_hour: Number(registered.values[1]) };
+          results.push(await compactVersioned(db.connection, store, files, table, partition, registered, resolved));
+        }
+        continue;
+      }
       // Partitions with something this run may touch: a partition of others' files is not even read.
       const partitions = new Map<string, LakePartition>();
       for (const key of await store.list(tablePrefix(table))) {
@@ -132,6 +157,8 @@ export async function compactPartition(
   const db = await openDuckDB();
   const files = localFiles(store);
   try {
+    const registered = await resolved.catalog?.partition(table, [partition.event_date, String(partition.event_hour)]);
+    if (registered !== undefined) return await compactVersioned(db.connection, store, files, table, partition, registered, resolved);
     return await compactWith(db.connection, store, files, table, partition, resolved);
   } finally {
     db.close();
@@ -216,6 +243,117 @@ async function compactWith(
   return result;
 }
 
+/**
+ * Compaction by version, for partitions a catalog holds (what Athena, Spark and our views read):
+ * 1. finish earlier runs: files the sink appended to a retired location are carried over to the current
+ *    one; retired locations past the grace period are deleted (after the carry-over) and forgotten;
+ * 2. merge the eligible files present now at the current location L into a fresh version location V,
+ *    and copy every other file there too (V holds all of L's rows, each once);
+ * 3. carry over what the sink added to L meanwhile, switch the partition to V in one catalog call, and
+ *    carry over once more what the sink wrote to L just before it saw the switch (the sink also copies
+ *    a file to the new location itself when the location changed during its write).
+ * Killed anywhere before the switch, readers see L (V is an orphan a later run deletes); after it, V,
+ * complete but for files the sink writes into L in that instant, which the sink's own re-check or the
+ * next run's step 1 brings over. L stays readable for the grace period.
+ */
+async function compactVersioned(
+  db: DuckDBConnection,
+  store: ObjectStore,
+  files: LocalFiles,
+  table: LakeTable,
+  partition: LakePartition,
+  registered: CatalogPartition,
+  options: Resolved,
+): Promise<PartitionCompaction> {
+  const catalog = options.catalog as VersionedCatalog;
+  const { targetBytes, keepNewest } = options.config;
+  const base = partitionPrefix(table, partition);
+  const values = [partition.event_date, String(partition.event_hour)];
+  const current = registered.location;
+  const keys = await filesAt(store, current);
+  const result: PartitionCompaction = { table, partition, filesBefore: keys.length, filesAfter: keys.length, merged: [], deleted: 0, finished: 0, skipped: [] };
+
+  // 1. Retired locations: carry over, then delete those past the grace period.
+  const retired = retiredOf(registered);
+  if (retired.length > 0) {
+    const keep: typeof retired = [];
+    for (const r of retired) {
+      for (const key of await carryOver(store, base, r.location, current)) options.onProgress({ step: 'carried', key, from: r.location });
+      if (r.location === current || options.now() - r.at < options.graceMs) {
+        keep.push(r);
+        continue;
+      }
+      const old = await filesAt(store, r.location);
+      for (const key of old) await deleteObject(store, key);
+      result.deleted += old.length;
+      result.finished += old.length;
+      options.onProgress({ step: 'retired', location: r.location, files: old.length });
+    }
+    if (keep.length !== retired.length) {
+      await catalog.replacePartitions(table, [{ ...registered, parameters: { ...(registered.parameters ?? {}), [PARAM.retired]: JSON.stringify(keep) } }]);
+      registered = { ...registered, parameters: { ...(registered.parameters ?? {}), [PARAM.retired]: JSON.stringify(keep) } };
+    }
+  }
+  if (options.signal?.aborted) return result;
+
+  // 2. What to merge: runs of eligible files per topic-partition, named as if in the base folder.
+  const present = await filesAt(store, current);
+  const asBase = new Map<string, LakeFileKey>();
+  for (const key of present) {
+    const file = parseLakeFileKey(base + key.slice(current.length));
+    if (file === undefined) result.skipped.push({ key, reason: 'not a data file name' });
+    else asBase.set(key, { ...file, key, folder: current });
+  }
+  const groups = new Map<string, LakeFileKey[]>();
+  for (const file of asBase.values()) {
+    if (!options.eligible(file)) continue;
+    const g = `${file.topic}\u0000${file.kafkaPartition}`;
+    let list = groups.get(g);
+    if (list === undefined) groups.set(g, (list = []));
+    list.push(file);
+  }
+  const runs: LakeFileKey[][] = [];
+  for (const group of groups.values()) {
+    group.sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+    const candidates = keepNewest ? group.slice(0, -1) : group;
+    if (candidates.length < 2) continue;
+    const sized: { file: LakeFileKey; bytes: number }[] = [];
+    for (const file of candidates) sized.push({ file, bytes: (await stat(await files.path(file.key))).size });
+    for (const run of runsUnder(sized, targetBytes)) runs.push(run.map((s) => s.file));
+  }
+  if (runs.length === 0) return result;
+
+  const build = newBuildId(options.now());
+  const next = versionLocation(tablePrefix(table), partition, build);
+  const merged = new Set<string>();
+  for (const run of runs) {
+    if (options.signal?.aborted) return result;
+    const out = await mergeRun(db, store, files, table, run, result, next);
+    if (out === undefined) continue;
+    for (const f of run) merged.add(f.key);
+    options.onProgress({ step: 'merged', key: out.key, inputs: run.map((f) => f.key), rows: out.rows, bytes: out.bytes });
+    result.merged.push({ key: out.key, inputs: run.length, rows: out.rows, bytes: out.bytes });
+  }
+  if (merged.size === 0) return result;
+  // Everything else at the current location goes along unchanged (names kept: the sink may rewrite them).
+  for (const key of present) {
+    if (merged.has(key)) continue;
+    const to = next + key.slice(current.length);
+    await copyObject(store, key, to);
+    options.onProgress({ step: 'carried', key: to, from: current });
+  }
+  // 3. Appended meanwhile → copy; switch; appended in the instant before the switch → copy.
+  for (const key of await carryOver(store, base, current, next)) options.onProgress({ step: 'carried', key, from: current });
+  if (options.signal?.aborted) return result;
+  await catalog.replacePartitions(table, [
+    { values, location: next, parameters: switchedParameters(registered, options.now(), { ...(registered.parameters ?? {}) }) },
+  ]);
+  options.onProgress({ step: 'switched', location: next, from: current });
+  for (const key of await carryOver(store, base, current, next)) options.onProgress({ step: 'carried', key, from: current });
+  result.filesAfter = (await filesAt(store, next)).length;
+  return result;
+}
+
 /** Consecutive files grouped while the sum stays ≤ target; only groups of two or more are worth a merge. */
 function runsUnder<T extends { bytes: number }>(files: readonly T[], targetBytes: number): T[][] {
   const runs: T[][] = [];
@@ -241,6 +379,7 @@ async function mergeRun(
   table: LakeTable,
   run: readonly LakeFileKey[],
   result: PartitionCompaction,
+  outFolder?: string,
 ): Promise<{ key: string; rows: number; bytes: number } | undefined> {
   const paths = await Promise.all(run.map((f) => files.path(f.key)));
   const list = `[${paths.map(quotedString).join(', ')}]`;
@@ -259,7 +398,7 @@ async function mergeRun(
     for (const f of run) result.skipped.push({ key: f.key, reason: `no ${FOOTER_LAST_OFFSET} in the footer` });
     return undefined;
   }
-  const key = first.folder + mergedFileName(first.topic, first.kafkaPartition, first.firstOffset, lastOffset);
+  const key = (outFolder ?? first.folder) + mergedFileName(first.topic, first.kafkaPartition, first.firstOffset, lastOffset);
   const scratch = await store.scratchPath(key);
   const schema = tableSchema(table);
   const source = `read_parquet(${list}, union_by_name = true, hive_partitioning = false)`;

@@ -2,7 +2,9 @@
 import { CityError, type CellValue } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
-import { dataFileKey, footerMetadata, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
+import type { VersionedCatalog } from '../ports/catalog/port.ts';
+import { dataFileName, footerMetadata, partitionPrefix, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
+import { copyObject, filesAt, presentIn } from './versions.ts';
 import { createParquetWriter, type ParquetWriter } from './parquet.ts';
 
 export interface LakeFile {
@@ -24,14 +26,36 @@ export interface LakeWriter {
   close(): Promise<void>;
 }
 
-export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWriter): Promise<LakeWriter> {
+export interface LakeWriterOptions {
+  /**
+   * With a catalog, a file goes into its partition's current location as the catalog has it (a
+   * compaction may have switched it to a version), and is copied to the new location if the partition
+   * was switched while the file was being written: a file written just before a switch is never left
+   * behind where no reader looks (compaction carries over what it finds there, too).
+   */
+  catalog?: VersionedCatalog | undefined;
+}
+
+export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWriter, options: LakeWriterOptions = {}): Promise<LakeWriter> {
   const writer = parquet ?? (await createParquetWriter());
+  const catalog = options.catalog;
+  const locationOf = async (file: LakeFile): Promise<string> => {
+    const base = partitionPrefix(file.table, file.partition);
+    if (catalog === undefined) return base;
+    try {
+      return (await catalog.partition(file.table, [file.partition.event_date, String(file.partition.event_hour)]))?.location ?? base;
+    } catch (err) {
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_CATALOG', errorMessage(err), err);
+    }
+  };
   const pending = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
 
   const write = async (file: LakeFile): Promise<string> => {
     if (closing !== undefined) throw cloudErrors.create('CLD_CLOSED', 'lake writer');
-    const key = dataFileKey(file.table, file.partition, { topic: file.topic, partition: file.kafkaPartition, firstOffset: file.firstOffset });
+    const name = dataFileName(file.topic, file.kafkaPartition, file.firstOffset);
+    const folder = await locationOf(file);
+    const key = folder + name;
     const scratch = await store.scratchPath(key);
     try {
       await writer.write(tableSchema(file.table), file.rows, scratch, { metadata: footerMetadata(file) });
@@ -44,6 +68,13 @@ export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWrit
     } catch (err) {
       await store.discard(scratch).catch(() => undefined);
       throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
+    }
+    if (catalog !== undefined) {
+      const now = await locationOf(file);
+      if (now !== folder && !presentIn(partitionPrefix(file.table, file.partition), await filesAt(store, now), name, false)) {
+        await copyObject(store, key, now + name);
+        return now + name;
+      }
     }
     return key;
   };

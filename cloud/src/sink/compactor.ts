@@ -9,6 +9,7 @@
 import { CityError, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { compactLake, type LakeFileKey } from '../lake/index.ts';
+import type { VersionedCatalog } from '../ports/catalog/index.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
 import type { CompactionInfo, SinkStats } from './events.ts';
 import type { Ownership } from './intake.ts';
@@ -19,6 +20,8 @@ export interface CompactorDeps {
   everyMs: number;
   targetBytes: number;
   store: () => ObjectStore | undefined;
+  /** Compacts by version through this catalog (see lake/compaction.ts), in place without one. */
+  catalog?: VersionedCatalog | undefined;
   ownership: Ownership;
   stats: SinkStats;
   compacted(info: CompactionInfo): void;
@@ -88,7 +91,7 @@ export class Compactor {
     if (this.#stopped) return;
     const started = performance.now();
     try {
-      const results = await compactLake(store, { targetBytes: this.#deps.targetBytes, keepNewest: false, eligible, signal: this.#abort.signal });
+      const results = await compactLake(store, { targetBytes: this.#deps.targetBytes, keepNewest: false, eligible, signal: this.#abort.signal, ...(this.#deps.catalog === undefined ? {} : { catalog: this.#deps.catalog }) });
       const info: CompactionInfo = {
         partitions: results.length,
         merged: results.reduce((n, r) => n + r.merged.length, 0),

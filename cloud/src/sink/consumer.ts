@@ -1,7 +1,9 @@
 // The sink's Kafka consumer: one kafkajs consumer group member reading the sink's topics batch by batch,
 // with offsets committed only by the sink (no auto-commit, no auto-resolve of whole batches).
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
-import { withTimeout, type Log } from '@city/protocol';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { loadKafkaSecurity, withTimeout, type KafkaSecurityConfig, type Log, type OAuthBearerTokenProvider } from '@city/protocol';
+import { cloudErrors } from '../errors.ts';
+import { registerKafkaCodecs } from './codecs.ts';
 import type { CommittedOffset } from './events.ts';
 
 export interface ConsumerSettings {
@@ -11,6 +13,9 @@ export interface ConsumerSettings {
   fromBeginning: boolean;
   sessionTimeoutMs: number;
   topics: readonly string[];
+  /** TLS and SASL (the schema shared with the gateway); secrets are read when the consumer is created. */
+  security?: KafkaSecurityConfig | undefined;
+  tokenProvider?: OAuthBearerTokenProvider | undefined;
 }
 
 export interface ConsumerHandlers {
@@ -35,8 +40,64 @@ export interface SinkConsumer {
   missingTopics(): Promise<string[]>;
 }
 
+/** kafkajs's ssl and sasl for `settings`, secrets read now (CLD_KAFKA_SECRET names what cannot be read). */
+export function kafkajsSecurity(settings: Pick<ConsumerSettings, 'security' | 'tokenProvider'>): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const loaded = loadKafkaSecurity(settings.security, {
+    ...(settings.tokenProvider === undefined ? {} : { tokenProvider: settings.tokenProvider }),
+    fail: (detail, cause) => cloudErrors.create('CLD_KAFKA_SECRET', detail, cause),
+  });
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (loaded?.tls !== undefined) {
+    const { ca, cert, key, serverName } = loaded.tls;
+    out.ssl = { rejectUnauthorized: true, ...(ca === undefined ? {} : { ca: [ca] }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }), ...(serverName === undefined ? {} : { servername: serverName }) };
+  }
+  const sasl = loaded?.sasl;
+  if (sasl !== undefined) {
+    if (sasl.mechanism === 'oauthbearer') {
+      const token = sasl.token;
+      out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: token === undefined ? '' : await token() }) };
+    } else {
+      // kafkajs takes the password as a string; it stays inside the client's config, which is never logged.
+      const options: SASLOptions = { mechanism: sasl.mechanism, username: sasl.username ?? '', password: sasl.password?.() ?? '' } as SASLOptions;
+      out.sasl = options;
+    }
+  }
+  return out;
+}
+
+// kafkajs against the real broker: SASL refusals are KafkaJSSASLAuthenticationError; TLS failures are
+// connection errors carrying Node's TLS code (certificate checks) or OpenSSL's "wrong version number"
+// (a TLS client at a plaintext port).
+const TLS_CODES = /^(ERR_SSL_|ERR_TLS_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|CERT_|HOSTNAME_MISMATCH)/;
+
+/** A start failure caused by TLS or SASL as CLD_KAFKA_TLS / CLD_KAFKA_AUTH naming the cause; other errors as they are. */
+export function securityFailure(err: unknown, tls: boolean): Error | undefined {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
+    const text = typeof message === 'string' ? message : '';
+    if (name === 'KafkaJSSASLAuthenticationError') return cloudErrors.create('CLD_KAFKA_AUTH', `SASL authentication refused: ${text}`, err);
+    if (typeof code === 'string' && TLS_CODES.test(code)) {
+      const hint = /WRONG_VERSION|PACKET_LENGTH/.test(code) ? 'the listener does not speak TLS (plaintext port?)' : "the broker's certificate is not trusted (check security.tls.caFile)";
+      return cloudErrors.create('CLD_KAFKA_TLS', `${hint}: ${code} ${text}`, err);
+    }
+    if (tls && /disconnected before secure TLS connection/.test(text)) return cloudErrors.create('CLD_KAFKA_TLS', `the listener does not speak TLS (plaintext port?): ${text}`, err);
+    // A plaintext client at a TLS listener: the broker drops the connection at the first bytes.
+    if (!tls && name === 'KafkaJSConnectionClosedError') {
+      return cloudErrors.create('CLD_KAFKA_TLS', `the broker closed the connection at once: a TLS listener spoken to in plaintext? (set security.tls): ${text}`, err);
+    }
+  }
+  return undefined;
+}
+
 export function createSinkConsumer(settings: ConsumerSettings, handlers: ConsumerHandlers, log: Log): SinkConsumer {
-  const kafka = new Kafka({ clientId: settings.clientId, brokers: settings.brokers, logLevel: logLevel.INFO, logCreator: () => (entry) => kafkaLog(log, entry) });
+  registerKafkaCodecs();
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    logLevel: logLevel.INFO,
+    logCreator: () => (entry) => kafkaLog(log, entry),
+    ...kafkajsSecurity(settings),
+  });
   // Topics are created by deployment with their partition counts; the sink must not invent them.
   const consumer: Consumer = kafka.consumer({
     groupId: settings.groupId,
@@ -60,7 +121,11 @@ export function createSinkConsumer(settings: ConsumerSettings, handlers: Consume
 
   return {
     async start() {
-      await consumer.connect();
+      try {
+        await consumer.connect();
+      } catch (err) {
+        throw securityFailure(err, settings.security?.tls !== undefined) ?? err;
+      }
       await consumer.subscribe({ topics: [...settings.topics], fromBeginning: settings.fromBeginning });
       await consumer.run({
         autoCommit: false,

@@ -2,7 +2,7 @@
 // result is validated once, so the rest of the sink trusts them. The store, catalog and log are objects
 // handed in beside the data and checked by shape only.
 import { Type, type Static } from '@sinclair/typebox';
-import { defineOptions, EVENT_KINDS, jsonLog, type DeepPartial, type Log } from '@city/protocol';
+import { checkKafkaSecurity, defineOptions, EVENT_KINDS, jsonLog, KafkaSecurity, type DeepPartial, type Log, type OAuthBearerTokenProvider } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
 import { COMPACT_DEFAULTS } from '../lake/compaction-options.ts';
 import type { CatalogPort } from '../ports/catalog/index.ts';
@@ -16,6 +16,8 @@ export const SinkSchema = Type.Object(
   {
     /** Kafka bootstrap brokers, host:port. */
     brokers: Type.Array(Type.String({ pattern: '^\\S+:\\d{1,5}$' }), { minItems: 1 }),
+    /** TLS and SASL towards Kafka, the same schema as the gateway's (where secrets are, never the secrets). */
+    security: Type.Optional(KafkaSecurity),
     /** Root of the local lake (also where the default object store writes). */
     lakeDir: Type.String({ minLength: 1 }),
     groupId: Type.String({ minLength: 1, maxLength: 255 }),
@@ -84,9 +86,16 @@ export type SinkOptions = DeepPartial<SinkConfig> & {
   /** Catalog to register tables and partitions in before offsets are committed (not closed by the sink). */
   catalog?: CatalogPort;
   log?: Log;
+  /** OAUTHBEARER tokens from code (AWS MSK IAM, Entra, …), beside security.sasl.mechanism oauthbearer. */
+  kafkaTokenProvider?: OAuthBearerTokenProvider;
 };
 
-export type ResolvedSinkOptions = SinkConfig & { store: ObjectStore | undefined; catalog: CatalogPort | undefined; log: Log };
+export type ResolvedSinkOptions = SinkConfig & {
+  store: ObjectStore | undefined;
+  catalog: CatalogPort | undefined;
+  log: Log;
+  kafkaTokenProvider: OAuthBearerTokenProvider | undefined;
+};
 
 export const SINK_DEFAULTS: Readonly<Omit<SinkConfig, 'brokers' | 'lakeDir'>> = {
   groupId: 'city-sink',
@@ -117,13 +126,17 @@ const sinkOptions = defineOptions({
     if (o.retryMaxMs < o.retryInitialMs) return '/retryMaxMs must be at least /retryInitialMs';
     const topics = [...Object.values(o.topics.events), o.topics.deadletter];
     if (new Set(topics).size !== topics.length) return '/topics names must be distinct';
-    return undefined;
+    return checkKafkaSecurity(o.security, '/security', hasTokenProvider);
   },
   error: (detail) => cloudErrors.create('CLD_INVALID_OPTIONS', detail),
 });
 
+// Whether code handed in a token provider matters to the check, which runs inside resolve().
+let hasTokenProvider = false;
+
 export function resolveSinkOptions(options: SinkOptions): ResolvedSinkOptions {
-  const { store, catalog, log, ...data } = options;
+  const { store, catalog, log, kafkaTokenProvider, ...data } = options;
+  if (kafkaTokenProvider !== undefined && typeof kafkaTokenProvider !== 'function') throw cloudErrors.create('CLD_INVALID_OPTIONS', '/kafkaTokenProvider must be a function');
   if (log !== undefined && typeof log !== 'function') throw cloudErrors.create('CLD_INVALID_OPTIONS', '/log must be a function');
   if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.put !== 'function')) {
     throw cloudErrors.create('CLD_INVALID_OPTIONS', '/store must be an ObjectStore');
@@ -131,6 +144,12 @@ export function resolveSinkOptions(options: SinkOptions): ResolvedSinkOptions {
   if (catalog !== undefined && (typeof catalog !== 'object' || catalog === null || typeof catalog.addPartitions !== 'function')) {
     throw cloudErrors.create('CLD_INVALID_OPTIONS', '/catalog must be a CatalogPort');
   }
-  const resolved = sinkOptions.resolve(data);
-  return { ...resolved, brokers: [...resolved.brokers], store, catalog, log: log ?? jsonLog() };
+  hasTokenProvider = kafkaTokenProvider !== undefined;
+  let resolved: SinkConfig;
+  try {
+    resolved = sinkOptions.resolve(data);
+  } finally {
+    hasTokenProvider = false;
+  }
+  return { ...resolved, brokers: [...resolved.brokers], store, catalog, log: log ?? jsonLog(), kafkaTokenProvider };
 }

@@ -14,6 +14,7 @@ import type { EachBatchPayload } from 'kafkajs';
 import { CityError, createLifecycle, sleep, type Lifecycle, type LifecycleState, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage, lifecycleErrors } from '../errors.ts';
 import { createLakeWriter, type LakeWriter } from '../lake/index.ts';
+import { isVersionedCatalog } from '../ports/catalog/index.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
 import { Compactor } from './compactor.ts';
 import { createSinkConsumer, type SinkConsumer } from './consumer.ts';
@@ -92,6 +93,7 @@ export class Sink extends EventEmitter<SinkEvents> {
       everyMs: o.compactEveryMs,
       targetBytes: o.compactTargetBytes,
       store: () => this.#lake?.store,
+      catalog: isVersionedCatalog(o.catalog) ? o.catalog : undefined,
       ownership: this.#ownership,
       stats: this.#stats,
       compacted: (info) => this.#emitSafe('compaction', info),
@@ -130,11 +132,13 @@ export class Sink extends EventEmitter<SinkEvents> {
     const o = this.options;
     const life = this.#life;
     const consumer = createSinkConsumer(
-      { brokers: o.brokers, clientId: o.clientId, groupId: o.groupId, fromBeginning: o.fromBeginning, sessionTimeoutMs: o.sessionTimeoutMs, topics: this.#topics },
+      { brokers: o.brokers, clientId: o.clientId, groupId: o.groupId, fromBeginning: o.fromBeginning, sessionTimeoutMs: o.sessionTimeoutMs, topics: this.#topics, security: o.security, tokenProvider: o.kafkaTokenProvider },
       { batch: (payload) => this.#eachBatch(payload), joined: (assignment) => this.#joined(assignment), crashed: (error, restart) => this.#crashed(error, restart) },
       this.#log,
     );
-    const lake = await createLakeWriter(o.store ?? createLocalFolderStore(o.lakeDir));
+    // With a catalog that switches locations, files go where the catalog points (compaction by version).
+    const versioned = isVersionedCatalog(o.catalog) ? o.catalog : undefined;
+    const lake = await createLakeWriter(o.store ?? createLocalFolderStore(o.lakeDir), undefined, { catalog: versioned });
     this.#lake = lake;
     life.defer('lake writer', () => lake.close());
     this.#consumer = consumer;

@@ -1,42 +1,26 @@
-// The frame guard: a pass-through in front of aedes that cuts a connection whose MQTT header announces
-// a packet over the limit, before the packet is read into memory.
-import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+// The frame guard: cuts a connection whose MQTT header announces a packet over the limit, before the
+// packet is read into memory.
+import type { Duplex } from 'node:stream';
 
 /**
  * aedes (through mqtt-packet) buffers a packet whole before anyone sees it, whatever length its
- * header announces. This pass-through reads only the fixed headers and cuts the connection as soon
- * as a header announces a packet over the limit, so a giant publish never reaches memory.
+ * header announces. The scanner reads only the fixed headers of the byte stream and reports the
+ * first one that announces a packet over the limit.
  */
-export class FrameGuard extends Duplex {
-  readonly remoteAddressOfGuarded: string | undefined;
-  private readonly inner: Duplex;
+export class FrameScanner {
   private readonly max: number;
-  private readonly onOversize: (announced: number) => void;
-  // Parser state over the byte stream: header byte, then the remaining-length varint, then the body.
+  // State over the byte stream: header byte, then the remaining-length varint, then the body.
   private skip = 0;
   private phase: 'type' | 'length' = 'type';
   private length = 0;
   private multiplier = 1;
 
-  constructor(inner: Duplex, max: number, address: string | undefined, onOversize: (announced: number) => void) {
-    super({ allowHalfOpen: false });
-    this.inner = inner;
+  constructor(max: number) {
     this.max = max;
-    this.onOversize = onOversize;
-    this.remoteAddressOfGuarded = address ?? (inner as Partial<Socket>).remoteAddress;
-    inner.on('data', (chunk: Buffer) => {
-      if (!this.scan(chunk)) return;
-      if (!this.push(chunk)) inner.pause();
-    });
-    inner.on('end', () => this.push(null));
-    inner.on('error', (err) => this.destroy(err));
-    inner.on('close', () => this.destroy());
-    inner.pause();
   }
 
-  /** False once the connection was cut. */
-  private scan(chunk: Buffer): boolean {
+  /** The announced length of the first packet over the limit in this chunk, else -1. */
+  scan(chunk: Buffer): number {
     let i = 0;
     while (i < chunk.length) {
       if (this.skip > 0) {
@@ -56,35 +40,34 @@ export class FrameGuard extends Duplex {
       this.multiplier *= 128;
       if (byte & 0x80 && this.multiplier <= 128 ** 3) continue;
       this.phase = 'type';
-      if (this.length + 5 > this.max) {
-        this.onOversize(this.length);
-        this.destroy();
-        return false;
-      }
+      if (this.length + 5 > this.max) return this.length;
       this.skip = this.length;
     }
-    return true;
+    return -1;
   }
+}
 
-  override _read(): void {
-    this.inner.resume();
-  }
+export type GuardedStream = Duplex & { remoteAddressOfGuarded?: string | undefined };
 
-  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.inner.write(chunk, encoding, callback);
-  }
-
-  // PUBACKs queued while a write is pending leave in one socket write, not one system call each.
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.inner.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.inner.end(callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.inner.destroy();
-    callback(error);
-  }
+/**
+ * Guards a connection in place: its own `read` scans what it hands out, so aedes (which pulls with
+ * `read()` on 'readable') never receives the bytes past an oversize header, and the connection is
+ * destroyed. No stream is put in front of the socket: a Duplex layer per connection cost a push, a
+ * read and a second write queue per packet, and a few kB of state per device.
+ */
+export function guardFrames(stream: Duplex, max: number, address: string | undefined, onOversize: (announced: number) => void): GuardedStream {
+  const guarded = stream as GuardedStream;
+  const scanner = new FrameScanner(max);
+  const read = stream.read;
+  guarded.read = function guardedRead(this: Duplex, size?: number): unknown {
+    const chunk: unknown = read.call(this, size);
+    if (!Buffer.isBuffer(chunk)) return chunk;
+    const announced = scanner.scan(chunk);
+    if (announced < 0) return chunk;
+    onOversize(announced);
+    this.destroy();
+    return null;
+  };
+  if (address !== undefined) guarded.remoteAddressOfGuarded = address;
+  return guarded;
 }

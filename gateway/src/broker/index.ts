@@ -17,5 +17,5 @@ export {
   type RefusalReason,
   type Security,
 } from './security.ts';
-export { FrameGuard } from './frame-guard.ts';
+export { FrameScanner, guardFrames, type GuardedStream } from './frame-guard.ts';
 export { DEVICE_ID_PATTERN, checkDeviceId, hashSecret, openRegistry, verifySecret, type DeviceEntry, type DeviceRegistry, type VerifyResult } from './registry.ts';

@@ -5,6 +5,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Log } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
@@ -46,6 +47,11 @@ const listen = (server: Server | HttpServer, port: number, host: string) =>
   });
 
 const portOf = (server: Server | HttpServer | undefined): number | undefined => (server?.address() as AddressInfo | null | undefined)?.port;
+
+// mqtt-packet (the copy aedes writes with) otherwise builds, at the first packet it writes, a Buffer for
+// each of the 65,536 packet ids: ~10 MB of heap and array buffers held for the life of the process,
+// to save a 2-byte allocation per PUBACK.
+mqttPacket.writeToStream.cacheNumbers = false;
 
 /** Opens aedes and every configured listener; a listener that fails closes the ones already open. */
 export async function openBroker(options: BrokerOptions): Promise<Broker> {

@@ -19,7 +19,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Aedes, AuthenticateError, AuthErrorCode, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
 import { MAX_PAYLOAD_BYTES, StringEnum, TokenBucket, mqttDevicePrefix, type Log, type Problem } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
-import { FrameGuard } from './frame-guard.ts';
+import { guardFrames } from './frame-guard.ts';
 import { openRegistry, type DeviceRegistry } from './registry.ts';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -125,6 +125,9 @@ export type PublishVerdict =
   | { action: 'refuse'; error: Error }
   | { action: 'deadletter'; problem: Problem; keepBytes: number; disconnect: boolean };
 
+/** The verdict for nearly every publish: one object, not one per message. */
+const ACCEPT: PublishVerdict = Object.freeze({ action: 'accept' });
+
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: returnCode as AuthErrorCode });
 }
@@ -146,7 +149,7 @@ export interface Security {
   authorizeSubscribe(client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void;
   /** Size, rate and topic-ownership checks for one publish, before anything parses the payload. */
   checkPublish(client: Client | null, packet: PublishPacket, payloadLength: number): PublishVerdict;
-  /** Wraps a raw connection with the frame guard (or returns it as is when the guard is off). */
+  /** Guards a raw connection in place with the frame guard (nothing to do when the guard is off). */
   guard<S extends Duplex>(stream: S, address?: string): Duplex;
   /** Starts watching the registry for revocations; drops revoked devices' live connections. */
   attach(broker: Aedes): void;
@@ -280,12 +283,12 @@ export function createSecurity(config: { auth: AuthConfig; limits: LimitsConfig 
         disconnect: false,
       };
     }
-    return { action: 'accept' };
+    return ACCEPT;
   };
 
   const guard: Security['guard'] = (stream, address) => {
     if (limits.maxPacketBytes === 0) return stream;
-    return new FrameGuard(stream, limits.maxPacketBytes, address, (announced) =>
+    return guardFrames(stream, limits.maxPacketBytes, address, (announced) =>
       refuse('oversize-packet', { address, bytes: announced, limit: limits.maxPacketBytes }),
     );
   };

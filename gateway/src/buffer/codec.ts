@@ -2,7 +2,7 @@
 // key, event id and value bytes), compressed with zstd. Damage shows as GW_BUFFER_CORRUPT.
 import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { gatewayErrors } from '../errors.ts';
-import { LANES, type StoredRecord } from './records.ts';
+import { LANES, type OutboxRecord, type StoredRecord } from './records.ts';
 
 // head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
 const HEAD = 23;
@@ -19,15 +19,19 @@ export function encodeSegment(first: number, records: readonly StoredRecord[]): 
   return zstdCompressSync(packSegment(first, records), ZSTD_FAST);
 }
 
-/** Packs records uncompressed; ids are stored relative to `first`. */
-export function packSegment(first: number, records: readonly StoredRecord[]): Buffer {
+/**
+ * Packs records uncompressed; ids are stored relative to `first`. `first` = null: records not yet
+ * stored (no ids, lane may be unset), packed as if their ids ran from 0 — the compressor's case,
+ * which so needs no copy of each record.
+ */
+export function packSegment(first: number | null, records: readonly (OutboxRecord & { id?: number })[]): Buffer {
   let size = 0;
   const lengths = new Array<number>(records.length * 3);
   records.forEach((r, i) => {
     const t = Buffer.byteLength(r.topic);
     const k = Buffer.byteLength(r.key);
     const e = r.eventId === null ? 0 : Buffer.byteLength(r.eventId);
-    if (t >= 0xffff || k >= 0xffff || e >= 0xffff) throw gatewayErrors.create('GW_BUFFER_WRITE', `record ${r.id}: topic, key or event id longer than 65534 bytes`);
+    if (t >= 0xffff || k >= 0xffff || e >= 0xffff) throw gatewayErrors.create('GW_BUFFER_WRITE', `record ${r.id ?? i}: topic, key or event id longer than 65534 bytes`);
     lengths[i * 3] = t;
     lengths[i * 3 + 1] = k;
     lengths[i * 3 + 2] = e;
@@ -39,8 +43,8 @@ export function packSegment(first: number, records: readonly StoredRecord[]): Bu
     const t = lengths[i * 3]!;
     const k = lengths[i * 3 + 1]!;
     const e = lengths[i * 3 + 2]!;
-    buf.writeUInt32LE(r.id - first, o);
-    buf[o + 4] = LANES.indexOf(r.lane);
+    buf.writeUInt32LE(first === null ? i : r.id! - first, o);
+    buf[o + 4] = LANES.indexOf(r.lane ?? 'telemetry');
     buf.writeDoubleLE(r.receivedAt, o + 5);
     buf.writeUInt16LE(t, o + 13);
     buf.writeUInt16LE(k, o + 15);

@@ -65,7 +65,7 @@ export function createCompressorPool(size = COMPRESSORS): CompressorPool {
       let packed: Buffer;
       try {
         if (closed) throw gatewayErrors.create('GW_CLOSED', 'the buffer is closed');
-        packed = packSegment(0, records.map((r, i) => ({ ...r, id: i, lane: r.lane ?? 'telemetry' })));
+        packed = packSegment(null, records);
       } catch (err) {
         setImmediate(callback, err as Error, Buffer.alloc(0));
         return;

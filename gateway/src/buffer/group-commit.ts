@@ -31,13 +31,9 @@ export interface GroupCommit {
   error(): string | undefined;
 }
 
-interface Pending {
-  record: OutboxRecord;
-  done: Done;
-}
-
 interface Cut {
-  batch: Pending[];
+  /** Each record's callback, by the record's index. */
+  batch: Done[];
   records: OutboxRecord[];
   segment: Buffer | undefined;
   ready: boolean;
@@ -48,7 +44,9 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
   const counts = { groupCommits: 0, commitFailures: 0 };
   let bufferError: string | undefined;
   let closed = false;
-  let pending: Pending[] = [];
+  // Two parallel arrays rather than an object per record: the cut takes them as they are.
+  let pending: OutboxRecord[] = [];
+  let dones: Done[] = [];
   let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   const compressing: Cut[] = [];
   let storedWaiters: (() => void)[] = [];
@@ -62,8 +60,9 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
   const commit = (): void => {
     timer = undefined;
     if (pending.length === 0) return;
-    const cut: Cut = { batch: pending, records: pending.map((p) => p.record), segment: undefined, ready: false };
+    const cut: Cut = { batch: dones, records: pending, segment: undefined, ready: false };
     pending = [];
+    dones = [];
     compressing.push(cut);
     buffer.compress(cut.records, (err, segment) => {
       cut.ready = true;
@@ -97,12 +96,12 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
       // Not stored, so not acknowledged: aedes drops the connection and the device resends later.
       const full = gatewayErrors.create('GW_BUFFER_FULL', `${refused.length} records refused`);
       log('error', 'buffer full and nothing evictable; refusing publishes', { records: refused.length });
-      for (const i of refused) batch[i]!.done(full);
+      for (const i of refused) batch[i]!(full);
     }
     const skip = new Set(refused);
     const stored = skip.size === 0 ? batch : batch.filter((_, i) => !skip.has(i));
     if (failure !== undefined) {
-      for (const p of stored) p.done(failure);
+      for (const done of stored) done(failure);
       return;
     }
     options.onStored();
@@ -112,7 +111,7 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
         bufferError = err.message;
         log('error', 'buffer flush failed; devices are not acknowledged and will resend', { records: stored.length, error: err.message });
       }
-      for (const p of stored) p.done(err);
+      for (const done of stored) done(err);
     });
   };
 
@@ -128,7 +127,8 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
         done(gatewayErrors.create('GW_CLOSED', 'the buffer takes no more records'));
         return;
       }
-      pending.push({ record, done });
+      pending.push(record);
+      dones.push(done);
       if (pending.length >= options.maxRecords) {
         cancelTimer();
         commit();

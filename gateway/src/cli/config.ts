@@ -2,7 +2,7 @@
 // the gateway options, validated by the same schema; flags and environment override it.
 import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { describeOptionProblems, mergeDefaults } from '@city/protocol';
+import { describeOptionProblems, kafkaSecurityFromEnv, mergeDefaults } from '@city/protocol';
 import { SECURE_AUTH } from '../broker/index.ts';
 import { gatewayErrors } from '../errors.ts';
 import { gatewayOptions, type GatewayConfig } from '../options.ts';
@@ -61,6 +61,8 @@ export function loadGatewayConfig(sources: ConfigSources): GatewayConfig {
   const fromEnv: Record<string, unknown> = {};
   if (env.GATEWAY_ID) fromEnv.gatewayId = env.GATEWAY_ID;
   if (env.KAFKA_BROKERS) fromEnv.kafka = { brokers: env.KAFKA_BROKERS.split(',').map((b) => b.trim()) };
+  const security = kafkaSecurityFromEnv(env);
+  if (security !== undefined) fromEnv.kafka = { ...(fromEnv.kafka as object | undefined), security };
   let merged = [CLI_DEFAULTS, fromFile, fromEnv, sources.overrides ?? {}].reduce<unknown>((acc, layer) => mergeDefaults(acc, layer), {});
   if (isRecord(merged) && merged.gatewayId === undefined) merged = { ...merged, gatewayId: env.HOSTNAME ?? 'gateway' };
   // The registry lives beside the buffer unless the config names it (a separate file: it survives a corrupt buffer).

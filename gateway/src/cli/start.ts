@@ -1,7 +1,8 @@
 // `gateway start`: runs one gateway from the config file, the environment and flags until a signal.
 import { closeOnSignals, jsonLog, parseCommandLine } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
-import { createGateway } from '../gateway.ts';
+import { createGateway, type Gateway } from '../gateway.ts';
+import { createWatchdog, type WatchdogProbe } from '../health/index.ts';
 import { loadGatewayConfig } from './config.ts';
 
 export const START_USAGE = `usage: gateway start [options]      flags override the config file, which overrides the defaults
@@ -12,6 +13,11 @@ export const START_USAGE = `usage: gateway start [options]      flags override t
   --buffer FILE         SQLite buffer file (default ./gateway-buffer.db)
   --durability MODE     power-loss (fsync every group commit, default) or process-crash
   --brokers LIST        Kafka bootstrap servers host:port,… (default: $KAFKA_BROKERS)
+  --compression C       uplink codec: none (default), gzip, lz4 or zstd
+  --kafka-ca FILE       TLS to Kafka, trusting the CAs in FILE (PEM); with --kafka-cert/--kafka-key FILE, mutual TLS
+  --kafka-sasl MECH     plain, scram-sha-256, scram-sha-512 or oauthbearer, with --kafka-user NAME and
+                        --kafka-password-file FILE (a password is never a flag; the file is read again on
+                        every connection) or, for oauthbearer, --kafka-token-file FILE
   --auth MODE           registry (only registered devices, default) or none (any client: labs only)
   --health-interval S   seconds between health reports (default 60, 0 = off)
   --http ADDR           status and metrics listener: [HOST:]PORT or "off" (default 127.0.0.1:9180)`;
@@ -40,6 +46,33 @@ function authOverride(value: string | undefined): Record<string, unknown> | unde
   return { mode: value };
 }
 
+/** What the systemd watchdog checks before each WATCHDOG=1 (see health/watchdog.ts). */
+function watchdogProbe(gateway: Gateway): WatchdogProbe {
+  return {
+    problem() {
+      const s = gateway.status();
+      if (s.state !== 'running') return `gateway is ${s.state}`;
+      return s.bufferWritable ? undefined : `buffer not writable: ${s.bufferError ?? 'unknown error'}`;
+    },
+    intake: () => ({ host: gateway.config.mqtt.host, port: gateway.port() }),
+    status() {
+      const s = gateway.status();
+      return `serving ${s.stats.connectedDevices} device(s); buffer ${s.stats.bufferDepth} record(s); Kafka ${s.kafka}`;
+    },
+  };
+}
+
+/** The uplink's TLS and SASL from flags: only where secrets are (files), never a secret itself. */
+function securityOverride(values: Record<string, string | boolean | undefined>): Record<string, unknown> | undefined {
+  const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const tls = { caFile: text('kafka-ca'), certFile: text('kafka-cert'), keyFile: text('kafka-key') };
+  const sasl = { mechanism: text('kafka-sasl'), username: text('kafka-user'), passwordFile: text('kafka-password-file'), tokenFile: text('kafka-token-file') };
+  const some = (o: Record<string, string | undefined>) => Object.values(o).some((v) => v !== undefined);
+  if (some(sasl) && sasl.mechanism === undefined) throw usageError('--kafka-user, --kafka-password-file and --kafka-token-file need --kafka-sasl MECH');
+  if (!some(tls) && !some(sasl)) return undefined;
+  return { ...(some(tls) ? { tls } : {}), ...(some(sasl) ? { sasl } : {}) };
+}
+
 export async function startCommand(argv: readonly string[]): Promise<number> {
   const args = parseCommandLine(
     argv,
@@ -51,6 +84,14 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
       buffer: { type: 'string' },
       durability: { type: 'string' },
       brokers: { type: 'string' },
+      compression: { type: 'string' },
+      'kafka-ca': { type: 'string' },
+      'kafka-cert': { type: 'string' },
+      'kafka-key': { type: 'string' },
+      'kafka-sasl': { type: 'string' },
+      'kafka-user': { type: 'string' },
+      'kafka-password-file': { type: 'string' },
+      'kafka-token-file': { type: 'string' },
       auth: { type: 'string' },
       'health-interval': { type: 'string' },
       http: { type: 'string' },
@@ -67,7 +108,7 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
       gatewayId: values.id,
       mqtt: { host: values.host, port: numberFlag('port', values.port) },
       buffer: { path: values.buffer, durability: values.durability },
-      kafka: { brokers: values.brokers?.split(',').map((b) => b.trim()) },
+      kafka: { brokers: values.brokers?.split(',').map((b) => b.trim()), compression: values.compression, security: securityOverride(values) },
       auth: authOverride(values.auth),
       healthIntervalMs: healthSeconds === undefined ? undefined : Math.round(healthSeconds * 1000),
       http: httpOverride(values.http),
@@ -76,12 +117,15 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
 
   const log = jsonLog();
   const gateway = createGateway(config, log);
+  // Under systemd (Type=notify): READY=1 once serving, WATCHDOG=1 only while healthy; else inert.
+  const watchdog = createWatchdog({ probe: watchdogProbe(gateway), log });
   // First signal: orderly close with its deadline. Second signal: the operator means it; leave now.
   const closed = closeOnSignals(
-    () => gateway.close(),
+    () => watchdog.close().then(() => gateway.close()),
     (message, fields) => log(fields !== undefined && 'error' in fields ? 'error' : 'info', message, fields),
   );
   // A start that fails has closed what it opened; the error (and its exit code) goes to runMain.
   await gateway.start();
+  watchdog.start();
   return closed;
 }

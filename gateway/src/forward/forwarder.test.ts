@@ -70,22 +70,69 @@ const rec = (topic: string, key: string, eventId: string) => ({
 const idOf = (m: KafkaMessage) => headerText(m.headers, HEADERS.eventId) ?? '';
 const replayed = (m: KafkaMessage) => headerText(m.headers, HEADERS.replayed) === '1';
 
+// Keys of every shape a gateway sends: device ids, and odd ones (empty, non-ASCII, long) to cover
+// every murmur2 tail length and multi-byte UTF-8.
+const KEYS = Array.from({ length: 5000 }, (_, i) =>
+  i % 5 === 0 ? `${'ü'.repeat(i % 7)}dev-${i}-${'x'.repeat(i % 13)}` : i % 5 === 1 ? `${i}` : `sensor-${randomUUID().slice(0, (i % 36) + 1)}`,
+).concat(['', 'a', 'ab', 'abc', 'abcd', 'bus-1', '車両-7']);
+
+function metadataOf(count: number) {
+  return Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1], offlineReplicas: [] }));
+}
+
 describe('caching partitioner', () => {
-  it("picks the partition kafkajs's default partitioner picks, for every key and partition count", () => {
+  it("with the producer's modulo, picks the partition kafkajs's default partitioner picks (5,000 keys × 1, 3, 6, 12 partitions)", () => {
     const cached = createCachingPartitioner();
     const reference = Partitioners.DefaultPartitioner();
     for (const count of [1, 3, 6, 12]) {
-      const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1], offlineReplicas: [] }));
-      for (let i = 0; i < 300; i++) {
+      const partitionMetadata = metadataOf(count);
+      for (const key of KEYS) {
         // Twice per key: the second answer comes from the cache.
         for (const round of [0, 1]) {
-          const message = { key: `bus-${i}`, value: `${round}` };
-          expect(cached({ topic: 'city.vehicle.v1', partitionMetadata, message })).toBe(reference({ topic: 'city.vehicle.v1', partitionMetadata, message }));
+          const raw = cached({ topic: 'city.vehicle.v1', key, value: Buffer.from(`${round}`) }, Buffer.from(key), { metadata: undefined });
+          expect(raw).toBeGreaterThanOrEqual(0);
+          // @platformatic/kafka 2.12 takes `partition %= partitionsCount` of what the partitioner returns.
+          expect(raw % count).toBe(reference({ topic: 'city.vehicle.v1', partitionMetadata, message: { key, value: `${round}` } }));
         }
       }
     }
   });
+
+  it('lands every key on that partition of a real topic, end to end (3, 6 and 12 partitions)', { timeout: 120_000 }, async () => {
+    const reference = Partitioners.DefaultPartitioner();
+    const keys = KEYS.slice(0, 400);
+    for (const count of [3, 6, 12]) {
+      const topic = `gw-fwd-part-${count}-${randomUUID().slice(0, 8)}`;
+      await ensureTopics(brokers, [{ topic, numPartitions: count }]);
+      const buffer = tempBuffer();
+      buffer.append(keys.map((key, i) => rec(topic, key, `${count}-${i}`)));
+      const f = forwarder(buffer, { compression: 'none' });
+      f.start();
+      const got = await consumeWithPartition(topic, keys.length);
+      const partitionMetadata = metadataOf(count);
+      const wrong = got.filter(({ key, partition }) => reference({ topic, partitionMetadata, message: { key, value: '' } }) !== partition);
+      expect(wrong).toEqual([]);
+      expect(new Set(got.map((g) => g.partition)).size).toBe(count);
+      await f.close();
+    }
+  });
 });
+
+async function consumeWithPartition(topic: string, expected: number): Promise<{ key: string; partition: number }[]> {
+  const consumer = kafka.consumer({ groupId: `gw-fwd-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  onTeardown(() => consumer.disconnect());
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const got: { key: string; partition: number }[] = [];
+  await consumer.run({
+    eachMessage: async ({ message, partition }) => {
+      got.push({ key: message.key?.toString('utf8') ?? '', partition });
+    },
+  });
+  await expect.poll(() => got.length, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(expected);
+  await consumer.disconnect();
+  return got;
+}
 
 describe('backoff', () => {
   it('is jittered within [backoff/2, backoff]', () => {

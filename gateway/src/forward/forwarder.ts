@@ -13,14 +13,18 @@
 // Failures. A batch Kafka did not take stays in the buffer and is resent with capped, jittered backoff.
 // The forwarder tells an unreachable broker from a missing topic (kafka-state.ts) and reports which.
 import { EventEmitter } from 'node:events';
-import { CompressionTypes, Kafka, logLevel, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { Admin, Producer, ProduceAcks, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
 import { TokenBucket, recordHeaders, sleep, withTimeout } from '@city/protocol';
 import type { OutboxBuffer, StoredRecord } from '../buffer/index.ts';
 import { gatewayErrors } from '../errors.ts';
-import { isUnknownTopic, type KafkaState } from './kafka-state.ts';
+import { describeKafkaFailure, type KafkaState } from './kafka-state.ts';
 import { createCachingPartitioner } from './partitioner.ts';
+import { clientSecurity, type UplinkSecurity } from './security.ts';
 
 export const REPLAY_ORDERS = ['live-first', 'backlog-first'] as const;
+/** Codecs of the uplink. snappy is left out: nothing here needs it and the sink would need one more codec. */
+export const UPLINK_COMPRESSIONS = ['none', 'gzip', 'lz4', 'zstd'] as const;
+export type UplinkCompression = (typeof UPLINK_COMPRESSIONS)[number];
 export type ReplayOrder = (typeof REPLAY_ORDERS)[number];
 
 export interface ForwarderOptions {
@@ -37,8 +41,8 @@ export interface ForwarderOptions {
   lingerMs: number;
   minBackoffMs: number;
   maxBackoffMs: number;
-  /** kafkajs ships only gzip; snappy/lz4/zstd need codec packages the gateway does not carry. */
-  compression: 'none' | 'gzip';
+  /** Record-batch codec; the sink reads each of these (cloud/src/sink/codecs.ts). */
+  compression: UplinkCompression;
   requestTimeoutMs: number;
   /** Backlog pace; 0 = unpaced. */
   replayRecordsPerSec: number;
@@ -46,12 +50,18 @@ export interface ForwarderOptions {
   replayOrder: ReplayOrder;
   /** How often records past their lane's time-to-live are dropped (counted by the buffer). */
   expireEveryMs: number;
+  /**
+   * TLS and SASL of the uplink (security.ts); absent = plaintext, no authentication. A function is
+   * called for every new producer, so secrets fixed or rotated on disk are read again; what it throws
+   * is reported like a failed send (the records stay buffered).
+   */
+  security?: UplinkSecurity | (() => UplinkSecurity | undefined);
 }
 
 export interface ForwarderEvents {
   forwarded: [{ records: number; replayed: number; lastId: number }];
   expired: [{ records: number }];
-  /** A batch Kafka did not take: GW_KAFKA_SEND, or GW_KAFKA_TOPIC_MISSING naming the topics. */
+  /** A batch Kafka did not take: GW_KAFKA_SEND, GW_KAFKA_TOPIC_MISSING naming the topics, GW_KAFKA_TLS, GW_KAFKA_AUTH or GW_KAFKA_SECRET naming the cause. */
   error: [Error];
   /** What is known of Kafka changed (reachable, unreachable, which topics are missing). */
   state: [KafkaState];
@@ -77,18 +87,33 @@ export function jittered(backoffMs: number, random: () => number = Math.random):
   return Math.round(backoffMs / 2 + random() * (backoffMs / 2));
 }
 
+type UplinkProducer = Producer<string, Buffer, string, string>;
+
 export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions): Forwarder {
-  const kafka = new Kafka({
+  const common = () => ({
     clientId: options.clientId,
-    brokers: options.brokers,
-    logLevel: logLevel.NOTHING,
+    bootstrapBrokers: options.brokers,
+    connectTimeout: Math.min(options.requestTimeoutMs, 10_000),
     requestTimeout: options.requestTimeoutMs,
-    // Our loop owns retries (capped backoff, forever); kafkajs only smooths over blips such as a
-    // leader election, where its own retry resends just the failed partitions (no duplicates).
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
+    timeout: options.requestTimeoutMs,
+    ...clientSecurity(typeof options.security === 'function' ? options.security() : options.security),
   });
+  const newProducer = (): UplinkProducer =>
+    new Producer<string, Buffer, string, string>({
+      ...common(),
+      // Our loop owns retries (capped backoff, forever); the client only smooths over blips such as a
+      // leader election, where its own retry resends the same batch with the same sequence numbers.
+      retries: 3,
+      retryDelay: 100,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      compression: options.compression,
+      autocreateTopics: false,
+      partitioner: createCachingPartitioner(),
+      serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
+    });
   const emitter = new EventEmitter<ForwarderEvents>();
-  let producer: Producer | undefined;
+  let producer: UplinkProducer | undefined;
   let connected = false;
   let running = false;
   let loop: Promise<void> | undefined;
@@ -122,51 +147,48 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     boundary = top;
   };
 
-  const toTopicMessages = (records: readonly StoredRecord[]): TopicMessages[] => {
-    const byTopic = new Map<string, Message[]>();
-    for (const record of records) {
-      let messages = byTopic.get(record.topic);
-      if (messages === undefined) byTopic.set(record.topic, (messages = []));
-      const headers = recordHeaders({ gatewayId: options.gatewayId, receivedAt: record.receivedAt, eventId: record.eventId, replayed: record.id <= boundary });
-      messages.push({ key: record.key, value: record.value, headers, timestamp: String(record.receivedAt) });
-    }
-    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-  };
+  const toMessages = (records: readonly StoredRecord[]): MessageToProduce<string, Buffer, string, string>[] =>
+    records.map((record) => ({
+      topic: record.topic,
+      key: record.key,
+      value: record.value,
+      headers: recordHeaders({ gatewayId: options.gatewayId, receivedAt: record.receivedAt, eventId: record.eventId, replayed: record.id <= boundary }),
+      timestamp: BigInt(record.receivedAt),
+    }));
 
-  const connect = async (): Promise<Producer> => {
-    if (producer !== undefined && connected) return producer;
-    producer ??= kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: createCachingPartitioner });
-    await producer.connect();
-    connected = true;
-    emitter.emit('connected');
+  const connect = (): UplinkProducer => {
+    producer ??= newProducer();
     return producer;
   };
 
   /** Of `topics`, those the brokers do not have; all of them when the brokers cannot be asked. */
   const missingOf = async (topics: string[]): Promise<string[]> => {
-    const admin = kafka.admin();
+    // retries 0 left a failed connection's promise pending in 2.12 (seen with TLS and SASL refusals).
+    const admin = new Admin({ ...common(), retries: 1 });
     try {
-      const existing = new Set(await withTimeout(admin.connect().then(() => admin.listTopics()), options.requestTimeoutMs, 'listing the Kafka topics'));
+      const existing = new Set(await withTimeout(admin.listTopics(), options.requestTimeoutMs, 'listing the Kafka topics'));
       const missing = topics.filter((t) => !existing.has(t));
       return missing.length > 0 ? missing : topics;
     } catch {
       return topics;
     } finally {
-      await admin.disconnect().catch(() => undefined);
+      await admin.close().catch(() => undefined);
     }
   };
 
   /** The failure as the gateway reports it, with the state it leaves Kafka in. */
   const classify = async (err: unknown, records: readonly StoredRecord[]): Promise<{ error: Error; state: KafkaState }> => {
-    const reason = err instanceof Error ? err.message : String(err);
-    if (!isUnknownTopic(err)) {
-      return { error: gatewayErrors.create('GW_KAFKA_SEND', reason, err), state: { state: 'unreachable', error: reason } };
+    if (gatewayErrors.is(err, 'GW_KAFKA_SECRET')) return { error: err, state: { state: 'unreachable', error: err.message } };
+    const failure = describeKafkaFailure(err);
+    if (failure.kind !== 'topic') {
+      const code = failure.kind === 'tls' ? 'GW_KAFKA_TLS' : failure.kind === 'auth' ? 'GW_KAFKA_AUTH' : 'GW_KAFKA_SEND';
+      return { error: gatewayErrors.create(code, failure.reason, err), state: { state: 'unreachable', error: failure.reason } };
     }
     const topics = [...new Set(records.map((r) => r.topic))].sort();
     const missing = await missingOf(topics);
     return {
       error: gatewayErrors.create('GW_KAFKA_TOPIC_MISSING', missing.join(', '), err),
-      state: { state: 'topic-missing', topicsMissing: missing, error: reason },
+      state: { state: 'topic-missing', topicsMissing: missing, error: failure.reason },
     };
   };
 
@@ -245,13 +267,13 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         continue;
       }
       try {
-        const p = await connect();
-        await p.sendBatch({
-          topicMessages: toTopicMessages(records),
-          acks: -1,
-          timeout: options.requestTimeoutMs,
-          compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        });
+        // A bound on the whole send, retries included: a client promise left pending (seen in 2.12 with
+        // retries 0 on refused connections) must not stall the loop; the producer is then replaced.
+        await withTimeout(connect().send({ messages: toMessages(records) }), options.requestTimeoutMs * 5, 'sending a batch to Kafka');
+        if (!connected) {
+          connected = true;
+          emitter.emit('connected');
+        }
         const ids = records.map((r) => r.id);
         const replayed = records.filter((r) => r.id <= boundary).length;
         buffer.removeIds(ids);
@@ -270,14 +292,14 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         // (and arriving until Kafka is back) becomes backlog.
         down = true;
         extendBacklog();
-        // A kafkajs idempotent producer can stay wedged after a partly failed batch (its sequence
-        // numbers no longer match the broker's: OUT_OF_ORDER_SEQUENCE_NUMBER on every retry). A fresh
-        // producer gets a new producer id; what the old one already wrote comes again as a duplicate
-        // with the same event id, which later stages drop.
+        // After a partly failed batch an idempotent producer's sequence numbers may no longer match the
+        // broker's (OUT_OF_ORDER_SEQUENCE_NUMBER on every retry). A fresh producer gets a new producer
+        // id; what the old one already wrote comes again as a duplicate with the same event id, which
+        // later stages drop.
         const stale = producer;
         producer = undefined;
         connected = false;
-        await stale?.disconnect().catch(() => undefined);
+        await stale?.close(true).catch(() => undefined);
         const failure = await classify(err, records);
         setState(failure.state);
         emitter.emit('error', failure.error);
@@ -311,7 +333,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
         stopController.abort();
         wake?.();
         await loop;
-        if (producer !== undefined) await producer.disconnect().catch(() => undefined);
+        if (producer !== undefined) await producer.close().catch(() => undefined);
       })();
       return closing;
     },

@@ -1,4 +1,5 @@
 // The Kafka forwarder: buffer → Kafka, backlog paced, failures told apart.
-export { REPLAY_ORDERS, createForwarder, jittered, type Forwarder, type ForwarderEvents, type ForwarderOptions, type ReplayOrder } from './forwarder.ts';
-export { KAFKA_STATES, isUnknownTopic, type KafkaState, type KafkaStateName } from './kafka-state.ts';
-export { createCachingPartitioner } from './partitioner.ts';
+export { REPLAY_ORDERS, UPLINK_COMPRESSIONS, createForwarder, jittered, type Forwarder, type ForwarderEvents, type ForwarderOptions, type ReplayOrder, type UplinkCompression } from './forwarder.ts';
+export { KAFKA_STATES, describeKafkaFailure, isUnknownTopic, type KafkaFailureKind, type KafkaState, type KafkaStateName } from './kafka-state.ts';
+export { createCachingPartitioner, type KeyPartitioner } from './partitioner.ts';
+export { clientSecurity, type UplinkSecurity } from './security.ts';

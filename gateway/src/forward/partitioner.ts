@@ -1,19 +1,21 @@
-// kafkajs's default (Java-compatible) partitioner, remembered per key: a gateway's devices send the same
-// few keys over and over, and murmur2 of each was a visible share of the forwarder's time.
-import { Partitioners } from 'kafkajs';
+// Keys land where kafkajs's default (Java-compatible) partitioner put them, so a gateway upgrade does not
+// move a device to another partition and reorder it: murmur2(key) & 0x7fffffff, taken modulo the
+// partition count by the producer itself (@platformatic/kafka 2.12 applies `%= partitionsCount` to
+// whatever the partitioner returns before it picks the leader). The hash is remembered per key: a
+// gateway's devices send the same few keys over and over, and the client's murmur2 works in BigInt.
+import { compatibilityPartitioner, type Partitioner } from '@platformatic/kafka';
 
-export function createCachingPartitioner(): ReturnType<typeof Partitioners.DefaultPartitioner> {
-  const partition = Partitioners.DefaultPartitioner();
+export type KeyPartitioner = Partitioner<string, Buffer, string, string>;
+
+export function createCachingPartitioner(): KeyPartitioner {
   const known = new Map<string, number>();
-  return (args) => {
-    const { topic, partitionMetadata, message } = args;
-    if (message.partition !== undefined || message.key === null || message.key === undefined) return partition(args);
-    const id = `${topic}\u0000${partitionMetadata.length}\u0000${message.key.toString()}`;
-    let p = known.get(id);
-    if (p === undefined) {
+  return (message, key) => {
+    if (typeof message.key !== 'string') return compatibilityPartitioner(message, key);
+    let hash = known.get(message.key);
+    if (hash === undefined) {
       if (known.size >= 100_000) known.clear();
-      known.set(id, (p = partition(args)));
+      known.set(message.key, (hash = compatibilityPartitioner(message, key)));
     }
-    return p;
+    return hash;
   };
 }

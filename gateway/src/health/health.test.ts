@@ -22,7 +22,7 @@ const sample = (over: Partial<SystemReading> = {}): SystemSample => ({ ...readin
 
 const eventInput = { gatewayId: 'gw-h', seq: 0, bufferDepth: 3, bufferBytes: 300, oldestUnsentAgeMs: 1500, connectedDevices: 2, inRate: 4, outRate: 1 };
 
-describe('system probe (systeminformation)', () => {
+describe('system probe (kernel counters, no spawned process)', () => {
   it('reads CPU, memory, the buffer filesystem and uptime, and gives a valid health event', async () => {
     const dir = tempDir();
     const r = await systemProbe(dir);

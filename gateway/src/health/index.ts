@@ -9,3 +9,4 @@ export { healthzBody, judgeHealth, type HealthVerdict, type HealthzBody, type St
 export { METRICS_CONTENT_TYPE, parseMetrics, renderMetrics, type MetricSample } from './metrics.ts';
 export { createStatusServer, type StatusServer, type StatusServerOptions } from './server.ts';
 export { fetchGatewayStatus, formatStatus, type GatewayStatusReport } from './client.ts';
+export { createWatchdog, intakeAccepts, systemdNotify, type Watchdog, type WatchdogOptions, type WatchdogProbe } from './watchdog.ts';

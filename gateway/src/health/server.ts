@@ -1,5 +1,5 @@
 // The status and metrics listener (/healthz JSON, /metrics Prometheus text). Serving reads only cached
-// figures: a scrape never waits on systeminformation.
+// figures: a scrape never waits on system sampling.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gatewayErrors } from '../errors.ts';

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BatchCreatePartitionCommand,
+  BatchUpdatePartitionCommand,
+  GetPartitionCommand,
+  type BatchUpdatePartitionCommandInput,
   CreateDatabaseCommand,
   CreateTableCommand,
   GetTableCommand,
@@ -202,6 +205,38 @@ describe('Glue catalog adapter', () => {
     glue.on(BatchCreatePartitionCommand).rejects(awsError('AccessDeniedException'));
     await expect(catalog.addPartitions('vehicle', partitions(1))).rejects.toThrow(/AccessDeniedException/);
     expect(glue.commandCalls(BatchCreatePartitionCommand)).toHaveLength(3); // not retryable: one call
+  });
+
+  it('switches partition locations with BatchUpdatePartition, creating missing ones, and reads them back as keys', async () => {
+    glue.on(GetTableCommand).resolves({ Table: { Name: 'vehicle', StorageDescriptor: { Columns: [{ Name: 'event_id', Type: 'string' }] } } });
+    glue.on(BatchUpdatePartitionCommand).callsFake((input: BatchUpdatePartitionCommandInput) => ({
+      // The second entry is not registered yet.
+      Errors: [{ PartitionValueList: input.Entries?.[1]?.PartitionValueList, ErrorDetail: { ErrorCode: 'EntityNotFoundException', ErrorMessage: 'no partition' } }],
+    }));
+    glue.on(BatchCreatePartitionCommand).resolves({ Errors: [] });
+    glue
+      .on(GetPartitionCommand)
+      .resolvesOnce({ Partition: { Values: ['2024-01-01', '0'], StorageDescriptor: { Location: 's3://city-b1/lake/curated/kind=vehicle/_v/b1/event_date=2024-01-01/event_hour=0/' }, Parameters: { 'city.final': 'true' } } })
+      .rejects(awsError('EntityNotFoundException'));
+    const catalog = createGlueCatalog({ database: 'city_lake', s3Root: 's3://city-b1/lake', client: new GlueClient({}), retry: FAST });
+    const moved = partitions(2).map((p) => ({ ...p, location: p.location.replace('curated/kind=vehicle/', 'curated/kind=vehicle/_v/b1/'), parameters: { 'city.final': 'true' } }));
+    await catalog.replacePartitions('vehicle', moved);
+    const update = glue.commandCalls(BatchUpdatePartitionCommand)[0]?.args[0].input;
+    expect(update?.Entries?.map((e) => e.PartitionValueList)).toEqual([['2024-01-01', '0'], ['2024-01-01', '1']]);
+    expect(update?.Entries?.[0]?.PartitionInput).toMatchObject({
+      Values: ['2024-01-01', '0'],
+      Parameters: { 'city.final': 'true' },
+      StorageDescriptor: { Location: 's3://city-b1/lake/curated/kind=vehicle/_v/b1/event_date=2024-01-01/event_hour=0/', SerdeInfo: { SerializationLibrary: PARQUET_SERDE } },
+    });
+    expect(glue.commandCalls(BatchCreatePartitionCommand)[0]?.args[0].input.PartitionInputList?.map((p) => p.Values)).toEqual([['2024-01-01', '1']]);
+    expect(catalog.stats()).toMatchObject({ partitionsReplaced: 1, partitionsCreated: 1 });
+    expect(await catalog.partition('vehicle', ['2024-01-01', '0'])).toEqual({
+      values: ['2024-01-01', '0'],
+      location: 'curated/kind=vehicle/_v/b1/event_date=2024-01-01/event_hour=0/',
+      parameters: { 'city.final': 'true' },
+    });
+    expect(glue.commandCalls(GetPartitionCommand)[0]?.args[0].input).toMatchObject({ DatabaseName: 'city_lake', TableName: 'vehicle', PartitionValues: ['2024-01-01', '0'] });
+    expect(await catalog.partition('vehicle', ['2024-01-01', '5'])).toBeUndefined();
   });
 
   it('validates its options, naming the field', () => {

@@ -2,6 +2,9 @@
 // writes them, additive schema changes applied with GetTable → UpdateTable. Athena reads these tables.
 import {
   BatchCreatePartitionCommand,
+  BatchUpdatePartitionCommand,
+  GetPartitionCommand,
+  GetPartitionsCommand,
   CreateDatabaseCommand,
   CreateTableCommand,
   GetTableCommand,
@@ -17,7 +20,7 @@ import { defineOptions, type Column, type ColumnType, type DeepPartial } from '@
 import { cloudErrors, errorMessage } from '../../errors.ts';
 import { AWS_RETRY_DEFAULTS, awsErrorName as errorName, backoff, RetryPolicySchema, withAwsRetry } from '../aws-retry.ts';
 import { mergeColumns } from './columns.ts';
-import type { CatalogPartition, CatalogPort, CatalogTable } from './port.ts';
+import type { CatalogPartition, CatalogTable, VersionedCatalog } from './port.ts';
 
 /** Protocol column types as Hive/Glue types. */
 export const GLUE_TYPES: { readonly [T in ColumnType]: string } = {
@@ -80,9 +83,11 @@ export interface GlueCatalogStats {
   tablesUpdated: number;
   partitionsCreated: number;
   partitionsAlreadyThere: number;
+  /** Partitions pointed at a new location by BatchUpdatePartition. */
+  partitionsReplaced: number;
 }
 
-export interface GlueCatalog extends CatalogPort {
+export interface GlueCatalog extends VersionedCatalog {
   readonly database: string;
   stats(): GlueCatalogStats;
 }
@@ -96,7 +101,7 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
   const owned = givenClient === undefined;
   const database = resolved.database;
   const catalogId = resolved.catalogId === undefined ? {} : { CatalogId: resolved.catalogId };
-  const stats: GlueCatalogStats = { tablesCreated: 0, tablesUpdated: 0, partitionsCreated: 0, partitionsAlreadyThere: 0 };
+  const stats: GlueCatalogStats = { tablesCreated: 0, tablesUpdated: 0, partitionsCreated: 0, partitionsAlreadyThere: 0, partitionsReplaced: 0 };
   let databaseReady: Promise<void> | undefined;
   let closed = false;
   /** Columns of each table as Glue holds them, copied into its partitions' descriptors. */
@@ -230,9 +235,114 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
     }
   };
 
+  /** BatchUpdatePartition (≤ 100 per call); partitions Glue does not have yet are created instead. */
+  const replaceBatch = async (table: string, batch: readonly CatalogPartition[]): Promise<void> => {
+    const columns = await columnsOf(table);
+    const input = (p: CatalogPartition): PartitionInput => ({
+      Values: [...p.values],
+      StorageDescriptor: storageDescriptor(s3Root + p.location, columns),
+      ...(p.parameters === undefined ? {} : { Parameters: { ...p.parameters } }),
+    });
+    let pending = [...batch];
+    for (let attempt = 0; ; attempt++) {
+      const result = await call(`BatchUpdatePartition ${table}`, () =>
+        client.send(
+          new BatchUpdatePartitionCommand({
+            ...catalogId,
+            DatabaseName: database,
+            TableName: table,
+            Entries: pending.map((p) => ({ PartitionValueList: [...p.values], PartitionInput: input(p) })),
+          }),
+        ),
+      );
+      const missing: CatalogPartition[] = [];
+      const failed = new Map<string, string>();
+      const byId = new Map(pending.map((p) => [p.values.join('/'), p]));
+      for (const e of result.Errors ?? []) {
+        const id = (e.PartitionValueList ?? []).join('/');
+        const p = byId.get(id);
+        if (p !== undefined && e.ErrorDetail?.ErrorCode === 'EntityNotFoundException') missing.push(p);
+        else failed.set(id, `${e.ErrorDetail?.ErrorCode ?? 'unknown'}: ${e.ErrorDetail?.ErrorMessage ?? ''}`);
+      }
+      stats.partitionsReplaced += pending.length - missing.length - failed.size;
+      if (missing.length > 0) {
+        const created = await call(`BatchCreatePartition ${table}`, () =>
+          client.send(new BatchCreatePartitionCommand({ ...catalogId, DatabaseName: database, TableName: table, PartitionInputList: missing.map(input) })),
+        );
+        const createFailed = new Set<string>();
+        for (const e of created.Errors ?? []) {
+          const id = (e.PartitionValues ?? []).join('/');
+          // Created meanwhile by someone else: update it on the next attempt.
+          if (e.ErrorDetail?.ErrorCode === 'AlreadyExistsException') failed.set(id, 'AlreadyExistsException: created meanwhile');
+          else failed.set(id, `${e.ErrorDetail?.ErrorCode ?? 'unknown'}: ${e.ErrorDetail?.ErrorMessage ?? ''}`);
+          createFailed.add(id);
+        }
+        stats.partitionsCreated += missing.filter((p) => !createFailed.has(p.values.join('/'))).length;
+      }
+      if (failed.size === 0) return;
+      pending = pending.filter((p) => failed.has(p.values.join('/')));
+      if (attempt + 1 >= retry.attempts) {
+        const detail = [...failed].map(([id, why]) => `${id} (${why})`).join(', ');
+        throw cloudErrors.create('CLD_CATALOG', `BatchUpdatePartition ${table}: ${failed.size} partition(s) failed: ${detail}`);
+      }
+      await backoff(retry, attempt);
+    }
+  };
+
   return {
     database,
     ensureTable,
+    async replacePartitions(table, partitions) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
+      for (let i = 0; i < partitions.length; i += GLUE_MAX_PARTITIONS_PER_CALL) {
+        await replaceBatch(table, partitions.slice(i, i + GLUE_MAX_PARTITIONS_PER_CALL));
+      }
+    },
+    async partition(table, values) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
+      let got;
+      try {
+        got = await withAwsRetry(retry, () => client.send(new GetPartitionCommand({ ...catalogId, DatabaseName: database, TableName: table, PartitionValues: [...values] })));
+      } catch (err) {
+        if (errorName(err) === 'EntityNotFoundException') return undefined;
+        throw cloudErrors.create('CLD_CATALOG', `GetPartition ${table} ${values.join('/')}: ${errorName(err)}: ${errorMessage(err)}`, err);
+      }
+      const p = got.Partition;
+      if (p === undefined) return undefined;
+      const location = p.StorageDescriptor?.Location ?? '';
+      return {
+        values: [...(p.Values ?? values)],
+        location: location.startsWith(s3Root) ? location.slice(s3Root.length) : location,
+        ...(p.Parameters === undefined ? {} : { parameters: { ...p.Parameters } }),
+      };
+    },
+    async partitions(table) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
+      const out: CatalogPartition[] = [];
+      let next: string | undefined;
+      do {
+        let page;
+        try {
+          page = await withAwsRetry(retry, () =>
+            client.send(new GetPartitionsCommand({ ...catalogId, DatabaseName: database, TableName: table, ...(next === undefined ? {} : { NextToken: next }) })),
+          );
+        } catch (err) {
+          if (errorName(err) === 'EntityNotFoundException') return [];
+          throw cloudErrors.create('CLD_CATALOG', `GetPartitions ${table}: ${errorName(err)}: ${errorMessage(err)}`, err);
+        }
+        for (const p of page.Partitions ?? []) {
+          const location = p.StorageDescriptor?.Location ?? '';
+          out.push({
+            values: [...(p.Values ?? [])],
+            // Locations below the lake root come back as keys, like the local catalog's.
+            location: location.startsWith(s3Root) ? location.slice(s3Root.length) : location,
+            ...(p.Parameters === undefined ? {} : { parameters: { ...p.Parameters } }),
+          });
+        }
+        next = page.NextToken;
+      } while (next !== undefined && next !== '');
+      return out;
+    },
     async addPartitions(table, partitions) {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
       for (let i = 0; i < partitions.length; i += GLUE_MAX_PARTITIONS_PER_CALL) {

@@ -1,5 +1,6 @@
 // The catalog port and its adapters: a local JSON catalog beside the lake, AWS Glue.
-export type { CatalogPartition, CatalogPort, CatalogReader, CatalogTable, CatalogTableState } from './port.ts';
+export type { CatalogPartition, CatalogPort, CatalogReader, CatalogTable, CatalogTableState, VersionedCatalog } from './port.ts';
+export { isVersionedCatalog } from './port.ts';
 export { mergeColumns } from './columns.ts';
 export { createLocalCatalog, LOCAL_CATALOG_FILE, type LocalCatalog } from './local.ts';
 export {

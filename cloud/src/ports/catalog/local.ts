@@ -2,21 +2,25 @@
 // partitions that Glue would hold in AWS. Writes are atomic (temp file, fsync, rename) and serialized
 // within one process; one writer process per lake (the sink) is assumed, as for the lake itself.
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { sleep } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../../errors.ts';
 import { mergeColumns } from './columns.ts';
-import type { CatalogPartition, CatalogPort, CatalogReader, CatalogTable, CatalogTableState } from './port.ts';
+import type { CatalogPartition, CatalogReader, CatalogTable, CatalogTableState, VersionedCatalog } from './port.ts';
 
 /** Relative path of the catalog document inside the lake folder; not a data key (no .parquet). */
 export const LOCAL_CATALOG_FILE = '_catalog/catalog.json';
+
+/** A lock file older than this was left by a killed process. */
+const LOCK_STALE_MS = 10_000;
 
 interface CatalogDocument {
   version: 1;
   tables: Record<string, CatalogTableState>;
 }
 
-export interface LocalCatalog extends CatalogPort, CatalogReader {
+export interface LocalCatalog extends VersionedCatalog, CatalogReader {
   readonly path: string;
 }
 
@@ -66,14 +70,43 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
     }
   };
 
+  /**
+   * Across processes (the sink, `cloud process`, `sink compact`, several catalogs in one process): a
+   * lock file taken with O_EXCL around each read-modify-write. A lock older than LOCK_STALE_MS was left
+   * by a killed process and is broken.
+   */
+  const lock = async (): Promise<() => Promise<void>> => {
+    const lockPath = `${path}.lock`;
+    await mkdir(dirname(path), { recursive: true });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await open(lockPath, 'wx');
+        await handle.close();
+        return () => rm(lockPath, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw cloudErrors.create('CLD_CATALOG', `${lockPath}: ${errorMessage(err)}`, err);
+        const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
+        if (age > LOCK_STALE_MS) await rm(lockPath, { force: true });
+        else await sleep(Math.min(50, 2 + attempt));
+      }
+    }
+  };
+
   /** One read-modify-write at a time, so concurrent calls never lose each other's changes. */
   const update = <T>(change: (doc: CatalogDocument) => T | Promise<T>): Promise<T> => {
     if (closed) return Promise.reject(cloudErrors.create('CLD_CLOSED', 'local catalog'));
     const run = queue.then(async () => {
-      const doc = await load();
-      const result = await change(doc);
-      await save(doc);
-      return result;
+      const unlock = await lock();
+      try {
+        const doc = await load();
+        const before = JSON.stringify(doc);
+        const result = await change(doc);
+        // Nothing changed (a table ensured again): no write, no fsync.
+        if (JSON.stringify(doc) !== before) await save(doc);
+        return result;
+      } finally {
+        await unlock();
+      }
     });
     queue = run.catch(() => undefined);
     return run;
@@ -119,6 +152,34 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
           table.partitions.push({ values: [...p.values], location: p.location });
         }
       });
+    },
+    replacePartitions(tableName: string, partitions: readonly CatalogPartition[]) {
+      if (partitions.length === 0) return Promise.resolve();
+      return update((doc) => {
+        const table = doc.tables[tableName];
+        if (table === undefined) throw cloudErrors.create('CLD_CATALOG', `table ${tableName} is not in the catalog`);
+        const byId = new Map(table.partitions.map((p, i) => [p.values.join('/'), i]));
+        for (const p of partitions) {
+          if (p.values.length !== table.partitionKeys.length) {
+            throw cloudErrors.create('CLD_CATALOG', `${tableName}: partition ${p.values.join('/')} needs ${table.partitionKeys.length} values`);
+          }
+          const next: CatalogPartition = { values: [...p.values], location: p.location, ...(p.parameters === undefined ? {} : { parameters: { ...p.parameters } }) };
+          const at = byId.get(p.values.join('/'));
+          if (at === undefined) {
+            byId.set(p.values.join('/'), table.partitions.length);
+            table.partitions.push(next);
+          } else table.partitions[at] = next;
+        }
+      });
+    },
+    async partitions(tableName: string) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'local catalog');
+      await queue;
+      return (await load()).tables[tableName]?.partitions ?? [];
+    },
+    async partition(tableName: string, values: readonly string[]) {
+      const id = values.join('/');
+      return (await this.partitions(tableName)).find((p) => p.values.join('/') === id);
     },
     async tables() {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'local catalog');

@@ -17,6 +17,8 @@ export interface CatalogPartition {
   values: string[];
   /** Key prefix of the partition's files, ending in '/'. */
   location: string;
+  /** Partition parameters (Glue's Parameters): e.g. whether a processed partition is final. */
+  parameters?: Record<string, string>;
 }
 
 export interface CatalogPort {
@@ -24,7 +26,24 @@ export interface CatalogPort {
   ensureTable(table: CatalogTable): Promise<void>;
   /** Registers partitions; one already registered counts as success; idempotent. */
   addPartitions(table: string, partitions: readonly CatalogPartition[]): Promise<void>;
+  /**
+   * Points partitions at new locations (and parameters), creating those not registered yet. The switch
+   * is what makes a rewrite atomic for every reader that goes through the catalog: files are written
+   * under a fresh location first, the old location stays readable until it is deleted after a grace period.
+   */
+  replacePartitions?(table: string, partitions: readonly CatalogPartition[]): Promise<void>;
+  /** The partitions registered for a table (empty when the table is not there). */
+  partitions?(table: string): Promise<CatalogPartition[]>;
+  /** One registered partition by its values, or undefined (the sink asks before and after each write). */
+  partition?(table: string, values: readonly string[]): Promise<CatalogPartition | undefined>;
   close(): Promise<void>;
+}
+
+/** A catalog that can switch partition locations (both adapters here; optional for other ports). */
+export type VersionedCatalog = CatalogPort & Required<Pick<CatalogPort, 'replacePartitions' | 'partitions' | 'partition'>>;
+
+export function isVersionedCatalog(catalog: CatalogPort | undefined): catalog is VersionedCatalog {
+  return typeof catalog?.replacePartitions === 'function' && typeof catalog.partitions === 'function' && typeof catalog.partition === 'function';
 }
 
 /** What a catalog holds for a table, for readers (the local query engine). */

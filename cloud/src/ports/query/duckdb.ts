@@ -21,7 +21,7 @@ import {
 } from '@duckdb/node-api';
 import { EVENT_KINDS, type Column } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../../errors.ts';
-import { isLakeTable, listLiveFiles, SQL_TYPES, tablePrefix, tableSchema, type LakeTable } from '../../lake/index.ts';
+import { isLakeTable, listLiveFiles, liveFiles, SQL_TYPES, tablePrefix, tableSchema, type LakeTable } from '../../lake/index.ts';
 import { createLocalCatalog, type CatalogReader } from '../catalog/index.ts';
 import { createLocalFolderStore, type ObjectStore } from '../store/index.ts';
 import type { LakeValue, QueryResult } from './port.ts';
@@ -52,6 +52,8 @@ interface ViewSpec {
   columns: readonly Column[];
   partitionKeys: readonly Column[];
   prefix: string;
+  /** The catalog's partition locations: when given, the view reads exactly the files directly in them. */
+  locations?: readonly string[];
 }
 
 export interface OpenLakeOptions {
@@ -102,14 +104,17 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
         // The catalog only ever adds columns; the protocol may be newer than the catalog: take both.
         const names = new Set(known?.columns.map((c) => c.name));
         const columns = [...(known?.columns ?? []), ...t.columns.filter((c) => !names.has(c.name))];
-        specs.set(t.name, { name: t.name, columns, partitionKeys: t.partitionKeys, prefix: t.location, optional: false });
+        // Registered partitions: read what the catalog points at, as Athena and Spark do, so a partition
+        // whose location was switched (a rebuild, a compaction) reads its new files only.
+        const locations = t.partitions.length > 0 || known === undefined ? t.partitions.map((p) => p.location) : undefined;
+        specs.set(t.name, { name: t.name, columns, partitionKeys: t.partitionKeys, prefix: t.location, ...(locations === undefined ? {} : { locations }), optional: false });
       }
       const next: LakeTableInfo[] = [];
       for (const spec of specs.values()) {
         // Only live files: inputs a compacted file has replaced must not be read twice. A file can vanish
         // between listing and reading (compaction finished): list again.
         for (let attempt = 1; ; attempt++) {
-          const keys = await listLiveFiles(store, spec.prefix);
+          const keys = spec.locations === undefined ? await listLiveFiles(store, spec.prefix) : await locationFiles(store, spec.locations);
           if (spec.optional && keys.length === 0) break;
           try {
             await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(spec.name)} AS ${await viewSql(db, store, spec, keys)}`);
@@ -180,6 +185,16 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
       dbInstance.closeSync();
     },
   };
+}
+
+/** The files directly in each location (not below it), less inputs an in-place compaction superseded. */
+async function locationFiles(store: ObjectStore, locations: readonly string[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const location of locations) {
+    const prefix = location.endsWith('/') ? location : `${location}/`;
+    for (const key of await store.list(prefix)) if (key.endsWith('.parquet') && !key.slice(prefix.length).includes('/')) keys.push(key);
+  }
+  return liveFiles(keys);
 }
 
 /** DuckDB's errors for a file listed a moment ago and gone now. */

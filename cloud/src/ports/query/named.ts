@@ -4,15 +4,47 @@
 import { cloudErrors } from '../../errors.ts';
 import type { QueryEngineName } from './port.ts';
 
-/** The places where DuckDB and Trino SQL differ for these queries. */
+/** The places where DuckDB, Trino and the warehouses' SQL differ for these queries. */
 interface Dialect {
   /** Start of the `minutes`-long bucket holding `ts` (a UTC timestamp). */
   bucket(ts: string, minutes: number): string;
+  /** `x` rounded to `digits` decimals (PostgreSQL rounds NUMERIC only). */
+  round(x: string, digits: number): string;
+  /** The `value` of the row with the smallest / largest `key` (an aggregate). */
+  minBy(value: string, key: string): string;
+  maxBy(value: string, key: string): string;
 }
 
-export const DIALECTS: { readonly [E in QueryEngineName]: Dialect } = {
-  duckdb: { bucket: (ts, minutes) => `time_bucket(INTERVAL '${minutes} minutes', ${ts})` },
-  athena: { bucket: (ts, minutes) => `from_unixtime(floor(to_unixtime(${ts}) / ${minutes * 60}) * ${minutes * 60})` },
+/** Engines with SQL for the named queries: the lake's (DuckDB, Athena) and the warehouse's. */
+export type SqlDialectName = QueryEngineName | 'postgres' | 'redshift';
+
+const plain: Pick<Dialect, 'round' | 'minBy' | 'maxBy'> = {
+  round: (x, digits) => `round(${x}, ${digits})`,
+  minBy: (v, k) => `min_by(${v}, ${k})`,
+  maxBy: (v, k) => `max_by(${v}, ${k})`,
+};
+
+/** The first value of a list ordered by `order`, rows without a key left out (as min_by/max_by do). */
+const firstOf = (v: string, k: string, order: string) => `(array_agg(${v} ORDER BY ${k} ${order}) FILTER (WHERE ${k} IS NOT NULL))[1]`;
+/** Redshift has no array_agg: the first of a LISTAGG in key order (fine for the few stations a day has). */
+const firstListed = (v: string, k: string, order: string) =>
+  `split_part(listagg(CASE WHEN ${k} IS NOT NULL THEN ${v} END, '|') WITHIN GROUP (ORDER BY CASE WHEN ${k} IS NULL THEN 1 ELSE 0 END, ${k} ${order}), '|', 1)`;
+
+export const DIALECTS: { readonly [E in SqlDialectName]: Dialect } = {
+  duckdb: { ...plain, bucket: (ts, minutes) => `time_bucket(INTERVAL '${minutes} minutes', ${ts})` },
+  athena: { ...plain, bucket: (ts, minutes) => `from_unixtime(floor(to_unixtime(${ts}) / ${minutes * 60}) * ${minutes * 60})` },
+  postgres: {
+    bucket: (ts, minutes) => `to_timestamp(floor(extract(epoch FROM ${ts}) / ${minutes * 60}) * ${minutes * 60})`,
+    round: (x, digits) => `round(CAST(${x} AS NUMERIC), ${digits})`,
+    minBy: (v, k) => firstOf(v, k, 'ASC'),
+    maxBy: (v, k) => firstOf(v, k, 'DESC'),
+  },
+  redshift: {
+    bucket: (ts, minutes) => `TIMESTAMP 'epoch' + floor(extract(epoch FROM ${ts}) / ${minutes * 60}) * ${minutes * 60} * INTERVAL '1 second'`,
+    round: (x, digits) => `round(CAST(${x} AS DECIMAL(38, 10)), ${digits})`,
+    minBy: (v, k) => firstListed(v, k, 'ASC'),
+    maxBy: (v, k) => firstListed(v, k, 'DESC'),
+  },
 };
 
 export interface NamedQueryParam {
@@ -71,7 +103,7 @@ export const NAMED_QUERIES: readonly NamedQuery[] = [
     columns: ['bucket_start', 'district', 'vehicles', 'samples', 'avg_speed_kmh'],
     sql: (d, p) => `
 SELECT bucket_start, district, count(DISTINCT device_id) AS vehicles, count(*) AS samples,
-       round(avg(speed) * 3.6, 2) AS avg_speed_kmh
+       ${d.round('avg(speed) * 3.6', 2)} AS avg_speed_kmh
 FROM (
   SELECT ${d.bucket('date_observed', 5)} AS bucket_start, ${districtSql('location_lat', 'location_lon')} AS district,
          device_id, speed
@@ -86,9 +118,9 @@ ORDER BY bucket_start, district`,
     description: 'Mean PM2.5, PM10 and NO2 and the worst AQI per station per hour',
     params: dateRange,
     columns: ['hour_start', 'station', 'samples', 'pm25', 'pm10', 'no2', 'max_aqi'],
-    sql: (_d, p) => `
+    sql: (d, p) => `
 SELECT date_trunc('hour', date_observed) AS hour_start, device_id AS station, count(*) AS samples,
-       round(avg(pm25), 2) AS pm25, round(avg(pm10), 2) AS pm10, round(avg(no2), 2) AS no2,
+       ${d.round('avg(pm25)', 2)} AS pm25, ${d.round('avg(pm10)', 2)} AS pm10, ${d.round('avg(no2)', 2)} AS no2,
        max(air_quality_index) AS max_aqi
 FROM air_quality
 WHERE ${inRange(p)}
@@ -121,11 +153,11 @@ ORDER BY last_report DESC, incident_id`,
       'event_date', 'min_temperature', 'coldest_station', 'max_temperature', 'hottest_station',
       'max_wind_speed', 'windiest_station', 'max_station_precipitation_mm',
     ],
-    sql: (_d, p) => `
-SELECT event_date, min(min_t) AS min_temperature, min_by(device_id, min_t) AS coldest_station,
-       max(max_t) AS max_temperature, max_by(device_id, max_t) AS hottest_station,
-       max(max_wind) AS max_wind_speed, max_by(device_id, max_wind) AS windiest_station,
-       round(max(rain), 2) AS max_station_precipitation_mm
+    sql: (d, p) => `
+SELECT event_date, min(min_t) AS min_temperature, ${d.minBy('device_id', 'min_t')} AS coldest_station,
+       max(max_t) AS max_temperature, ${d.maxBy('device_id', 'max_t')} AS hottest_station,
+       max(max_wind) AS max_wind_speed, ${d.maxBy('device_id', 'max_wind')} AS windiest_station,
+       ${d.round('max(rain)', 2)} AS max_station_precipitation_mm
 FROM (
   SELECT event_date, device_id, min(temperature) AS min_t, max(temperature) AS max_t,
          max(wind_speed) AS max_wind, sum(precipitation) AS rain
@@ -141,9 +173,9 @@ ORDER BY event_date`,
     description: 'Vehicles counted, mean occupancy and congested periods per traffic camera per hour',
     params: dateRange,
     columns: ['hour_start', 'camera', 'periods', 'vehicles', 'avg_occupancy', 'congested_periods'],
-    sql: (_d, p) => `
+    sql: (d, p) => `
 SELECT date_trunc('hour', date_observed) AS hour_start, device_id AS camera, count(*) AS periods,
-       sum(intensity) AS vehicles, round(avg(occupancy), 3) AS avg_occupancy,
+       sum(intensity) AS vehicles, ${d.round('avg(occupancy)', 3)} AS avg_occupancy,
        sum(CASE WHEN congested THEN 1 ELSE 0 END) AS congested_periods
 FROM traffic_camera
 WHERE ${inRange(p)}
@@ -161,7 +193,7 @@ export function namedQuery(name: string): NamedQuery {
 }
 
 /** The SQL of a named query for one engine, with its parameters checked and defaulted. */
-export function namedQuerySql(name: string, engine: QueryEngineName, params: Readonly<Record<string, string>> = {}): string {
+export function namedQuerySql(name: string, engine: SqlDialectName, params: Readonly<Record<string, string>> = {}): string {
   const query = namedQuery(name);
   const known = new Set(query.params.map((p) => p.name));
   for (const key of Object.keys(params)) {

@@ -1,0 +1,54 @@
+// `sink warehouse` as a user runs it: init, load, status and a named query on PGlite beside a local lake,
+// the same named query through `sink query --engine warehouse`, and usage errors.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../test/support/cli.ts';
+import { tempDir } from '../../../test/support/teardown.ts';
+import { writeCityLake } from '../../../test/support/warehouse.ts';
+
+const CLI = join(import.meta.dirname, 'main.ts');
+const cli = (args: string[]) => runCli(CLI, args, { env: { WAREHOUSE: undefined, WAREHOUSE_POSTGRES_URL: undefined }, timeoutMs: 120_000 });
+
+describe('cli warehouse', () => {
+  it('init, load, status and query on PGlite beside the lake', async () => {
+    const lake = tempDir('cli-wh-');
+    await writeCityLake(lake, { kinds: ['traffic_camera'], perHour: 12, hours: 2, filesPerHour: 2, replayed: 2 });
+    const init = await cli(['warehouse', 'init', '--lake', lake]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    expect(init.stdout).toMatch(/warehouse pglite schema public: 12 tables created, 0 columns added/);
+
+    const load = await cli(['warehouse', 'load', '--lake', lake, '--log-level', 'warn']);
+    expect(load.code).toBe(0);
+    expect(load.stdout).toContain('loaded 6 objects (28 rows) in 1 batches, 0 covered by loaded objects, 0 skipped');
+
+    const status = await cli(['warehouse', 'status', '--lake', lake, '--table', 'traffic_camera']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/traffic_camera \|\s+6 \|\s+0 \|\s+0 \|\s+28 \|\s+24 \| 2024-05-01\/1\s+\| 2024-05-01\/1\s+\|\s+0/);
+
+    const named = await cli(['warehouse', 'query', '--lake', lake, '--named', 'traffic_per_camera_hour']);
+    expect(named.code).toBe(0);
+    const viaQuery = await cli(['query', '--engine', 'warehouse', '--lake', lake, '--named', 'traffic_per_camera_hour']);
+    expect(viaQuery.code).toBe(0);
+    expect(viaQuery.stdout).toBe(named.stdout);
+    const onLake = await cli(['query', '--lake', lake, '--named', 'traffic_per_camera_hour']);
+    // The lake holds the replayed duplicates; the warehouse has each event once.
+    expect(named.stdout).toMatch(/\(24 rows\)/);
+    expect(onLake.stdout).toMatch(/\(24 rows\)/);
+
+    const sql = await cli(['warehouse', 'query', '--lake', lake, 'SELECT count(*) AS n FROM traffic_camera']);
+    expect(sql.stdout).toMatch(/n\n-+\n24\n/);
+    // Seven processes, each opening PGlite (seconds apiece on a busy machine).
+  }, 300_000);
+
+  it('refuses bad command lines with usage (exit 2)', async () => {
+    const none = await cli(['warehouse']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/CLD_USAGE: .*an action is required/);
+    const bad = await cli(['warehouse', 'load', '--lake', '/tmp/x', '--warehouse', 'oracle']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--warehouse must be pglite, postgres or redshift/);
+    const table = await cli(['warehouse', 'load', '--lake', '/tmp/x', '--table', 'unicorn']);
+    expect(table.code).toBe(2);
+  });
+});

@@ -1,0 +1,189 @@
+// `sink warehouse init | load | query | status`: the warehouse beside the lake: PGlite (a folder, the
+// default), a PostgreSQL server, or Amazon Redshift through the Data API.
+import { isEventKind, isLogLevel, jsonLog, LOG_LEVELS, sleep, type EventKind } from '@city/protocol';
+import type { ObjectStore } from '../ports/store/port.ts';
+import type { Warehouse } from '../warehouse/port.ts';
+import { integerFlag, parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
+import { formatTable } from './table.ts';
+import { WAREHOUSE_USAGE } from './usage.ts';
+import { WAREHOUSE_FLAGS } from './warehouse-flags.ts';
+
+export type WarehouseFlagValues = { [K in keyof typeof WAREHOUSE_FLAGS]?: string | undefined } & { lake?: string | undefined };
+
+/** Opens the warehouse the flags name (PGlite in DIR/_warehouse/pglite by default). */
+export async function warehouseFromFlags(values: WarehouseFlagValues): Promise<Warehouse> {
+  const type = values.warehouse ?? process.env['WAREHOUSE'] ?? 'pglite';
+  const schema = values.schema;
+  switch (type) {
+    case 'pglite': {
+      const dir = values['pglite-dir'] ?? (values.lake === undefined ? undefined : `${values.lake}/_warehouse/pglite`);
+      if (dir === undefined) throw usageError('--warehouse pglite needs --pglite-dir or --lake');
+      const { createPgliteWarehouse } = await import('../warehouse/pglite.ts');
+      return createPgliteWarehouse({ dataDir: dir, ...(schema === undefined ? {} : { schema }) });
+    }
+    case 'postgres': {
+      const url = values['postgres-url'] ?? process.env['WAREHOUSE_POSTGRES_URL'];
+      if (url === undefined) throw usageError('--warehouse postgres needs --postgres-url (or $WAREHOUSE_POSTGRES_URL)');
+      const { createPostgresWarehouse } = await import('../warehouse/postgres.ts');
+      return createPostgresWarehouse({ connectionString: url, ...(schema === undefined ? {} : { schema }) });
+    }
+    case 'redshift': {
+      const database = values.database ?? process.env['REDSHIFT_DATABASE'];
+      if (database === undefined) throw usageError('--warehouse redshift needs --database (or $REDSHIFT_DATABASE)');
+      const { createRedshiftWarehouse } = await import('../warehouse/redshift.ts');
+      return createRedshiftWarehouse({
+        database,
+        workgroupName: values.workgroup ?? process.env['REDSHIFT_WORKGROUP'],
+        clusterIdentifier: values.cluster ?? process.env['REDSHIFT_CLUSTER'],
+        secretArn: values['secret-arn'] ?? process.env['REDSHIFT_SECRET_ARN'],
+        dbUser: values['db-user'],
+        region: values.region,
+        ...(schema === undefined ? {} : { schema }),
+      });
+    }
+    default:
+      throw usageError('--warehouse must be pglite, postgres or redshift');
+  }
+}
+
+async function lakeStore(values: WarehouseFlagValues & { 's3-bucket'?: string | undefined }): Promise<ObjectStore> {
+  const s3 = await s3StoreFromFlags(values);
+  if (s3 !== undefined) return s3;
+  if (values.lake === undefined) throw usageError('--lake (or --s3-bucket) is required');
+  const { createLocalFolderStore } = await import('../ports/store/local.ts');
+  return createLocalFolderStore(values.lake);
+}
+
+/** `sink query --engine warehouse`: SQL or a named query on the warehouse. */
+export async function warehouseQuery(sql: string | undefined, named: { name: string; params: Record<string, string> } | undefined, values: WarehouseFlagValues): Promise<number> {
+  const warehouse = await warehouseFromFlags(values);
+  try {
+    if (named !== undefined) {
+      const { warehouseNamedQuery } = await import('../warehouse/queries.ts');
+      process.stdout.write(formatTable(await warehouseNamedQuery(warehouse, named.name, named.params)));
+    } else {
+      if (sql === undefined || sql.trim() === '') throw usageError('give --named NAME or SQL');
+      process.stdout.write(formatTable(await warehouse.query(sql)));
+    }
+    return 0;
+  } finally {
+    await warehouse.close();
+  }
+}
+
+function parseParams(pairs: readonly string[] | undefined): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usageError(`--param ${pair}: expected NAME=VALUE`);
+    params[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return params;
+}
+
+export async function warehouseCommand(args: readonly string[]): Promise<number> {
+  const parsed = parse(
+    args,
+    {
+      lake: { type: 'string' },
+      ...S3_FLAGS,
+      ...WAREHOUSE_FLAGS,
+      'iam-role': { type: 'string' },
+      table: { type: 'string', multiple: true },
+      batch: { type: 'string' },
+      'every-ms': { type: 'string' },
+      named: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+    },
+    WAREHOUSE_USAGE,
+    true,
+  );
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
+  const [action, ...rest] = positionals;
+  if (action === undefined) throw usageError('an action is required: init, load, query or status');
+  if (!['init', 'load', 'query', 'status'].includes(action)) throw usageError(`unknown action "${action}"`);
+  if (action !== 'query' && rest.length > 0) throw usageError(`unexpected argument "${rest[0]}"`);
+  if (action === 'query') {
+    if (rest.length > 1) throw usageError('give the SQL as one argument (quote it)');
+    if (values.named !== undefined && rest.length > 0) throw usageError('give either --named or SQL, not both');
+    return warehouseQuery(rest[0], values.named === undefined ? undefined : { name: values.named, params: parseParams(values.param) }, values);
+  }
+  const tables: EventKind[] = [];
+  for (const t of values.table ?? []) {
+    if (!isEventKind(t)) throw usageError(`--table: unknown event kind "${t}"`);
+    tables.push(t);
+  }
+  const batch = integerFlag(values.batch, 'batch');
+  const everyMs = integerFlag(values['every-ms'], 'every-ms');
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const iamRole = values['iam-role'] ?? process.env['REDSHIFT_IAM_ROLE'];
+
+  const store = await lakeStore(values);
+  const warehouse = await warehouseFromFlags(values);
+  const { createWarehouseLoader } = await import('../warehouse/loader.ts');
+  const loader = createWarehouseLoader({
+    warehouse,
+    store,
+    ...(tables.length > 0 ? { tables } : {}),
+    ...(batch === undefined ? {} : { maxObjectsPerBatch: batch }),
+    ...(warehouse.engine === 'redshift' ? { redshift: { iamRole: iamRole ?? 'default' } } : {}),
+    log: jsonLog(level),
+  });
+  try {
+    if (action === 'init') {
+      const plan = await loader.init();
+      process.stdout.write(
+        `warehouse ${warehouse.engine} schema ${warehouse.schema}: ${plan.created.length} tables created, ` +
+          `${plan.added.length} columns added${plan.added.length > 0 ? ` (${plan.added.join(', ')})` : ''}, ${plan.widened.length} widened\n`,
+      );
+      return 0;
+    }
+    if (action === 'status') {
+      const status = await loader.status();
+      process.stdout.write(
+        formatTable({
+          columns: ['table', 'objects_loaded', 'objects_covered', 'objects_pending', 'rows_loaded', 'warehouse_rows', 'lake_newest', 'loaded_newest', 'lag_hours'],
+          rows: status.map((s) => ({
+            table: s.table,
+            objects_loaded: s.objectsLoaded,
+            objects_covered: s.objectsCovered,
+            objects_pending: s.objectsPending,
+            rows_loaded: s.rowsLoaded,
+            warehouse_rows: s.warehouseRows,
+            lake_newest: s.lakeNewest,
+            loaded_newest: s.loadedNewest,
+            lag_hours: s.lagHours,
+          })),
+        }),
+      );
+      return 0;
+    }
+    // load: once, or every --every-ms until a signal; a signal stops after the batch under way.
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      for (;;) {
+        const result = await loader.load({ signal: abort.signal });
+        for (const s of result.skipped) process.stderr.write(`skipped ${s.key}: ${s.reason}\n`);
+        process.stdout.write(
+          `loaded ${result.objects} objects (${result.rows} rows) in ${result.batches} batches, ${result.covered} covered by loaded objects, ${result.skipped.length} skipped\n`,
+        );
+        if (everyMs === undefined || abort.signal.aborted) return 0;
+        await Promise.race([sleep(everyMs), new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }))]);
+        if (abort.signal.aborted) return 0;
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } finally {
+    await loader.close();
+    await warehouse.close();
+    await store.close();
+  }
+}

@@ -1,0 +1,151 @@
+// Second stage: merges the contributions of every source partition into one KPI window. Contributions
+// are keyed by KPI and key on the internal topic, so every window of one key meets in one partition
+// (and one instance, which also runs the key's alerts). The latest contribution of each source
+// replaces its previous one, so a replay or a re-emit never counts twice. Pure, like windows.ts, with
+// the same commit rule (first offset of the oldest open window, replay rebuilds quietly).
+import { mergePartials, valuesOf, type PartialState, type Values } from './aggregate.ts';
+import { kpiDefinition, type KpiDefinition } from './definitions.ts';
+import type { Commit, CommitMark, Contribution } from './windows.ts';
+
+export interface MergedWindow {
+  kpi: string;
+  key: string;
+  windowStart: number;
+  windowEnd: number;
+  /** Every contribution received is final. */
+  final: boolean;
+  partial: PartialState;
+  values: Values;
+  sources: number;
+  revision: number;
+}
+
+interface MergeState {
+  def: KpiDefinition;
+  key: string;
+  start: number;
+  end: number;
+  sources: Map<string, Contribution>;
+  firstOffset: bigint;
+  dirty: boolean;
+  finalSent: boolean;
+  revision: number;
+}
+
+interface PartState {
+  wm: number;
+  nextOffset: bigint | undefined;
+  highMark: bigint | undefined;
+  floor: number;
+  /** Max watermark (over contributions) when each window was opened, for the commit mark. */
+  windows: Map<string, MergeState & { wmBefore: number }>;
+}
+
+export interface MergerOptions {
+  allowedLatenessMs: number;
+  /** Extra time a merged window is kept after end + lateness, for instances that report later. */
+  graceMs: number;
+}
+
+export class Merger {
+  readonly #o: MergerOptions;
+  readonly #parts = new Map<string, PartState>();
+  #unknown = 0;
+
+  constructor(options: MergerOptions) {
+    this.#o = options;
+  }
+
+  get #keepMs(): number {
+    return this.#o.allowedLatenessMs + this.#o.graceMs;
+  }
+
+  assign(source: string, mark: CommitMark | undefined): void {
+    this.#parts.set(source, {
+      wm: mark?.wmBefore ?? Number.NEGATIVE_INFINITY,
+      nextOffset: undefined,
+      highMark: mark === undefined ? undefined : BigInt(mark.highMark),
+      floor: mark?.wmAtCommit ?? Number.NEGATIVE_INFINITY,
+      windows: new Map(),
+    });
+  }
+
+  revoke(source: string): void {
+    this.#parts.delete(source);
+  }
+
+  owned(): string[] {
+    return [...this.#parts.keys()];
+  }
+
+  /** One contribution read at `offset` of the internal topic's partition `source`. */
+  add(source: string, offset: bigint, c: Contribution): void {
+    let p = this.#parts.get(source);
+    if (p === undefined) {
+      this.assign(source, undefined);
+      p = this.#parts.get(source)!;
+    }
+    p.nextOffset = offset + 1n;
+    const replaying = p.highMark !== undefined && offset < p.highMark;
+    const def = kpiDefinition(c.kpi);
+    if (def === undefined) {
+      this.#unknown++;
+    } else if (!(replaying && c.windowEnd + this.#keepMs <= p.floor)) {
+      const id = `${c.kpi}|${c.key}|${c.windowStart}`;
+      let w = p.windows.get(id);
+      if (w === undefined) {
+        w = { def, key: c.key, start: c.windowStart, end: c.windowEnd, sources: new Map(), firstOffset: offset, dirty: false, finalSent: false, revision: 0, wmBefore: p.wm };
+        p.windows.set(id, w);
+      }
+      w.sources.set(c.source, c);
+      w.dirty = true;
+    }
+    if (Number.isFinite(c.watermark)) p.wm = Math.max(p.wm, c.watermark);
+    if (p.highMark !== undefined && p.nextOffset >= p.highMark) p.highMark = undefined;
+  }
+
+  tick(): { windows: MergedWindow[]; commits: Commit[] } {
+    const out: MergedWindow[] = [];
+    const commits: Commit[] = [];
+    for (const [source, p] of this.#parts) {
+      const quiet = p.highMark !== undefined;
+      let minOffset: bigint | undefined;
+      let minWm = p.wm;
+      let minHorizon = Number.POSITIVE_INFINITY;
+      for (const [id, w] of p.windows) {
+        if (!quiet && w.dirty) {
+          const contributions = [...w.sources.values()];
+          const final = contributions.every((c) => c.final);
+          const partial = mergePartials(w.def, contributions.map((c) => c.partial));
+          w.dirty = false;
+          w.revision++;
+          w.finalSent = final;
+          out.push({ kpi: w.def.name, key: w.key, windowStart: w.start, windowEnd: w.end, final, partial, values: valuesOf(w.def, partial), sources: contributions.length, revision: w.revision });
+        }
+        if (!quiet && w.finalSent && !w.dirty && p.wm >= w.end + this.#keepMs) {
+          p.windows.delete(id);
+          continue;
+        }
+        minHorizon = Math.min(minHorizon, w.end + this.#keepMs);
+        if (minOffset === undefined || w.firstOffset < minOffset) {
+          minOffset = w.firstOffset;
+          minWm = w.wmBefore;
+        }
+      }
+      if (quiet || p.nextOffset === undefined) continue;
+      commits.push({
+        source,
+        offset: (minOffset ?? p.nextOffset).toString(),
+        // Below every window still open (one may wait past its horizon for a source's final).
+        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: Math.min(p.wm, minHorizon - 1), highMark: p.nextOffset.toString() },
+      });
+    }
+    return { windows: out, commits };
+  }
+
+  stats(): { openWindows: number; unknownKpi: number } {
+    let open = 0;
+    for (const p of this.#parts.values()) open += p.windows.size;
+    return { openWindows: open, unknownKpi: this.#unknown };
+  }
+}

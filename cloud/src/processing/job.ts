@@ -1,0 +1,210 @@
+// The processing job: builds the processed zone from the lake, incrementally and idempotently.
+//
+// For each processed table and each partition (an hour, or a UTC day) whose source hours hold rows:
+// - the partition's source fingerprint is the row count of every source hour it reads (per kind);
+// - it is final once its last source hour has ended plus the table's allowed lateness;
+// - it is built when it is new, when it is not final yet and its fingerprint or finality changed (the
+//   open hour is rebuilt on every run while rows arrive), or with `rebuild`; a final partition whose
+//   fingerprint changed received late rows: it is rebuilt, and the rebuild and the rows are counted
+//   (partition parameters city.late_rebuilds and city.late_rows, and the run's report);
+// - a build writes under a fresh version location, then one catalog call switches the partition to it
+//   (see versions.ts). The same inputs give the same rows: every SELECT orders its output.
+import { createHash } from 'node:crypto';
+import type { Log } from '@city/protocol';
+import { cloudErrors, errorMessage } from '../errors.ts';
+import type { LakePartition } from '../lake/layout.ts';
+import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/index.ts';
+import type { ObjectStore } from '../ports/store/index.ts';
+import { PROCESSED_TABLES, processedTablePrefix, tableLatenessMs, type ProcessedTable, type ProcessedTableName } from './definitions.ts';
+import type { ProcessingEngine } from './engine.ts';
+import { processedSql, sourceWindow } from './sql.ts';
+import { DEFAULT_GRACE_MS, newBuildId, PARAM, retireLocations, sweepOrphans, switchedParameters, versionLocation } from '../lake/versions.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface ProcessOptions {
+  store: ObjectStore;
+  catalog: VersionedCatalog;
+  engine: ProcessingEngine;
+  /** Tables to build; all by default. */
+  tables?: readonly ProcessedTableName[];
+  /** Inclusive UTC date range (YYYY-MM-DD) of the partitions to consider. */
+  from?: string;
+  to?: string;
+  /** Build every partition considered, changed or not. */
+  rebuild?: boolean;
+  /** Milliseconds a replaced location stays readable before it is deleted. */
+  graceMs?: number;
+  now?: () => number;
+  signal?: AbortSignal;
+  log?: Log;
+}
+
+export type PartitionAction = 'new' | 'open' | 'closed' | 'late' | 'rebuild';
+
+export interface ProcessedPartitionBuild {
+  table: ProcessedTableName;
+  partition: LakePartition;
+  action: PartitionAction;
+  final: boolean;
+  rows: number | undefined;
+  location: string;
+  /** Source rows that arrived after the partition was final (late builds only). */
+  lateRows: number;
+}
+
+export interface ProcessReport {
+  build: string;
+  built: ProcessedPartitionBuild[];
+  /** Partitions left as they were (nothing changed). */
+  unchanged: number;
+  late: { partitions: number; rows: number };
+  retired: { locations: number; files: number; orphans: number };
+}
+
+interface Planned {
+  table: ProcessedTable;
+  partition: LakePartition;
+  start: Date;
+  end: Date;
+  final: boolean;
+  fingerprint: string;
+  sourceRows: number;
+}
+
+const hourKey = (ms: number): string => {
+  const d = new Date(ms);
+  return `${d.toISOString().slice(0, 10)}/${d.getUTCHours()}`;
+};
+
+export async function runProcessing(options: ProcessOptions): Promise<ProcessReport> {
+  const { store, catalog, engine } = options;
+  const now = options.now ?? Date.now;
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const log = options.log ?? (() => undefined);
+  const tables = options.tables === undefined ? PROCESSED_TABLES : PROCESSED_TABLES.filter((t) => options.tables?.includes(t.name));
+  for (const name of options.tables ?? []) {
+    if (!PROCESSED_TABLES.some((t) => t.name === name)) throw cloudErrors.create('CLD_INVALID_OPTIONS', `/tables: unknown processed table ${name}`);
+  }
+  for (const [k, v] of [['from', options.from], ['to', options.to]] as const) {
+    if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw cloudErrors.create('CLD_INVALID_OPTIONS', `/${k} must be YYYY-MM-DD`);
+  }
+  const build = newBuildId(now());
+  const report: ProcessReport = { build, built: [], unchanged: 0, late: { partitions: 0, rows: 0 }, retired: { locations: 0, files: 0, orphans: 0 } };
+
+  // Row counts per source hour of every kind the tables read, in one statement for the whole run.
+  const kinds = [...new Set(tables.flatMap((t) => t.sources))];
+  const counts = new Map<string, Map<string, number>>(kinds.map((k) => [k, new Map()]));
+  if (kinds.length > 0) {
+    const rows = await engine.rows(
+      kinds.map((k) => `SELECT '${k}' AS kind, event_date, event_hour, count(*) AS n FROM ${k} GROUP BY event_date, event_hour`).join(' UNION ALL '),
+    );
+    for (const r of rows) counts.get(String(r.kind))?.set(`${String(r.event_date)}/${Number(r.event_hour)}`, Number(r.n));
+  }
+  const countsOf = async (kind: string): Promise<Map<string, number>> => counts.get(kind) ?? new Map();
+
+  for (const table of tables) {
+    if (options.signal?.aborted) break;
+    const prefix = processedTablePrefix(table.name);
+    await catalog.ensureTable({ name: table.name, description: table.description, columns: table.schema.columns, partitionKeys: table.schema.partitionKeys, location: prefix });
+    const existing = new Map((await catalog.partitions(table.name)).map((p) => [p.values.join('/'), p]));
+    const planned = await plan(table, await Promise.all(table.sources.map(async (k) => ({ kind: k, counts: await countsOf(k) }))), now(), options);
+    const switches: CatalogPartition[] = [];
+    for (const p of planned) {
+      if (options.signal?.aborted) break;
+      const id = `${p.partition.event_date}/${p.partition.event_hour}`;
+      const old = existing.get(id);
+      const wasFinal = old?.parameters?.[PARAM.final] === 'true';
+      const changed = old?.parameters?.[PARAM.source] !== p.fingerprint;
+      let action: PartitionAction | undefined;
+      if (old === undefined) action = 'new';
+      else if (options.rebuild === true) action = 'rebuild';
+      else if (wasFinal && changed) action = 'late';
+      else if (!wasFinal && (changed || p.final)) action = p.final ? 'closed' : 'open';
+      if (action === undefined) {
+        report.unchanged++;
+        continue;
+      }
+      const oldRows = Number(old?.parameters?.[PARAM.sourceRows] ?? 0);
+      const lateRows = action === 'late' ? Math.max(0, p.sourceRows - oldRows) : 0;
+      const location = versionLocation(prefix, p.partition, build);
+      let rows: number | undefined;
+      try {
+        rows = await engine.write(processedSql(table, engine.dialect, { start: p.start, end: p.end, final: p.final }), location);
+      } catch (err) {
+        throw cloudErrors.create('CLD_PROCESSING', `${table.name} ${id}: ${errorMessage(err)}`, err);
+      }
+      const parameters: Record<string, string> = {
+        [PARAM.build]: build,
+        [PARAM.final]: String(p.final),
+        [PARAM.builtAt]: new Date(now()).toISOString(),
+        [PARAM.source]: p.fingerprint,
+        [PARAM.sourceRows]: String(p.sourceRows),
+        [PARAM.lateRebuilds]: String(Number(old?.parameters?.[PARAM.lateRebuilds] ?? 0) + (action === 'late' ? 1 : 0)),
+        [PARAM.lateRows]: String(Number(old?.parameters?.[PARAM.lateRows] ?? 0) + lateRows),
+      };
+      switches.push({ values: [p.partition.event_date, String(p.partition.event_hour)], location, parameters: switchedParameters(old, now(), parameters) });
+      report.built.push({ table: table.name, partition: p.partition, action, final: p.final, rows, location, lateRows });
+      if (action === 'late') {
+        report.late.partitions++;
+        report.late.rows += lateRows;
+        log('warn', 'late rows rebuilt a final partition', { table: table.name, partition: id, lateRows });
+      }
+    }
+    // One switch per table: every partition built in this run turns visible in the same catalog call.
+    if (switches.length > 0) await catalog.replacePartitions(table.name, switches);
+    const retired = await retireLocations(store, catalog, table.name, now(), graceMs);
+    report.retired.locations += retired.locations;
+    report.retired.files += retired.files;
+    report.retired.orphans += await sweepOrphans(store, catalog, table.name, prefix, now(), graceMs);
+    log('debug', 'processed table', { table: table.name, built: switches.length });
+  }
+  return report;
+}
+
+/** The partitions of a table with source rows, their span, finality and fingerprint. */
+async function plan(
+  table: ProcessedTable,
+  sources: readonly { kind: string; counts: Map<string, number> }[],
+  now: number,
+  options: Pick<ProcessOptions, 'from' | 'to'>,
+): Promise<Planned[]> {
+  const starts = new Set<number>();
+  for (const { counts } of sources) {
+    for (const key of counts.keys()) {
+      const [date, hour] = key.split('/') as [string, string];
+      const ms = Date.parse(`${date}T00:00:00Z`) + (table.grain === 'day' ? 0 : Number(hour) * HOUR_MS);
+      if (options.from !== undefined && date < options.from) continue;
+      if (options.to !== undefined && date > options.to) continue;
+      starts.add(ms);
+    }
+  }
+  const lateness = tableLatenessMs(table);
+  const out: Planned[] = [];
+  for (const startMs of [...starts].sort((a, b) => a - b)) {
+    const start = new Date(startMs);
+    const end = new Date(startMs + (table.grain === 'day' ? DAY_MS : HOUR_MS));
+    const { from, to } = sourceWindow(table, { start, end });
+    const parts: string[] = [];
+    let sourceRows = 0;
+    for (const { kind, counts } of sources) {
+      for (let h = from.getTime(); h < to.getTime(); h += HOUR_MS) {
+        const n = counts.get(hourKey(h));
+        if (n === undefined) continue;
+        parts.push(`${kind}:${hourKey(h)}=${n}`);
+        sourceRows += n;
+      }
+    }
+    out.push({
+      table,
+      partition: { event_date: start.toISOString().slice(0, 10), event_hour: start.getUTCHours() },
+      start,
+      end,
+      final: now >= to.getTime() + lateness,
+      fingerprint: createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32),
+      sourceRows,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,241 @@
+// The AWS app synthesized in process (offline) and checked with aws-cdk-lib/assertions: the lake
+// buckets locked down, the catalog and workgroup configured, the sink's task role holding exactly the
+// actions the sink's code calls and the README lists, no wildcard actions anywhere, the container
+// read-only and non-root, and the MSK variant with SASL/SCRAM.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Template, Match } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../test/support/cli.ts';
+import { tempDir } from '../../test/support/teardown.ts';
+import { HEALTHCHECK_COMMAND, IMAGE } from '../image/layout.ts';
+import { createApp } from './app.ts';
+import { SINK_GLUE_ACTIONS, SINK_S3_BUCKET_ACTIONS, SINK_S3_OBJECT_ACTIONS } from './sink-service.ts';
+import { CitySinkStack } from './stack.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource?: unknown;
+  Condition?: unknown;
+  Principal?: unknown;
+}
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+
+const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** Every policy statement in the template: identity policies, managed policies, bucket and key policies. */
+function statements(resources: Resources): { where: string; statement: Statement }[] {
+  const out: { where: string; statement: Statement }[] = [];
+  for (const [id, r] of Object.entries(resources)) {
+    const docs: unknown[] = [];
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::S3::BucketPolicy') docs.push(p['PolicyDocument']);
+    if (r.Type === 'AWS::KMS::Key') docs.push(p['KeyPolicy']);
+    if (r.Type === 'AWS::IAM::Role') for (const inline of (p['Policies'] as { PolicyDocument: unknown }[] | undefined) ?? []) docs.push(inline.PolicyDocument);
+    for (const doc of docs) for (const statement of (doc as { Statement: Statement[] }).Statement) out.push({ where: `${r.Type} ${id}`, statement });
+  }
+  return out;
+}
+
+/** The task role's policy statements (the role the sink's code runs as). */
+function taskRoleStatements(template: Template): Statement[] {
+  const roles = template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('^City sink') } });
+  expect(Object.keys(roles)).toHaveLength(1);
+  const roleId = Object.keys(roles)[0]!;
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    (p['Properties'] as { Roles: { Ref: string }[] }).Roles.some((r) => r.Ref === roleId),
+  );
+  expect(policies).toHaveLength(1);
+  return (policies[0]!['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+}
+
+/** Actions named in the README sentence that starts with `marker` (to the end of its paragraph), e.g. `s3:PutObject`. */
+function readmeActions(marker: string, service: string): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(marker);
+  expect(start, `README: "${marker}"`).toBeGreaterThan(-1);
+  const text = readme.slice(start, readme.indexOf('\n\n', start));
+  return [...new Set([...text.matchAll(new RegExp(`\`(${service}:[A-Za-z]+)\``, 'g'))].map((m) => m[1]!))].sort();
+}
+
+/** AWS SDK commands a source file imports, as IAM actions (ListObjectsV2 is authorised as ListBucket). */
+function sdkActions(file: string, service: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const names = [...text.matchAll(/\b([A-Z][A-Za-z0-9]+)Command\b/g)].map((m) => m[1]!);
+  return [...new Set(names.map((n) => `${service}:${n === 'ListObjectsV2' ? 'ListBucket' : n}`))].sort();
+}
+
+describe('AWS app', () => {
+  let template: Template;
+  let resources: Resources;
+
+  beforeAll(() => {
+    const { stack } = createApp({ outdir: tempDir('city-cdk-test-') });
+    template = Template.fromStack(stack);
+    resources = template.toJSON()['Resources'] as Resources;
+  });
+
+  it('keeps the lake and results buckets private, encrypted, TLS-only, with a lifecycle for the raw zone', () => {
+    template.resourceCountIs('AWS::S3::Bucket', 2);
+    template.allResourcesProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Id: 'raw-zone',
+            Prefix: 'lake/raw/',
+            Status: 'Enabled',
+            ExpirationInDays: 730,
+            Transitions: [
+              { StorageClass: 'STANDARD_IA', TransitionInDays: 30 },
+              { StorageClass: 'GLACIER_IR', TransitionInDays: 90 },
+            ],
+          }),
+        ]),
+      },
+    });
+    // Each bucket's policy denies every request that is not over TLS.
+    const policies = template.findResources('AWS::S3::BucketPolicy');
+    expect(Object.keys(policies)).toHaveLength(2);
+    for (const policy of Object.values(policies)) {
+      expect((policy['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+    // The lake outlives the stack.
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ LifecycleConfiguration: Match.anyValue() }) });
+  });
+
+  it('creates the Glue database and an Athena workgroup with an enforced, encrypted result location and a scan limit', () => {
+    template.hasResourceProperties('AWS::Glue::Database', { DatabaseInput: Match.objectLike({ Name: 'city_lake' }) });
+    template.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: 'city',
+      WorkGroupConfiguration: {
+        EnforceWorkGroupConfiguration: true,
+        PublishCloudWatchMetricsEnabled: true,
+        BytesScannedCutoffPerQuery: 10 * 1024 ** 3,
+        EngineVersion: { SelectedEngineVersion: 'AUTO' },
+        ResultConfiguration: {
+          OutputLocation: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['s3://', '/athena/'])]) }),
+          EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+  });
+
+  it('gives the sink exactly the S3 and Glue actions its code calls and the README lists, on the lake and its database only', () => {
+    const granted = taskRoleStatements(template);
+    expect(granted.every((s) => s.Effect === 'Allow')).toBe(true);
+    const actions = (service: string) => [...new Set(granted.flatMap((s) => list(s.Action)).filter((a) => a.startsWith(`${service}:`)))].sort();
+    expect(granted.flatMap((s) => list(s.Action)).every((a) => a.startsWith('s3:') || a.startsWith('glue:'))).toBe(true);
+    // The code: the SDK commands the store and the Glue catalog send.
+    expect(actions('s3')).toEqual(sdkActions('cloud/src/ports/store/s3.ts', 's3'));
+    expect(actions('glue')).toEqual(sdkActions('cloud/src/ports/catalog/glue.ts', 'glue'));
+    // The README's lists say the same.
+    expect(actions('s3')).toEqual(readmeActions('The role needs `s3:', 's3'));
+    expect(actions('glue')).toEqual(readmeActions('The IAM role needs `glue:', 'glue'));
+    expect(actions('glue')).toEqual([...SINK_GLUE_ACTIONS].sort());
+    expect(actions('s3')).toEqual([...SINK_S3_BUCKET_ACTIONS, ...SINK_S3_OBJECT_ACTIONS].sort());
+    // No resource wildcard: objects below the lake prefix, the bucket with a prefix condition, the database's ARNs.
+    const text = JSON.stringify(granted);
+    expect(text).not.toMatch(/"Resource":"\*"/);
+    expect(granted.find((s) => list(s.Action).includes('s3:PutObject'))?.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^Lake/), 'Arn'] }, '/lake/*']] });
+    expect(granted.find((s) => list(s.Action).includes('s3:ListBucket'))?.Condition).toEqual({ StringLike: { 's3:prefix': ['lake/*'] } });
+    const glue = granted.find((s) => list(s.Action).includes('glue:CreateTable'))!;
+    expect(JSON.stringify(glue.Resource)).toMatch(/:database\/city_lake"/);
+    expect(JSON.stringify(glue.Resource)).toMatch(/:table\/city_lake\/\*"/);
+  });
+
+  it('allows no wildcard action anywhere (Deny statements aside), in both variants', () => {
+    const { stack } = createApp({ outdir: tempDir('city-cdk-msk-'), context: { msk: 'true' } });
+    for (const r of [resources, Template.fromStack(stack).toJSON()['Resources'] as Resources]) {
+      const found = statements(r);
+      expect(found.length).toBeGreaterThan(5);
+      const wild = found.filter(({ statement }) => statement.Effect === 'Allow' && list(statement.Action).some((a) => a === '*' || /^[a-z0-9-]+:\*$/.test(a)));
+      expect(wild.map((w) => `${w.where}: ${JSON.stringify(w.statement.Action)}`)).toEqual([]);
+    }
+  });
+
+  it('runs the sink image read-only and non-root, with its health check, volumes and configuration by environment', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RequiresCompatibilities: ['FARGATE'],
+      Volumes: [{ Name: 'data' }, { Name: 'tmp' }],
+      ContainerDefinitions: [
+        Match.objectLike({
+          ReadonlyRootFilesystem: true,
+          User: `${IMAGE.uid}:${IMAGE.uid}`,
+          HealthCheck: Match.objectLike({ Command: ['CMD', ...HEALTHCHECK_COMMAND] }),
+          MountPoints: [
+            { ContainerPath: IMAGE.dataDir, ReadOnly: false, SourceVolume: 'data' },
+            { ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'tmp' },
+          ],
+          Environment: Match.arrayWith([
+            { Name: 'SINK_BROKERS', Value: { Ref: 'KafkaBrokers' } },
+            { Name: 'SINK_S3_BUCKET', Value: { Ref: Match.stringLikeRegexp('^Lake') } },
+            { Name: 'SINK_S3_PREFIX', Value: 'lake' },
+            { Name: 'SINK_CATALOG', Value: 'glue' },
+            { Name: 'SINK_GLUE_DATABASE', Value: 'city_lake' },
+            { Name: 'SINK_LAKE', Value: '' },
+          ]),
+        }),
+      ],
+    });
+    template.hasParameter('KafkaBrokers', { Type: 'String', AllowedPattern: Match.anyValue() });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      LaunchType: 'FARGATE',
+      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+    });
+  });
+
+  it('with msk: a SASL/SCRAM-only, TLS cluster, the sink user in a KMS-encrypted AmazonMSK_ secret, passed as secrets', () => {
+    const { stack } = createApp({ outdir: tempDir('city-cdk-msk-'), context: { msk: 'true' } });
+    const msk = Template.fromStack(stack);
+    msk.hasResourceProperties('AWS::MSK::Cluster', {
+      ClientAuthentication: { Sasl: { Scram: { Enabled: true } }, Unauthenticated: { Enabled: false } },
+      EncryptionInfo: { EncryptionInTransit: { ClientBroker: 'TLS', InCluster: true } },
+    });
+    msk.hasResourceProperties('AWS::SecretsManager::Secret', { Name: Match.stringLikeRegexp('^AmazonMSK_'), KmsKeyId: Match.anyValue() });
+    msk.resourceCountIs('AWS::MSK::BatchScramSecret', 1);
+    msk.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 9096, ToPort: 9096, IpProtocol: 'tcp' });
+    msk.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'SINK_BROKERS', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('BootstrapBrokers'), 'BootstrapBrokerStringSaslScram'] } }]),
+          Secrets: [Match.objectLike({ Name: 'KAFKA_SASL_USERNAME' }), Match.objectLike({ Name: 'KAFKA_SASL_PASSWORD' })],
+        }),
+      ],
+    });
+    expect(Object.keys(msk.toJSON()['Parameters'] as object)).not.toContain('KafkaBrokers');
+    // The plain environment holds no credential.
+    expect(JSON.stringify(msk.findResources('AWS::ECS::TaskDefinition'))).not.toMatch(/"Name":"KAFKA_SASL_PASSWORD","Value"/);
+  });
+
+  it('refuses properties AWS would refuse at deploy time, naming them', () => {
+    expect(() => new CitySinkStack(new App(), 'Bad', { bytesScannedCutoffPerQuery: 1000 })).toThrow(/CDK_INVALID_PROPS|bytesScannedCutoffPerQuery must be an integer of at least 10000000/);
+    expect(() => new CitySinkStack(new App(), 'Bad', { glueDatabase: 'City-Lake' })).toThrow(/glueDatabase must match/);
+    expect(() => new CitySinkStack(new App(), 'Bad', { glueProjectionFrom: 'yesterday' })).toThrow(/glueProjectionFrom must be YYYY-MM-DD/);
+    expect(() => new CitySinkStack(new App(), 'Bad', { lake: { rawExpireAfterDays: 10 } })).toThrow(/rawExpireAfterDays must be after/);
+    expect(() => createApp({ outdir: tempDir('city-cdk-bad-'), context: { msk: 'yes' } })).toThrow(/context msk must be true or false/);
+  });
+
+  it('synthesizes offline from the command line into --out', async () => {
+    const out = tempDir('city-cdk-cli-');
+    const result = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--out', out, '--context', 'glueDatabase=town_lake'], { timeoutMs: 120_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe(join(out, 'CitySink.template.json'));
+    expect(readFileSync(join(out, 'CitySink.template.json'), 'utf8')).toContain('"town_lake"');
+    expect(result.stderr).toMatch(/^CitySink: \d+ resources \(/);
+    const bad = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--context', 'nokey']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/CDK_USAGE.*--context wants KEY=VALUE/);
+  });
+});

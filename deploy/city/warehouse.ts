@@ -1,0 +1,62 @@
+// The city's warehouse: PGlite in <dir>/warehouse, loaded from the lake on a timer. It starts in the
+// background (PGlite and the tables take a few seconds), so the city is up before its warehouse is; a
+// load that fails is logged and tried again next round (nothing half-loads).
+import { type Log } from '@city/protocol';
+import { createLocalFolderStore, createPgliteWarehouse, createWarehouseLoader, type Warehouse, type WarehouseLoader } from '@city/cloud';
+
+export interface CityWarehouse {
+  /** Objects and rows loaded since start, and the last error if the last round failed. */
+  stats(): { objects: number; rows: number; rounds: number; lastError?: string };
+  /** Stops the timer, waits for the round under way, closes PGlite. */
+  close(): Promise<void>;
+}
+
+export function startCityWarehouse(options: { lakeDir: string; dataDir: string; everyMs: number; log: Log }): CityWarehouse {
+  const store = createLocalFolderStore(options.lakeDir);
+  let warehouse: Warehouse | undefined;
+  let loader: WarehouseLoader | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let current: Promise<void> = Promise.resolve();
+  const totals: { objects: number; rows: number; rounds: number; lastError?: string } = { objects: 0, rows: 0, rounds: 0 };
+
+  const round = async () => {
+    try {
+      if (loader === undefined) {
+        warehouse = await createPgliteWarehouse({ dataDir: options.dataDir });
+        loader = createWarehouseLoader({ warehouse, store, log: options.log });
+        await loader.init();
+      }
+      const result = await loader.load();
+      totals.objects += result.objects;
+      totals.rows += result.rows;
+      totals.rounds++;
+      delete totals.lastError;
+    } catch (err) {
+      totals.lastError = err instanceof Error ? err.message : String(err);
+      options.log('warn', 'warehouse load failed; trying again next round', { error: totals.lastError });
+    }
+  };
+
+  const schedule = () => {
+    if (closed) return;
+    timer = setTimeout(() => {
+      current = round().finally(schedule);
+    }, options.everyMs);
+    timer.unref();
+  };
+  current = round().finally(schedule);
+
+  return {
+    stats: () => ({ ...totals }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      await current;
+      await loader?.close();
+      await warehouse?.close();
+      await store.close();
+    },
+  };
+}
