@@ -1,13 +1,13 @@
 // The whole city on one machine as one component: Kafka (KRaft, or KAFKA_BROKERS) with the standard
-// topics → the sink → the dashboard → a gateway → a simulated fleet, started in that order and closed in
-// reverse (devices stop, the gateway forwards what it holds, the sink flushes and commits, Kafka stops),
-// within one deadline.
+// topics → the sink (with the processed zone, the live KPIs and the warehouse) → the dashboard → a
+// gateway → a simulated fleet, started in that order and closed in reverse (devices stop, the gateway
+// forwards what it holds, the sink flushes and commits, Kafka stops), within one deadline.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
+import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, liveTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createDashboard, createProcessingSchedule, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
+import { createDashboard, createLive, createProcessingSchedule, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
@@ -147,6 +147,10 @@ export function createCity(options: CityOptions = {}): City {
         const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
         life.defer('processing', () => processing.close());
         processing.start();
+        // Live KPIs and alerts for the dashboard, as their own consumer group (the sink's path is untouched).
+        const live = createLive({ brokers: cluster.brokers, topics, liveTopics: liveTopicSet(suffix), ...(suffix === undefined ? {} : { groupId: `city-live-${suffix}`, clientId: `city-live-${suffix}` }), log });
+        life.defer('live', () => live.close());
+        await live.start();
 
         if (settings.warehouseEveryMs > 0) {
           const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, log });
