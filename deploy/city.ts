@@ -5,9 +5,10 @@ import { closeOnSignals, parseCommandLine, runMain, textLog } from '@city/protoc
 import { createCity } from './city/index.ts';
 import { cityErrors } from './city/errors.ts';
 
-const USAGE = `usage: npm run city -- [--dir D] [--port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S]
+const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S]
   --dir D           state folder: Kafka data, gateway buffer, lake (default ./.city)
   --port P          gateway MQTT port (default 1884; a free one if taken)
+  --dashboard-port P  operations dashboard on 127.0.0.1 (default 8080; a free one if taken)
   --seed N          simulator seed (default 1)
   --rate R          events per second per device (default 1)
   --scale K         fleet size multiplier over the default small city of 100 devices (default 1)
@@ -32,6 +33,7 @@ async function main(): Promise<number> {
     {
       dir: { type: 'string' },
       port: { type: 'string' },
+      'dashboard-port': { type: 'string' },
       seed: { type: 'string' },
       rate: { type: 'string' },
       scale: { type: 'string' },
@@ -45,6 +47,7 @@ async function main(): Promise<number> {
   const city = createCity({
     dir: values.dir,
     port: numberFlag('port', values.port),
+    dashboardPort: numberFlag('dashboard-port', values['dashboard-port']),
     seed: numberFlag('seed', values.seed),
     rate: numberFlag('rate', values.rate),
     scale: numberFlag('scale', values.scale),
@@ -75,6 +78,7 @@ async function main(): Promise<number> {
   const lake = city.lakeDir;
   say(`
 The city is running: Kafka ${city.brokers().join(',')}, gateway mqtt://127.0.0.1:${city.gatewayPort()}, lake ${lake}
+Watch it live: ${city.dashboardUrl()}
 Try, in another terminal (files appear within ~5 s):
   npm run query -- --lake ${lake}
   npm run query -- --lake ${lake} "SELECT vehicle_type, count(*) AS n, round(avg(speed) * 3.6, 1) AS avg_kmh FROM vehicle GROUP BY 1 ORDER BY n DESC"

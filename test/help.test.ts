@@ -40,6 +40,7 @@ const CASES: [script: string, args: string[]][] = [
   ['sink', ['process']],
   ['sink', ['live']],
   ['sink', ['warehouse']],
+  ['sink', ['dashboard']],
   ['query', []],
   ['sim', []],
   ['city', []],

@@ -79,6 +79,8 @@ export const cloudErrors = defineErrors('CLD', {
     action: 'a column changed type: only added columns are applied by themselves; migrate the column by hand (or drop the table and load it again)',
   },
   CLD_WAREHOUSE_OBJECT: { message: 'lake object skipped by the warehouse loader', canRetry: false, action: 'the object is unreadable or corrupt (reason in the message); fix or remove it, the next load picks it up' },
+  CLD_DASHBOARD_PAGE: { message: 'the dashboard page is missing or did not build', canRetry: false, action: 'build it with npm run dashboard:build (needs npm ci at the repository root) and read the Vite output in the message' },
+  CLD_DASHBOARD_LISTEN: { message: 'the dashboard could not listen', canRetry: true, action: 'pick a free port with --port (0 picks one) or stop what holds it' },
 });
 
 export type CloudErrorCode = (typeof cloudErrors.codes)[number];

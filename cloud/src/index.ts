@@ -160,3 +160,4 @@ export {
   type WarehouseLoaderOptions,
   type WarehouseTable,
 } from './warehouse/index.ts';
+export * from './dashboard/index.ts';

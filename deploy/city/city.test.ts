@@ -17,10 +17,13 @@ describe('the city', () => {
   it('starts Kafka topics → sink → gateway → fleet, fills the lake, refuses a second start and closes once', async () => {
     vi.stubEnv('KAFKA_BROKERS', brokers.join(','));
     onTeardown(() => vi.unstubAllEnvs());
-    const city = createCity({ dir: tempDir('city-'), port: 0, scale: 0.05, rate: 5, topicSuffix: suffix(), log: silentLog, warehouseEveryMs: 1_000 });
+    const city = createCity({ dir: tempDir('city-'), port: 0, dashboardPort: 0, scale: 0.05, rate: 5, topicSuffix: suffix(), log: silentLog, warehouseEveryMs: 1_000 });
     onTeardown(() => city.close());
     await city.start();
     expect(city.brokers()).toEqual(brokers);
+    const page = await fetch(city.dashboardUrl());
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Havenstad operations');
     await expect(city.start()).rejects.toMatchObject({ code: 'CITY_ALREADY_STARTED' });
     // The default fleet scaled, each kind keeping at least one device.
     expect(city.stats().devices).toBe(Object.values(DEFAULT_FLEET).reduce((n, k) => n + Math.max(1, Math.round(k * 0.05)), 0));
@@ -50,10 +53,11 @@ describe('the city', () => {
     expect(bad.stderr).toMatch(/^city: CITY_USAGE: .*--rate/);
 
     const dir = tempDir('city-cli-');
-    const city = spawnCli(CLI, ['--dir', dir, '--port', '0', '--scale', '0.05', '--rate', '5', '--topic-suffix', suffix()], {
+    const city = spawnCli(CLI, ['--dir', dir, '--port', '0', '--dashboard-port', '0', '--scale', '0.05', '--rate', '5', '--topic-suffix', suffix()], {
       env: { KAFKA_BROKERS: brokers.join(',') },
     });
     await city.waitForOutput(/The city is running/, 60_000);
+    await city.waitForOutput(/Watch it live: http:\/\/127\.0\.0\.1:\d+\//, 5_000);
     city.signal('SIGINT');
     const result = await city.exited;
     expect(result.code, result.stderr).toBe(0);

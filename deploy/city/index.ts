@@ -1,12 +1,13 @@
 // The whole city on one machine as one component: Kafka (KRaft, or KAFKA_BROKERS) with the standard
-// topics → the sink → a gateway → a simulated fleet, started in that order and closed in reverse (devices
-// stop, the gateway forwards what it holds, the sink flushes and commits, Kafka stops), within one deadline.
+// topics → the sink (with the processed zone, the live KPIs and the warehouse) → the dashboard → a
+// gateway → a simulated fleet, started in that order and closed in reverse (devices stop, the gateway
+// forwards what it holds, the sink flushes and commits, Kafka stops), within one deadline.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
+import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, liveTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createProcessingSchedule, createSink, type Sink } from '@city/cloud';
+import { createDashboard, createLive, createProcessingSchedule, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
@@ -20,6 +21,8 @@ const CitySchema = Type.Object(
     dir: Type.String({ minLength: 1 }),
     /** Gateway MQTT port; a free one when taken (0: always a free one). */
     port: Type.Integer({ minimum: 0, maximum: 65_535 }),
+    /** Dashboard HTTP port on 127.0.0.1; a free one when taken (0: always a free one). */
+    dashboardPort: Type.Integer({ minimum: 0, maximum: 65_535 }),
     seed: Type.Integer(),
     /** Events per second per device. */
     rate: Type.Number({ minimum: 0, maximum: 10_000 }),
@@ -46,7 +49,7 @@ export interface CityOptions extends Partial<CitySettings> {
 
 export const cityOptions = defineOptions<typeof CitySchema, Omit<CityOptions, 'log' | 'kafkaLog'>>({
   schema: CitySchema,
-  defaults: { dir: '.city', port: 1884, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
+  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
   error: (detail) => cityErrors.create('CITY_INVALID_OPTIONS', detail),
 });
 
@@ -83,6 +86,8 @@ export interface City {
   brokers(): string[];
   /** The gateway's MQTT port (after start). */
   gatewayPort(): number;
+  /** The operations dashboard's address (after start). */
+  dashboardUrl(): string;
   stats(): CityStats;
 }
 
@@ -113,6 +118,7 @@ export function createCity(options: CityOptions = {}): City {
   let kafka: KafkaCluster | undefined;
   let sink: Sink | undefined;
   let gateway: Gateway | undefined;
+  let dashboard: Dashboard | undefined;
   let fleet: Fleet | undefined;
   let warehouse: CityWarehouse | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
@@ -141,12 +147,24 @@ export function createCity(options: CityOptions = {}): City {
         const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
         life.defer('processing', () => processing.close());
         processing.start();
+        // Live KPIs and alerts for the dashboard, as their own consumer group (the sink's path is untouched).
+        const live = createLive({ brokers: cluster.brokers, topics, liveTopics: liveTopicSet(suffix), ...(suffix === undefined ? {} : { groupId: `city-live-${suffix}`, clientId: `city-live-${suffix}` }), log });
+        life.defer('live', () => live.close());
+        await live.start();
 
         if (settings.warehouseEveryMs > 0) {
           const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, log });
           warehouse = loading;
           life.defer('warehouse', () => loading.close());
         }
+
+        // The page is built when missing or stale (Vite, a few seconds) and kept for later runs.
+        await ensurePage();
+        const dashboardPort = settings.dashboardPort !== 0 && (await portIsFree(settings.dashboardPort)) ? settings.dashboardPort : 0;
+        const screen = createDashboard({ brokers: cluster.brokers, port: dashboardPort, topics: dashboardTopics(suffix), sinkGroup: lake.options.groupId, lakeDir, log });
+        dashboard = screen;
+        life.defer('dashboard', () => screen.close());
+        await screen.start();
 
         const port = settings.port !== 0 && (await portIsFree(settings.port)) ? settings.port : 0;
         const edge = createGateway(
@@ -166,6 +184,7 @@ export function createCity(options: CityOptions = {}): City {
     close: () => life.close(),
     brokers: () => started(kafka, 'brokers()').brokers,
     gatewayPort: () => started(gateway, 'gatewayPort()').port(),
+    dashboardUrl: () => started(dashboard, 'dashboardUrl()').url(),
     stats() {
       const f = started(fleet, 'stats()').stats();
       const g = started(gateway, 'stats()').stats();

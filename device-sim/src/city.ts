@@ -41,7 +41,7 @@ export interface RoutePoint {
 /** [x, y, limit of the segment starting here in km/h, 'L' if a traffic light stands here]. */
 type Waypoint = readonly [number, number, number, ('L' | '')?];
 
-interface RouteSpec {
+export interface RouteSpec {
   id: string;
   name: string;
   /** Closed loops are driven round; open routes out and back with a turnaround at each end. */
@@ -51,7 +51,7 @@ interface RouteSpec {
   stopSpacing?: number;
 }
 
-const ROUTE_SPECS: readonly RouteSpec[] = [
+export const ROUTE_SPECS: readonly RouteSpec[] = [
   {
     id: 'ring-a10',
     name: 'Ring A10',

@@ -44,3 +44,4 @@ export { Rng, stableUuid } from './rng.ts';
 export { CITY_CENTER, CITY_NAME, DISTRICTS, ROUTES } from './city.ts';
 export { cityTimeToUtc, localTime, utcOffsetMinutes } from './clock.ts';
 export { simErrors, type SimErrorCode } from './errors.ts';
+export { cityGeoJson, cityGeoJsonText, type CityFeature, type CityGeoJson } from './geojson.ts';

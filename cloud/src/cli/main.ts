@@ -21,6 +21,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./query.ts')).queryCommand(rest);
     case 'compact':
       return (await import('./compact.ts')).compactCommand(rest);
+    case 'dashboard':
+      return (await import('./dashboard.ts')).dashboardCommand(rest);
     case 'process':
       return (await import('./process.ts')).processCommand(rest);
     case 'live':
@@ -28,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'warehouse':
       return (await import('./warehouse.ts')).warehouseCommand(rest);
     case undefined:
-      throw usageError('a command is required: run, query, compact, process, live or warehouse');
+      throw usageError('a command is required: run, query, compact, process, live, warehouse or dashboard');
     default:
       throw usageError(`unknown command "${command}"`);
   }

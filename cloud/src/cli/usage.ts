@@ -81,6 +81,15 @@ export const WAREHOUSE_USAGE = `usage:
                 [--iam-role ARN|default] (or $REDSHIFT_DATABASE, $REDSHIFT_WORKGROUP, $REDSHIFT_CLUSTER,
                 $REDSHIFT_SECRET_ARN, $REDSHIFT_IAM_ROLE); the lake must be on S3 (--s3-bucket)`;
 
+export const DASHBOARD_USAGE = `usage:
+  sink dashboard --brokers HOST:PORT[,HOST:PORT…] [--host H] [--port P] [--topic-suffix S] [--group G]
+                 [--sink-group G (default city-sink)] [--lake DIR] [--page-dir DIR] [--build] [--delta-interval-ms MS] [--max-vehicles N]
+                 [--log-level debug|info|warn|error]
+      serves the operations page at http://H:P/ (default 127.0.0.1:8080; --port 0 picks a free one) and
+      prints its address; reads the event topics and the live engine's KPI and alert topics as a consumer
+      group of its own (commits nothing); the health panel shows --sink-group's lag per topic; --lake shows the local lake's freshness; the page is built with
+      Vite when missing or older than its sources (or with --build) into --page-dir`;
+
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 
 export const USAGE = `usage:
@@ -89,4 +98,5 @@ ${body(QUERY_USAGE)}
 ${body(COMPACT_USAGE)}
 ${body(PROCESS_USAGE)}
 ${body(LIVE_USAGE)}
-${body(WAREHOUSE_USAGE)}`;
+${body(WAREHOUSE_USAGE)}
+${body(DASHBOARD_USAGE)}`;

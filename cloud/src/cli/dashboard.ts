@@ -1,0 +1,56 @@
+// `sink dashboard`: the operations dashboard (HTTP + server-sent events) until SIGINT/SIGTERM. Builds the
+// page first when it is missing or older than its sources (or with --build).
+import { closeOnSignals, isLogLevel, jsonLog, LOG_LEVELS } from '@city/protocol';
+import { integerFlag, parse, reporter, usageError } from './flags.ts';
+import { DASHBOARD_USAGE } from './usage.ts';
+
+export async function dashboardCommand(args: readonly string[]): Promise<number> {
+  const parsed = parse(
+    args,
+    {
+      brokers: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      group: { type: 'string' },
+      'sink-group': { type: 'string' },
+      'topic-suffix': { type: 'string' },
+      lake: { type: 'string' },
+      'page-dir': { type: 'string' },
+      build: { type: 'boolean' },
+      'delta-interval-ms': { type: 'string' },
+      'max-vehicles': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    DASHBOARD_USAGE,
+  );
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
+  const brokersText = values.brokers ?? process.env['KAFKA_BROKERS'];
+  if (brokersText === undefined || brokersText.trim() === '') throw usageError('--brokers is required (or set KAFKA_BROKERS)');
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const log = jsonLog(level);
+  const { buildPage, createDashboard, dashboardTopics, DEFAULT_PAGE_DIR, ensurePage } = await import('../dashboard/index.ts');
+  const pageDir = values['page-dir'] ?? DEFAULT_PAGE_DIR;
+  if (values.build === true) await buildPage(pageDir);
+  else if ((await ensurePage(pageDir)).built) log('info', 'built the dashboard page', { pageDir });
+  const suffix = values['topic-suffix'];
+  const dashboard = createDashboard({
+    brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    host: values.host,
+    port: integerFlag(values.port, 'port'),
+    groupId: values.group,
+    sinkGroup: values['sink-group'],
+    topics: suffix === undefined ? undefined : dashboardTopics(suffix),
+    lakeDir: values.lake,
+    pageDir,
+    deltaIntervalMs: integerFlag(values['delta-interval-ms'], 'delta-interval-ms'),
+    maxVehicles: integerFlag(values['max-vehicles'], 'max-vehicles'),
+    log,
+  });
+  const stopped = closeOnSignals(() => dashboard.close(), reporter(log));
+  await dashboard.start();
+  // The address on stdout, for people and for scripts that start the dashboard.
+  process.stdout.write(`dashboard ${dashboard.url()}\n`);
+  return stopped;
+}
