@@ -120,7 +120,8 @@ function copyShippedWhole(nodeModules: string): void {
   for (const name of SHIPPED_WHOLE) {
     const from = join(ROOT, 'node_modules', name);
     if (!existsSync(from)) throw packageErrors.create('PKG_TOOL_FAILED', `${name} is not installed at ${from}; run npm ci`);
-    cpSync(from, join(nodeModules, name), { recursive: true });
+    // Type declarations and source maps are not needed on the board.
+    cpSync(from, join(nodeModules, name), { recursive: true, filter: (path) => !/\.d\.ts$|\.map$/.test(path) });
   }
 }
 
