@@ -1,4 +1,4 @@
-// The CDK app: one CitySinkStack, configured by context (`-c msk=true`, `-c glueDatabase=…`; see
+// The CDK app: one CitySinkStack, configured by context (`-c msk=true`, `-c warehouse=true`, `-c glueDatabase=…`; see
 // stackPropsFromContext). Synthesizes offline: nothing here looks anything up in an AWS account. Run by
 // `npm run cdk -- synth`, or by the CDK CLI through cdk.json beside this file.
 import { App } from 'aws-cdk-lib';
@@ -18,14 +18,18 @@ const text = (value: unknown): string | undefined => (value === undefined ? unde
 
 /** The stack's properties from the app's context (values from `-c key=value` arrive as strings). */
 export function stackPropsFromContext(get: (key: string) => unknown): CitySinkStackProps {
-  const msk = get('msk');
-  if (msk !== undefined && !['true', 'false', true, false].includes(msk as string | boolean)) throw cdkErrors.create('CDK_INVALID_PROPS', `context msk must be true or false, got "${String(msk)}"`);
+  const flag = (key: string): boolean => {
+    const value = get(key);
+    if (value !== undefined && !['true', 'false', true, false].includes(value as string | boolean)) throw cdkErrors.create('CDK_INVALID_PROPS', `context ${key} must be true or false, got "${String(value)}"`);
+    return value === true || value === 'true';
+  };
   const lake = {
     prefix: text(get('lakePrefix')),
     rawExpireAfterDays: integer('rawExpireAfterDays', get('rawExpireAfterDays')),
   };
   const props: CitySinkStackProps = {
-    msk: msk === true || msk === 'true',
+    msk: flag('msk'),
+    warehouse: flag('warehouse'),
     lake: Object.fromEntries(Object.entries(lake).filter(([, v]) => v !== undefined)),
     glueDatabase: text(get('glueDatabase')),
     athenaWorkgroup: text(get('athenaWorkgroup')),

@@ -11,8 +11,10 @@ import { cdkErrors } from './errors.ts';
 const SYNTH_USAGE = `usage: npm run cdk -- synth [--out DIR] [--context KEY=VALUE]… [--msk]
   synthesize the ${STACK_NAME} stack offline into DIR (default: a new temp folder) and print the template path
   --context KEY=VALUE  app context: lakePrefix, rawExpireAfterDays, glueDatabase, athenaWorkgroup,
-                       bytesScannedCutoffPerQuery, glueProjectionFrom (YYYY-MM-DD), msk (true|false)
-  --msk                same as --context msk=true: an MSK cluster with SASL/SCRAM instead of a brokers parameter`;
+                       bytesScannedCutoffPerQuery, glueProjectionFrom (YYYY-MM-DD), msk (true|false),
+                       warehouse (true|false)
+  --msk                same as --context msk=true: an MSK cluster with SASL/SCRAM instead of a brokers parameter
+  --warehouse          same as --context warehouse=true: a Redshift Serverless warehouse with its COPY role`;
 
 const USAGE = `usage: npm run cdk -- <command> [options]   (--help after a command for its options)
   synth     synthesize the AWS app (CloudFormation template and assets) offline
@@ -29,7 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === undefined) throw usageError('a command is required: synth');
   if (command !== 'synth') throw usageError(`unknown command "${command}"`);
-  const args = parseCommandLine(rest, { out: { type: 'string' }, context: { type: 'string', multiple: true }, msk: { type: 'boolean' } }, { usage: SYNTH_USAGE, usageError });
+  const args = parseCommandLine(rest, { out: { type: 'string' }, context: { type: 'string', multiple: true }, msk: { type: 'boolean' }, warehouse: { type: 'boolean' } }, { usage: SYNTH_USAGE, usageError });
   if (!args) return 0;
   const context: Record<string, string> = {};
   for (const pair of args.values.context ?? []) {
@@ -38,6 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     context[pair.slice(0, at)] = pair.slice(at + 1);
   }
   if (args.values.msk) context['msk'] = 'true';
+  if (args.values.warehouse) context['warehouse'] = 'true';
   const outdir = args.values.out ?? mkdtempSync(join(tmpdir(), 'city-cdk-'));
   const { app, stack } = createApp({ outdir, context });
   const assembly = app.synth();

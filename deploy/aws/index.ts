@@ -5,4 +5,5 @@ export { cdkErrors, type CdkErrorCode } from './errors.ts';
 export { keyPrefix, LAKE_DEFAULTS, LakeBuckets, type LakeBucketProps } from './lake.ts';
 export { MSK_DEFAULTS, MSK_SASL_SCRAM_PORT, SinkKafka, type SinkKafkaProps } from './msk.ts';
 export { KAFKA_CREDENTIAL_ENV, SINK_GLUE_ACTIONS, SINK_S3_BUCKET_ACTIONS, SINK_S3_OBJECT_ACTIONS, SinkService, type SinkServiceProps } from './sink-service.ts';
+export { LOADER_DATA_API_ACTIONS, LOADER_STATEMENT_ACTIONS, Warehouse, WAREHOUSE_DEFAULTS, type WarehouseProps } from './warehouse.ts';
 export { CitySinkStack, STACK_DEFAULTS, type CitySinkStackProps } from './stack.ts';

@@ -24,7 +24,8 @@ export interface SinkKafkaProps {
 
 export const MSK_DEFAULTS: Omit<SinkKafkaProps, 'vpc'> = { clusterName: 'city', kafkaVersion: '3.9.x', instanceType: 'kafka.m7g.large', brokerNodes: 2, volumeSizeGiB: 100 };
 
-const KEY_ADMIN_ACTIONS = [
+/** KMS key administration by name, for key policies that grant no `kms:*`. */
+export const KEY_ADMIN_ACTIONS = [
   'DescribeKey',
   'GetKeyPolicy',
   'PutKeyPolicy',

@@ -53,12 +53,14 @@ function taskRoleStatements(template: Template): Statement[] {
   return (policies[0]!['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
 }
 
-/** Actions named in the README sentence that starts with `marker` (to the end of its paragraph), e.g. `s3:PutObject`. */
-function readmeActions(marker: string, service: string): string[] {
+/** Actions named in the README sentence that starts with `marker` (to the end of its paragraph, or to `end`), e.g. `s3:PutObject`. */
+function readmeActions(marker: string, service: string, end = '\n\n'): string[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const start = readme.indexOf(marker);
   expect(start, `README: "${marker}"`).toBeGreaterThan(-1);
-  const text = readme.slice(start, readme.indexOf('\n\n', start));
+  const stop = readme.indexOf(end, start);
+  expect(stop, `README: "${end}" after "${marker}"`).toBeGreaterThan(start);
+  const text = readme.slice(start, stop);
   return [...new Set([...text.matchAll(new RegExp(`\`(${service}:[A-Za-z]+)\``, 'g'))].map((m) => m[1]!))].sort();
 }
 
@@ -154,9 +156,10 @@ describe('AWS app', () => {
     expect(JSON.stringify(glue.Resource)).toMatch(/:table\/city_lake\/\*"/);
   });
 
-  it('allows no wildcard action anywhere (Deny statements aside), in both variants', () => {
+  it('allows no wildcard action anywhere (Deny statements aside), in every variant', () => {
     const { stack } = createApp({ outdir: tempDir('city-cdk-msk-'), context: { msk: 'true' } });
-    for (const r of [resources, Template.fromStack(stack).toJSON()['Resources'] as Resources]) {
+    const { stack: warehouse } = createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true' } });
+    for (const r of [resources, Template.fromStack(stack).toJSON()['Resources'] as Resources, Template.fromStack(warehouse).toJSON()['Resources'] as Resources]) {
       const found = statements(r);
       expect(found.length).toBeGreaterThan(5);
       const wild = found.filter(({ statement }) => statement.Effect === 'Allow' && list(statement.Action).some((a) => a === '*' || /^[a-z0-9-]+:\*$/.test(a)));
@@ -225,6 +228,9 @@ describe('AWS app', () => {
     expect(() => new CitySinkStack(new App(), 'Bad', { glueProjectionFrom: 'yesterday' })).toThrow(/glueProjectionFrom must be YYYY-MM-DD/);
     expect(() => new CitySinkStack(new App(), 'Bad', { lake: { rawExpireAfterDays: 10 } })).toThrow(/rawExpireAfterDays must be after/);
     expect(() => createApp({ outdir: tempDir('city-cdk-bad-'), context: { msk: 'yes' } })).toThrow(/context msk must be true or false/);
+    expect(() => createApp({ outdir: tempDir('city-cdk-bad-'), context: { warehouse: '1' } })).toThrow(/context warehouse must be true or false/);
+    expect(() => new CitySinkStack(new App(), 'Bad', { warehouse: { baseCapacity: 12 } })).toThrow(/warehouse baseCapacity must be 8 to 512 in steps of 8/);
+    expect(() => new CitySinkStack(new App(), 'Bad', { warehouse: { workgroupName: 'City_DW' } })).toThrow(/warehouse workgroupName must match/);
   });
 
   it('synthesizes offline from the command line into --out', async () => {
@@ -237,5 +243,134 @@ describe('AWS app', () => {
     const bad = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--context', 'nokey']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/CDK_USAGE.*--context wants KEY=VALUE/);
+  });
+});
+
+describe('AWS app with the warehouse', () => {
+  let template: Template;
+  let plain: Template;
+
+  beforeAll(() => {
+    template = Template.fromStack(createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true' } }).stack);
+    plain = Template.fromStack(createApp({ outdir: tempDir('city-cdk-plain-') }).stack);
+  });
+
+  /** The statements of the one role or managed policy whose description matches. */
+  const roleStatements = (description: RegExp): Statement[] => {
+    const roles = template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp(description.source) } });
+    expect(Object.keys(roles)).toHaveLength(1);
+    const roleId = Object.keys(roles)[0]!;
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p['Properties'] as { Roles: { Ref: string }[] }).Roles.some((r) => r.Ref === roleId));
+    expect(policies).toHaveLength(1);
+    return (policies[0]!['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  };
+  const loaderStatements = (): Statement[] => {
+    const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy', { Properties: { Description: Match.stringLikeRegexp('^Load the smart-city lake into the Redshift') } }));
+    expect(policies).toHaveLength(1);
+    return (policies[0]!['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  };
+  const actionsOf = (granted: Statement[], service: string) => [...new Set(granted.flatMap((s) => list(s.Action)).filter((a) => a.startsWith(`${service}:`)))].sort();
+  const workgroupArn = { 'Fn::GetAtt': [expect.stringMatching(/^WarehouseWorkgroup/), 'Workgroup.WorkgroupArn'] };
+  const lakeObjects = (suffix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^Lake/), 'Arn'] }, suffix]] });
+
+  it('is only there when asked for', () => {
+    plain.resourceCountIs('AWS::RedshiftServerless::Namespace', 0);
+    plain.resourceCountIs('AWS::RedshiftServerless::Workgroup', 0);
+    template.resourceCountIs('AWS::RedshiftServerless::Namespace', 1);
+    template.resourceCountIs('AWS::RedshiftServerless::Workgroup', 1);
+  });
+
+  it('encrypts the namespace under its own rotating key, Secrets Manager keeping the admin password, the COPY role its default', () => {
+    const keys = template.findResources('AWS::KMS::Key', { Properties: { Description: Match.stringLikeRegexp('^Redshift Serverless') } });
+    expect(Object.keys(keys)).toHaveLength(1);
+    const keyId = Object.keys(keys)[0]!;
+    expect(keys[keyId]!['Properties']).toMatchObject({ EnableKeyRotation: true });
+    const copyRole = Object.keys(template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('^City warehouse') } }))[0]!;
+    template.hasResourceProperties('AWS::RedshiftServerless::Namespace', {
+      NamespaceName: 'city',
+      DbName: 'dev',
+      ManageAdminPassword: true,
+      AdminUserPassword: Match.absent(),
+      KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      AdminPasswordSecretKmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      IamRoles: [{ 'Fn::GetAtt': [copyRole, 'Arn'] }],
+      DefaultIamRoleArn: { 'Fn::GetAtt': [copyRole, 'Arn'] },
+    });
+    // The key's uses go only through Redshift Serverless and Secrets Manager.
+    const use = (keys[keyId]!['Properties'] as { KeyPolicy: { Statement: Statement[] } }).KeyPolicy.Statement.find((s) => list(s.Action).includes('kms:Decrypt'))!;
+    expect(JSON.stringify(use.Condition)).toMatch(/kms:ViaService.*redshift-serverless\..*secretsmanager\./);
+  });
+
+  it('runs a small workgroup in the private subnets, not publicly accessible, with enhanced VPC routing and no ingress', () => {
+    const privateSubnets = Object.keys(template.findResources('AWS::EC2::Subnet', { Properties: { MapPublicIpOnLaunch: false } }));
+    expect(privateSubnets.length).toBeGreaterThan(1);
+    template.hasResourceProperties('AWS::RedshiftServerless::Workgroup', {
+      WorkgroupName: 'city',
+      NamespaceName: 'city',
+      BaseCapacity: 8,
+      PubliclyAccessible: false,
+      EnhancedVpcRouting: true,
+      SubnetIds: privateSubnets.map((id) => ({ Ref: id })),
+      SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^WarehouseWorkgroupSecurityGroup'), 'GroupId'] }],
+    });
+    template.hasResource('AWS::RedshiftServerless::Workgroup', { DependsOn: [Match.stringLikeRegexp('^WarehouseNamespace')] });
+    const groups = Object.values(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('^Redshift Serverless') } }));
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!['Properties']).toMatchObject({ SecurityGroupEgress: [{ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }] });
+    expect(groups[0]!['Properties']).not.toHaveProperty('SecurityGroupIngress');
+    template.resourcePropertiesCountIs('AWS::EC2::SecurityGroupIngress', { GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WarehouseWorkgroupSecurityGroup'), 'GroupId'] } }, 0);
+  });
+
+  it('gives the COPY role, trusted by Redshift, exactly the README\'s reads of the lake and the manifests', () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('^City warehouse'),
+      AssumeRolePolicyDocument: {
+        Statement: [
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'redshift.amazonaws.com' } },
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'redshift-serverless.amazonaws.com' } },
+        ],
+      },
+    });
+    const granted = roleStatements(/^City warehouse/);
+    expect(granted.every((s) => s.Effect === 'Allow')).toBe(true);
+    expect(granted.flatMap((s) => list(s.Action)).sort()).toEqual(readmeActions('the role Redshift assumes for COPY', 's3'));
+    expect(granted).toEqual([
+      expect.objectContaining({ Action: 's3:GetObject', Resource: [lakeObjects('/lake/*'), lakeObjects('/lake/_warehouse/manifests/*')] }),
+      expect.objectContaining({ Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Lake/), 'Arn'] } }),
+    ]);
+  });
+
+  it('gives the loader\'s policy exactly what the README lists for the Data API on Serverless with IAM, and the Data API calls the code makes', () => {
+    const granted = loaderStatements();
+    expect(granted.every((s) => s.Effect === 'Allow')).toBe(true);
+    const marker = 'the loader\'s role: `redshift-data:';
+    const end = 'the role Redshift assumes for COPY';
+    expect(actionsOf(granted, 'redshift-data')).toEqual(readmeActions(marker, 'redshift-data', end));
+    expect(actionsOf(granted, 'redshift-data')).toEqual(sdkActions('cloud/src/warehouse/redshift.ts', 'redshift-data'));
+    expect(actionsOf(granted, 'redshift-serverless')).toEqual(readmeActions(marker, 'redshift-serverless', end));
+    expect(actionsOf(granted, 's3')).toEqual(readmeActions(marker, 's3', end));
+    // Serverless with IAM: no cluster credentials, no secret (the admin password stays with Secrets Manager).
+    expect(granted.flatMap((s) => list(s.Action)).every((a) => /^(redshift-data|redshift-serverless|s3):/.test(a))).toBe(true);
+    const by = (action: string) => granted.find((s) => list(s.Action).includes(action))!;
+    expect(by('redshift-data:BatchExecuteStatement').Resource).toEqual(workgroupArn);
+    expect(by('redshift-data:ExecuteStatement').Resource).toEqual(workgroupArn);
+    expect(by('redshift-serverless:GetCredentials').Resource).toEqual(workgroupArn);
+    // The statement actions have no resource form: the caller's own statements only.
+    expect(by('redshift-data:DescribeStatement')).toMatchObject({ Resource: '*', Condition: { StringEquals: { 'redshift-data:statement-owner-iam-userid': '${aws:userid}' } } });
+    expect(granted.filter((s) => s.Resource === '*').every((s) => s.Condition !== undefined)).toBe(true);
+    expect(by('s3:PutObject')).toMatchObject({ Action: ['s3:PutObject', 's3:DeleteObject'], Resource: lakeObjects('/lake/_warehouse/manifests/*') });
+    expect(by('s3:GetObject').Resource).toEqual(lakeObjects('/lake/*'));
+    expect(by('s3:ListBucket').Condition).toEqual({ StringLike: { 's3:prefix': ['lake/*'] } });
+  });
+
+  it('outputs what the loader\'s command line needs, and synthesizes from the command line with --warehouse', async () => {
+    template.hasOutput('WarehouseWorkgroupName', { Value: 'city' });
+    template.hasOutput('WarehouseDatabase', { Value: 'dev' });
+    template.hasOutput('WarehouseCopyRoleArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WarehouseCopyRole'), 'Arn'] } });
+    template.hasOutput('WarehouseLoaderPolicyArn', { Value: { Ref: Match.stringLikeRegexp('^WarehouseLoaderPolicy') } });
+    const out = tempDir('city-cdk-cli-warehouse-');
+    const result = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--out', out, '--warehouse'], { timeoutMs: 120_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/RedshiftServerless::Namespace 1, .*RedshiftServerless::Workgroup 1/);
   });
 });

@@ -12,6 +12,7 @@ import { cdkErrors } from './errors.ts';
 import { LakeBuckets, type LakeBucketProps } from './lake.ts';
 import { MSK_DEFAULTS, MSK_SASL_SCRAM_PORT, SinkKafka, type SinkKafkaProps } from './msk.ts';
 import { SinkService } from './sink-service.ts';
+import { Warehouse, WAREHOUSE_DEFAULTS, type WarehouseProps } from './warehouse.ts';
 
 export interface CitySinkStackProps extends StackProps {
   lake?: Partial<LakeBucketProps>;
@@ -24,6 +25,8 @@ export interface CitySinkStackProps extends StackProps {
   glueProjectionFrom?: string;
   /** An MSK cluster with SASL/SCRAM for the sink; without it the brokers are a parameter. */
   msk?: boolean | Partial<Omit<SinkKafkaProps, 'vpc'>>;
+  /** A Redshift Serverless warehouse (namespace, workgroup, COPY role, the loader's policy). */
+  warehouse?: boolean | Partial<Omit<WarehouseProps, 'vpc' | 'buckets'>>;
   /** Use this VPC (it needs private subnets with egress) instead of creating one. */
   vpc?: IVpc;
   sinkCpu?: number;
@@ -47,6 +50,7 @@ export class CitySinkStack extends Stack {
   readonly catalog: LakeCatalog;
   readonly sink: SinkService;
   readonly kafka: SinkKafka | undefined;
+  readonly warehouse: Warehouse | undefined;
 
   constructor(scope: Construct, id: string, props: CitySinkStackProps = {}) {
     super(scope, id, { description: 'Smart-city cloud sink: Parquet lake on S3, Glue catalog, Athena, sink on ECS Fargate', ...props });
@@ -82,6 +86,9 @@ export class CitySinkStack extends Stack {
       bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery ?? STACK_DEFAULTS.bytesScannedCutoffPerQuery,
     });
 
+    this.warehouse = props.warehouse
+      ? new Warehouse(this, 'Warehouse', { ...WAREHOUSE_DEFAULTS, ...(props.warehouse === true ? {} : props.warehouse), vpc: this.vpc, buckets: this.buckets })
+      : undefined;
     this.kafka = props.msk ? new SinkKafka(this, 'Kafka', { ...MSK_DEFAULTS, ...(props.msk === true ? {} : props.msk), vpc: this.vpc }) : undefined;
     const brokers =
       this.kafka?.bootstrapBrokers ??
@@ -112,6 +119,12 @@ export class CitySinkStack extends Stack {
     new CfnOutput(this, 'AthenaWorkGroupName', { value: this.catalog.workgroupName, description: 'npm run query -- --engine athena --workgroup …' });
     new CfnOutput(this, 'QueryPolicyArn', { value: this.catalog.queryPolicy.managedPolicyArn, description: 'attach to whoever queries the lake with Athena' });
     new CfnOutput(this, 'SinkTaskRoleArn', { value: this.sink.taskRole.roleArn });
+    if (this.warehouse !== undefined) {
+      new CfnOutput(this, 'WarehouseWorkgroupName', { value: this.warehouse.workgroup.workgroupName, description: 'the loader’s --workgroup' });
+      new CfnOutput(this, 'WarehouseDatabase', { value: this.warehouse.props.database, description: 'the loader’s --database' });
+      new CfnOutput(this, 'WarehouseCopyRoleArn', { value: this.warehouse.copyRole.roleArn, description: 'the loader’s --iam-role (also the namespace default: --iam-role default)' });
+      new CfnOutput(this, 'WarehouseLoaderPolicyArn', { value: this.warehouse.loaderPolicy.managedPolicyArn, description: 'attach to whoever runs the warehouse loader' });
+    }
     if (this.kafka !== undefined) new CfnOutput(this, 'KafkaBootstrapBrokers', { value: this.kafka.bootstrapBrokers, description: 'SASL/SCRAM over TLS' });
   }
 }
