@@ -209,6 +209,11 @@ describe('the Power BI Lambda', () => {
     expect((await handler({}, {})).tables[0]).toMatchObject({ read: 2, watermarkAfter: '2026-12-01T10:02:00.000Z' });
     expect((await handler({}, {})).tables[0]).toMatchObject({ read: 1, watermarkAfter: '2026-12-01T10:03:00.000Z' });
     expect(powerbi.rows('City live', 'alerts').map((r) => r['alert_id'])).toEqual(['a1', 'a2', 'a3', 'a4']);
+    // More rows of one emitted_at than a page holds: all of them in one run.
+    for (const id of ['b1', 'b2', 'b3', 'b4', 'b5']) await sql(alertInsert(schema, id, '2026-12-01T10:04:00Z'));
+    expect((await handler({}, {})).tables[0]).toMatchObject({ read: 5, pushed: 5, watermarkAfter: '2026-12-01T10:04:00.000Z' });
+    expect((await handler({}, {})).tables[0]).toMatchObject({ read: 0 });
+    expect(powerbi.rows('City live', 'alerts')).toHaveLength(9);
   });
 
   it('reads the environment and the client secret from the Secrets Manager extension', async () => {

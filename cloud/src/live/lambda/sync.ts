@@ -61,7 +61,7 @@ async function writeWatermark(w: Warehouse, source: string, watermark: string, r
   ]);
 }
 
-/** Rows newer than the watermark, oldest first; a page cut inside a run of equal emitted_at is trimmed to before it. */
+/** Rows newer than the watermark, oldest first; a page never ends inside a run of rows with equal emitted_at. */
 async function readNewer(w: Warehouse, source: string, columns: readonly string[], after: string | null, maxRows: number): Promise<Record<string, LakeValue>[]> {
   const sql =
     `SELECT ${columns.join(', ')} FROM ${qualified(w.schema, source)} WHERE emitted_at > ${ts(after ?? EPOCH)} ` +
@@ -69,12 +69,14 @@ async function readNewer(w: Warehouse, source: string, columns: readonly string[
   const rows = (await w.query(sql)).rows;
   if (rows.length <= maxRows) return rows;
   // One more than asked: the rows sharing the last emitted_at may continue past the page, so they wait
-  // for the next run (unless the whole page shares it: then it goes, or the run would never advance).
+  // for the next run (the watermark moves past a timestamp only once all of its rows went).
   const page = rows.slice(0, maxRows);
   const last = page[page.length - 1]?.['emitted_at'];
   if (rows[maxRows]?.['emitted_at'] !== last) return page;
   const cut = page.findIndex((r) => r['emitted_at'] === last);
-  return cut > 0 ? page.slice(0, cut) : rows;
+  if (cut > 0) return page.slice(0, cut);
+  // The whole page shares one emitted_at: all of its rows go together, however many.
+  return (await w.query(`SELECT ${columns.join(', ')} FROM ${qualified(w.schema, source)} WHERE emitted_at = ${ts(String(last))}`)).rows;
 }
 
 /** Power BI rows per table for KPI window rows (the KPI's own table; figures from values_json). */
