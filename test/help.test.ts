@@ -46,6 +46,7 @@ const CASES: [script: string, args: string[]][] = [
   ['city', []],
   ['soak', []],
   ['package:gateway', []],
+  ['lambda:build', []],
   ['rootfs', []],
 ];
 
