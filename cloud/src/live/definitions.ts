@@ -5,22 +5,12 @@
 // Finished figures (`values`) are arithmetic over the aggregates only, so they can be recomputed from
 // merged partial state by anyone.
 import { eventTable, type EventKind } from '@city/protocol';
+import { DISTRICT_BOXES, districtSql } from '../ports/query/named.ts';
 
-/** Districts of the simulated city: the same boxes the named queries use (first match wins). */
-export const DISTRICTS = [
-  { name: 'Spoorzijde', latMin: 52.37135, latMax: 52.38033, lonMin: 4.87238, lonMax: 4.88706 },
-  { name: 'Oude Haven', latMin: 52.37584, latMax: 52.38663, lonMin: 4.89514, lonMax: 4.91276 },
-  { name: 'Centrum', latMin: 52.36281, latMax: 52.37719, lonMin: 4.87825, lonMax: 4.90175 },
-  { name: 'Oostpark', latMin: 52.35877, latMax: 52.37494, lonMin: 4.91349, lonMax: 4.93992 },
-  { name: 'Noordoever', latMin: 52.38483, latMax: 52.4028, lonMin: 4.87899, lonMax: 4.90835 },
-  { name: 'Westpoort', latMin: 52.3709, latMax: 52.38887, lonMin: 4.83127, lonMax: 4.86064 },
-  { name: 'Lindenhof', latMin: 52.34753, latMax: 52.36551, lonMin: 4.83861, lonMax: 4.86798 },
-  { name: 'Zuidveld', latMin: 52.33765, latMax: 52.35742, lonMin: 4.86945, lonMax: 4.90175 },
-] as const;
-
+/** The district of a point, by the named queries' boxes (first match wins); districtSql is its SQL. */
 export function districtOf(lat: number | null, lon: number | null): string | null {
   if (lat === null || lon === null) return null;
-  for (const d of DISTRICTS) if (lat >= d.latMin && lat <= d.latMax && lon >= d.lonMin && lon <= d.lonMax) return d.name;
+  for (const d of DISTRICT_BOXES) if (lat >= d.latMin && lat <= d.latMax && lon >= d.lonMin && lon <= d.lonMax) return d.name;
   return 'outside';
 }
 
@@ -251,7 +241,7 @@ export function kpiSql(d: KpiDefinition): string {
   if (d.bucket.hopMs !== undefined && d.bucket.hopMs !== d.bucket.sizeMs) throw new TypeError(`${d.name}: kpiSql renders tumbling buckets only`);
   const sizeS = d.bucket.sizeMs / 1000;
   const bucket = `to_timestamp(floor(epoch(date_observed) / ${sizeS}) * ${sizeS})`;
-  const key = 'column' in d.key ? d.key.column : districtCase(d.key.district.lat, d.key.district.lon);
+  const key = 'column' in d.key ? d.key.column : districtSql(d.key.district.lat, d.key.district.lon);
   const aggs = d.aggregates.map((a) => {
     switch (a.fn) {
       case 'count':
@@ -267,10 +257,4 @@ export function kpiSql(d: KpiDefinition): string {
     }
   });
   return `SELECT ${bucket} AS window_start, ${key} AS key, ${aggs.join(', ')} FROM ${d.source} GROUP BY 1, 2 HAVING key IS NOT NULL ORDER BY 1, 2`;
-}
-
-/** SQL naming the district of a point, as districtOf does: NULL without a location, 'outside' beyond every box. */
-export function districtCase(lat: string, lon: string): string {
-  const whens = DISTRICTS.map((b) => `WHEN ${lat} BETWEEN ${b.latMin} AND ${b.latMax} AND ${lon} BETWEEN ${b.lonMin} AND ${b.lonMax} THEN '${b.name}'`);
-  return `CASE WHEN ${lat} IS NULL OR ${lon} IS NULL THEN NULL ${whens.join(' ')} ELSE 'outside' END`;
 }

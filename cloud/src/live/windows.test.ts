@@ -9,7 +9,7 @@ import { decodeMark, encodeMark, WindowEngine, type CommitMark, type Contributio
 
 const T0 = Date.parse('2026-12-01T12:00:00.000Z');
 const traffic = kpiDefinition('traffic_district_5m')!;
-// Centrum and Oostpark (see DISTRICTS)
+// Centrum and Oostpark (see DISTRICT_BOXES)
 const CENTRUM = { lat: 52.37, lon: 4.89 };
 const OOSTPARK = { lat: 52.365, lon: 4.93 };
 
