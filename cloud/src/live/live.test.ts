@@ -101,16 +101,20 @@ describe('live engine on Kafka', () => {
       message('emergency', { eventId: `${id}-e1`, deviceId: 'amb-1', incidentId: `inc-${id}`, severity: 'high', incidentStatus: 'open', dateObserved: new Date(T0 + 5_000).toISOString() }),
       message('emergency', { eventId: `${id}-e2`, deviceId: 'amb-1', incidentId: `inc-${id}`, severity: 'high', incidentStatus: 'closed', dateObserved: new Date(T0 + 90_000).toISOString() }),
     ];
-    await kafka.produce(topics.events.vehicle, vehicles);
-    await kafka.produce(topics.events.air_quality, air);
-    await kafka.produce(topics.events.emergency, incident);
-
     const one = startLive({ brokers, groupId: `${id}-one`, topics, liveTopics: single });
     const a = startLive({ brokers, groupId: `${id}-two`, clientId: 'live-a', topics, liveTopics: pair });
     const b = startLive({ brokers, groupId: `${id}-two`, clientId: 'live-b', topics, liveTopics: pair });
     const seenOne = collect([one]);
     const seenPair = collect([a, b]);
     await Promise.all([one.start(), a.start(), b.start()]);
+    // Events only once the pair shares the partitions: otherwise the first to join may read them all.
+    await waitFor(() => a.stats().assignedPartitions > 0 && b.stats().assignedPartitions > 0 && a.stats().assignedPartitions + b.stats().assignedPartitions === one.stats().assignedPartitions, {
+      timeoutMs: 30_000,
+      what: () => `both instances of the pair assigned (${a.stats().assignedPartitions} + ${b.stats().assignedPartitions} of ${one.stats().assignedPartitions})`,
+    });
+    await kafka.produce(topics.events.vehicle, vehicles);
+    await kafka.produce(topics.events.air_quality, air);
+    await kafka.produce(topics.events.emergency, incident);
 
     const traffic = (m: Map<string, KpiUpdate>) =>
       new Map([...m.values()].filter((u) => u.kpi === 'traffic_district_5m' && Date.parse(u.windowStart) < T0 + 600_000).map((u) => [`${u.key}|${u.windowStart}`, u]));

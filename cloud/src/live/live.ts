@@ -46,6 +46,8 @@ export interface LiveStats {
   produceFailures: number;
   lastProduceError?: string | undefined;
   ticks: number;
+  /** Event-topic partitions this instance holds after its last group join. */
+  assignedPartitions: number;
 }
 
 export interface LiveEvents {
@@ -81,7 +83,7 @@ export class Live extends EventEmitter<LiveEvents> {
   readonly #outbox: { topic: string; message: Message }[] = [];
   #lastProduceError: string | undefined;
   readonly #stop = new AbortController();
-  readonly #stats: LiveStats = { events: 0, late: 0, contributions: 0, kpiUpdates: 0, finals: 0, alerts: 0, openWindows: 0, mergedWindows: 0, commits: 0, commitFailures: 0, produceFailures: 0, ticks: 0 };
+  readonly #stats: LiveStats = { events: 0, late: 0, contributions: 0, kpiUpdates: 0, finals: 0, alerts: 0, openWindows: 0, mergedWindows: 0, commits: 0, commitFailures: 0, produceFailures: 0, ticks: 0, assignedPartitions: 0 };
 
   constructor(options: LiveOptions) {
     super();
@@ -186,6 +188,7 @@ export class Live extends EventEmitter<LiveEvents> {
     for (const s of this.#engine.owned()) this.#engine.revoke(s);
     for (const s of this.#merger.owned()) this.#merger.revoke(s);
     const partials = this.options.liveTopics.partials;
+    this.#stats.assignedPartitions = Object.entries(assignment).reduce((n, [topic, parts]) => n + (topic === partials ? 0 : parts.length), 0);
     this.#ready = this.#fetchMarks(assignment).then(
       ({ marks, backlog }) => {
         const now = this.options.now();
