@@ -249,12 +249,11 @@ async function compactWith(
  *    one; retired locations past the grace period are deleted (after the carry-over) and forgotten;
  * 2. merge the eligible files present now at the current location L into a fresh version location V,
  *    and copy every other file there too (V holds all of L's rows, each once);
- * 3. carry over what the sink added to L meanwhile, switch the partition to V in one catalog call, and
- *    carry over once more what the sink wrote to L just before it saw the switch (the sink also copies
- *    a file to the new location itself when the location changed during its write).
+ * 3. carry over what the sink added to L meanwhile; then, holding the partition (the sink's writer holds
+ *    it from reading the location to its file being there), carry over the last appends and switch the
+ *    partition to V in one catalog call.
  * Killed anywhere before the switch, readers see L (V is an orphan a later run deletes); after it, V,
- * complete but for files the sink writes into L in that instant, which the sink's own re-check or the
- * next run's step 1 brings over. L stays readable for the grace period.
+ * complete. L stays readable for the grace period.
  */
 async function compactVersioned(
   db: DuckDBConnection,
@@ -342,12 +341,25 @@ async function compactVersioned(
     await copyObject(store, key, to);
     options.onProgress({ step: 'carried', key: to, from: current });
   }
-  // 3. Appended meanwhile → copy; switch; appended in the instant before the switch → copy.
+  // 3. Appended meanwhile → copy; then, with the partition held so no writer can append to the current
+  // location, copy the last appends and switch. After the release, a last carry-over for writers the
+  // lock does not reach (Glue's lock holds only within one process).
   for (const key of await carryOver(store, base, current, next)) options.onProgress({ step: 'carried', key, from: current });
   if (options.signal?.aborted) return result;
-  await catalog.replacePartitions(table, [
-    { values, location: next, parameters: switchedParameters(registered, options.now(), { ...(registered.parameters ?? {}) }) },
-  ]);
+  const release = await catalog.lockPartition(table, values);
+  try {
+    // Another run switched it meanwhile: this version is an orphan a later run deletes.
+    const latest = await catalog.partition(table, values);
+    if (latest?.location !== current) {
+      result.skipped.push({ key: current, reason: `switched meanwhile to ${latest?.location ?? 'nothing'}` });
+      result.merged = [];
+      return result;
+    }
+    for (const key of await carryOver(store, base, current, next)) options.onProgress({ step: 'carried', key, from: current });
+    await catalog.replacePartitions(table, [{ values, location: next, parameters: switchedParameters(latest, options.now(), { ...(latest.parameters ?? {}) }) }]);
+  } finally {
+    await release();
+  }
   options.onProgress({ step: 'switched', location: next, from: current });
   for (const key of await carryOver(store, base, current, next)) options.onProgress({ step: 'carried', key, from: current });
   result.filesAfter = (await filesAt(store, next)).length;

@@ -29,9 +29,8 @@ export interface LakeWriter {
 export interface LakeWriterOptions {
   /**
    * With a catalog, a file goes into its partition's current location as the catalog has it (a
-   * compaction may have switched it to a version), and is copied to the new location if the partition
-   * was switched while the file was being written: a file written just before a switch is never left
-   * behind where no reader looks (compaction carries over what it finds there, too).
+   * compaction may have switched it to a version), read and written while the partition is locked, so
+   * a switch comes wholly before or after it: a file is never left behind where no reader looks.
    */
   catalog?: VersionedCatalog | undefined;
 }
@@ -54,29 +53,47 @@ export async function createLakeWriter(store: ObjectStore, parquet?: ParquetWrit
   const write = async (file: LakeFile): Promise<string> => {
     if (closing !== undefined) throw cloudErrors.create('CLD_CLOSED', 'lake writer');
     const name = dataFileName(file.topic, file.kafkaPartition, file.firstOffset);
-    const folder = await locationOf(file);
-    const key = folder + name;
-    const scratch = await store.scratchPath(key);
+    const base = partitionPrefix(file.table, file.partition);
+    const scratch = await store.scratchPath(base + name);
     try {
       await writer.write(tableSchema(file.table), file.rows, scratch, { metadata: footerMetadata(file) });
     } catch (err) {
       await store.discard(scratch).catch(() => undefined);
-      throw err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${key}: ${errorMessage(err)}`, err);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${base + name}: ${errorMessage(err)}`, err);
     }
-    try {
-      await store.put(key, scratch);
-    } catch (err) {
-      await store.discard(scratch).catch(() => undefined);
-      throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
-    }
-    if (catalog !== undefined) {
-      const now = await locationOf(file);
-      if (now !== folder && !presentIn(partitionPrefix(file.table, file.partition), await filesAt(store, now), name, false)) {
-        await copyObject(store, key, now + name);
-        return now + name;
+    const put = async (folder: string): Promise<void> => {
+      try {
+        await store.put(folder + name, scratch);
+      } catch (err) {
+        await store.discard(scratch).catch(() => undefined);
+        throw err instanceof CityError ? err : cloudErrors.create('CLD_STORE_PUT', `${folder + name}: ${errorMessage(err)}`, err);
       }
+    };
+    if (catalog === undefined) {
+      await put(base);
+      return base + name;
     }
-    return key;
+    // The location is read and the file put while the partition is held, so a compaction cannot switch
+    // it in between; after the release it is checked once more for a switch by a process the lock does
+    // not reach (Glue's lock is per process).
+    const values = [file.partition.event_date, String(file.partition.event_hour)];
+    const release = await catalog.lockPartition(file.table, values).catch((err: unknown) => {
+      void store.discard(scratch).catch(() => undefined);
+      throw err instanceof CityError ? err : cloudErrors.create('CLD_CATALOG', errorMessage(err), err);
+    });
+    let folder: string;
+    try {
+      folder = await locationOf(file);
+      await put(folder);
+    } finally {
+      await release();
+    }
+    const now = await locationOf(file);
+    if (now !== folder && !presentIn(base, await filesAt(store, now), name, false)) {
+      await copyObject(store, folder + name, now + name);
+      return now + name;
+    }
+    return folder + name;
   };
 
   return {

@@ -20,6 +20,7 @@ import { defineOptions, type Column, type ColumnType, type DeepPartial } from '@
 import { cloudErrors, errorMessage } from '../../errors.ts';
 import { AWS_RETRY_DEFAULTS, awsErrorName as errorName, backoff, RetryPolicySchema, withAwsRetry } from '../aws-retry.ts';
 import { mergeColumns } from './columns.ts';
+import { createKeyedMutex } from './partition-lock.ts';
 import type { CatalogPartition, CatalogTable, VersionedCatalog } from './port.ts';
 
 /** Protocol column types as Hive/Glue types. */
@@ -289,9 +290,17 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
     }
   };
 
+  // Glue has no lock: partitions are held within this process (the sink and its own compactor); a
+  // compaction in another process relies on the carry-overs after its switch (lake/compaction.ts).
+  const held = createKeyedMutex();
+
   return {
     database,
     ensureTable,
+    lockPartition(table, values) {
+      if (closed) return Promise.reject(cloudErrors.create('CLD_CLOSED', 'glue catalog'));
+      return held(`${table}\u0000${values.join('\u0000')}`);
+    },
     async replacePartitions(table, partitions) {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'glue catalog');
       for (let i = 0; i < partitions.length; i += GLUE_MAX_PARTITIONS_PER_CALL) {

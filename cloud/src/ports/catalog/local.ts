@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { sleep } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../../errors.ts';
 import { mergeColumns } from './columns.ts';
+import { createKeyedMutex, lockFile } from './partition-lock.ts';
 import type { CatalogPartition, CatalogReader, CatalogTable, CatalogTableState, VersionedCatalog } from './port.ts';
 
 /** Relative path of the catalog document inside the lake folder; not a data key (no .parquet). */
@@ -28,6 +29,7 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
   const path = join(resolve(lakeDir), ...LOCAL_CATALOG_FILE.split('/'));
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
+  const inProcess = createKeyedMutex();
 
   const load = async (): Promise<CatalogDocument> => {
     let text: string;
@@ -180,6 +182,24 @@ export function createLocalCatalog(lakeDir: string): LocalCatalog {
     async partition(tableName: string, values: readonly string[]) {
       const id = values.join('/');
       return (await this.partitions(tableName)).find((p) => p.values.join('/') === id);
+    },
+    async lockPartition(tableName: string, values: readonly string[]) {
+      if (closed) throw cloudErrors.create('CLD_CLOSED', 'local catalog');
+      const name = `${tableName}+${values.map(encodeURIComponent).join('+')}`;
+      const releaseHere = await inProcess(name);
+      try {
+        const releaseFile = await lockFile(join(dirname(path), 'locks', `${name}.lock`));
+        return async () => {
+          try {
+            await releaseFile();
+          } finally {
+            await releaseHere();
+          }
+        };
+      } catch (err) {
+        await releaseHere();
+        throw err;
+      }
     },
     async tables() {
       if (closed) throw cloudErrors.create('CLD_CLOSED', 'local catalog');

@@ -36,14 +36,26 @@ export interface CatalogPort {
   partitions?(table: string): Promise<CatalogPartition[]>;
   /** One registered partition by its values, or undefined (the sink asks before and after each write). */
   partition?(table: string, values: readonly string[]): Promise<CatalogPartition | undefined>;
+  /**
+   * Holds a partition exclusively until the returned release is called: a lake writer holds it from
+   * reading the partition's location to the file being there, a compaction from its last carry-over to
+   * its switch, so no append can land in a location in the instant it is replaced. The local catalog's
+   * lock holds across processes; Glue's only within one process (see versions.ts).
+   */
+  lockPartition?(table: string, values: readonly string[]): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 /** A catalog that can switch partition locations (both adapters here; optional for other ports). */
-export type VersionedCatalog = CatalogPort & Required<Pick<CatalogPort, 'replacePartitions' | 'partitions' | 'partition'>>;
+export type VersionedCatalog = CatalogPort & Required<Pick<CatalogPort, 'replacePartitions' | 'partitions' | 'partition' | 'lockPartition'>>;
 
 export function isVersionedCatalog(catalog: CatalogPort | undefined): catalog is VersionedCatalog {
-  return typeof catalog?.replacePartitions === 'function' && typeof catalog.partitions === 'function' && typeof catalog.partition === 'function';
+  return (
+    typeof catalog?.replacePartitions === 'function' &&
+    typeof catalog.partitions === 'function' &&
+    typeof catalog.partition === 'function' &&
+    typeof catalog.lockPartition === 'function'
+  );
 }
 
 /** What a catalog holds for a table, for readers (the local query engine). */
