@@ -20,6 +20,7 @@ import { openLake } from '../ports/query/duckdb.ts';
 import { createLocalFolderStore } from '../ports/store/local.ts';
 import { namedQuerySql } from '../ports/query/named.ts';
 import { createSink } from '../sink/sink.ts';
+import { createLiveTablesLoader } from '../warehouse/live-loader.ts';
 import { createWarehouseLoader } from '../warehouse/loader.ts';
 import { createPgliteWarehouse } from '../warehouse/pglite.ts';
 import { createPostgresWarehouse } from '../warehouse/postgres.ts';
@@ -184,7 +185,7 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
     expect(powerbi.rows('City live', 'alerts').filter((r) => r['alert_id'] === late.alertId)).toHaveLength(1);
   });
 
-  it('loads the same lake into PGlite, also through INSERT statements (the Redshift path), with the same rows', async () => {
+  it('loads the same lake into PGlite, also through INSERT statements (the Redshift path, split to fit its limits), with the same rows', async () => {
     const root = tempDir('live-tables-pglite-');
     const lakeDir = join(root, 'lake');
     const id = `ltp${randomUUID().slice(0, 8)}`;
@@ -231,16 +232,28 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
 
     const store = lakeStore(lakeDir);
     const results: unknown[] = [];
-    for (const copy of [true, false]) {
-      const pglite = await createPgliteWarehouse({ dataDir: join(root, `pglite-${String(copy)}`), schema: 'city' });
+    for (const mode of ['copy', 'insert', 'insert-split'] as const) {
+      const pglite = await createPgliteWarehouse({ dataDir: join(root, `pglite-${mode}`), schema: 'city' });
       onTeardown(() => pglite.close());
+      let transactions = 0;
       // canCopyCsv false: the INSERT path Redshift takes (it cannot COPY from a local file).
-      const warehouse = copy ? pglite : { ...pglite, canCopyCsv: false };
+      const warehouse = mode === 'copy' ? pglite : { ...pglite, canCopyCsv: false, transaction: (steps: Parameters<typeof pglite.transaction>[0]) => (transactions++, pglite.transaction(steps)) };
       const loader = createWarehouseLoader({ warehouse, store, catalog, tables: [], liveTables: true });
       onTeardown(() => loader.close());
       await loader.init();
-      expect((await loader.load()).rows).toBe(4);
-      expect((await loader.load()).objects).toBe(0);
+      if (mode === 'insert-split') {
+        // One row per statement and one statement per transaction: the alerts batch (two files) splits in
+        // two, the one KPI file with two final rows goes in two transactions, its ledger row with the last.
+        const live = createLiveTablesLoader({ warehouse, store, catalog, maxInsertBytes: 450, maxInsertsPerTransaction: 1 });
+        onTeardown(() => live.close());
+        transactions = 0;
+        expect((await live.load()).rows).toBe(4);
+        expect(transactions).toBe(4);
+        expect((await live.load()).objects).toBe(0);
+      } else {
+        expect((await loader.load()).rows).toBe(4);
+        expect((await loader.load()).objects).toBe(0);
+      }
       const alerts = await warehouse.query(`SELECT alert_id, state, severity, value, cleared_at, emitted_at FROM city.alerts ORDER BY state DESC`);
       const windows = await warehouse.query(`SELECT kpi, key, revision, final, values_json, sources FROM city.kpi_windows ORDER BY revision`);
       results.push({ alerts: alerts.rows, windows: windows.rows });
@@ -248,5 +261,6 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
       expect(windows.rows.map((r) => [r.revision, r.final, JSON.parse(String(r.values_json)).samples])).toEqual([[2, true, 3], [3, true, 4]]);
     }
     expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
   });
 });

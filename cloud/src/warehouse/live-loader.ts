@@ -31,8 +31,10 @@ export interface LiveLoadOptions {
   catalog?: CatalogReader | undefined;
   /** Objects per transaction; 64 by default. */
   maxObjectsPerBatch?: number | undefined;
-  /** Rows per INSERT statement where COPY from a file is not possible (Redshift). */
-  rowsPerInsert?: number | undefined;
+  /** INSERT statements per transaction where COPY from a file is not possible (Redshift: at most 40 statements per batch). */
+  maxInsertsPerTransaction?: number | undefined;
+  /** Bytes per INSERT statement (Redshift path); 64 KiB by default, below the Data API's 100 KB. */
+  maxInsertBytes?: number | undefined;
   log?: Log | undefined;
 }
 
@@ -65,6 +67,8 @@ interface Inspected extends Found {
 const TABLES: { readonly [T in LiveLakeTableName]: WarehouseTable } = { kpi_windows: KPI_WINDOWS_TABLE, alerts: ALERTS_TABLE };
 const SOURCE = 'wh_live_src';
 const DEFAULT_BATCH = 64;
+/** Below the Data API's 100 KB per statement. */
+const MAX_INSERT_BYTES = 64 * 1024;
 
 /** DuckDB SELECT of one object's rows as the warehouse table's columns (timestamps as ISO text). */
 function selectSql(table: WarehouseTable, path: string): string {
@@ -95,9 +99,10 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
   const { warehouse, store } = options;
   const schema = warehouse.schema;
   const maxBatch = options.maxObjectsPerBatch ?? DEFAULT_BATCH;
-  const rowsPerInsert = options.rowsPerInsert ?? 200;
+  const maxInserts = options.maxInsertsPerTransaction ?? 30;
+  const maxInsertBytes = options.maxInsertBytes ?? MAX_INSERT_BYTES;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'live tables loader: /maxObjectsPerBatch must be a positive integer');
-  if (!Number.isInteger(rowsPerInsert) || rowsPerInsert < 1) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'live tables loader: /rowsPerInsert must be a positive integer');
+  if (!Number.isInteger(maxInserts) || maxInserts < 1 || maxInserts > 32) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'live tables loader: /maxInsertsPerTransaction must be an integer from 1 to 32');
   const log = options.log ?? (() => undefined);
   let duck: { instance: DuckDBInstance; connection: DuckDBConnection } | undefined;
   let closed = false;
@@ -153,44 +158,76 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
     }
   };
 
-  /** Steps filling the temp source table with the batch's rows, one per key; and how many. */
-  const fillSteps = async (table: WarehouseTable, objects: readonly Inspected[], scratch: string): Promise<{ steps: WarehouseStep[]; rows: number }> => {
-    const connection = await db();
-    const steps: WarehouseStep[] = [{ sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE)} (${columnList(table.columns, warehouse.dialect)})` }];
-    const names = table.columns.map((c) => c.name);
-    if (warehouse.canCopyCsv) {
-      const csv = join(scratch, `${randomUUID()}.csv`);
-      await connection.run(`COPY (${dedupedSql(table, objects)}) TO ${quotedString(csv)} (FORMAT csv, HEADER false)`);
-      const counted = await connection.runAndReadAll(`SELECT count(*) FROM (${dedupedSql(table, objects)}) n`);
-      steps.push({ copyCsv: { table: SOURCE, columns: names, path: csv } });
-      return { steps, rows: Number(counted.getRows()[0]?.[0] ?? 0) };
-    }
-    // Redshift: the rows are few (alerts, final windows); INSERTs of bounded size keep each statement small.
-    const reader = await connection.runAndReadAll(dedupedSql(table, objects));
-    const rows = reader.getRows();
-    for (let i = 0; i < rows.length; i += rowsPerInsert) {
-      const values = rows.slice(i, i + rowsPerInsert).map((r) => `(${table.columns.map((c, j) => literal(typeof r[j] === 'bigint' ? String(r[j]) : r[j], c.type)).join(', ')})`);
-      steps.push({ sql: `INSERT INTO ${quoteIdent(SOURCE)} (${names.map(quoteIdent).join(', ')}) VALUES\n${values.join(',\n')}` });
-    }
-    return { steps, rows: rows.length };
-  };
+  const createSource = (table: WarehouseTable): WarehouseStep => ({ sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE)} (${columnList(table.columns, warehouse.dialect)})` });
 
-  const loadBatch = async (name: LiveLakeTableName, objects: readonly Inspected[], scratch: string): Promise<number> => {
-    const table = TABLES[name];
+  /** One transaction: the source filled by `fill`, emitted_at raised where needed, MERGE, ledger rows for `entries`. */
+  const apply = async (table: WarehouseTable, fill: readonly WarehouseStep[], entries: readonly LedgerEntry[]): Promise<void> => {
     const target = qualified(schema, table.name);
-    const batchId = randomUUID();
-    const { steps, rows } = await fillSteps(table, objects, scratch);
     const newest = `(SELECT max(emitted_at) FROM ${target})`;
-    steps.push(
+    const steps: WarehouseStep[] = [
+      createSource(table),
+      ...fill,
       // Keeps emitted_at increasing per row written (see the top of this file).
       { sql: `UPDATE ${quoteIdent(SOURCE)} SET emitted_at = ${newest} + INTERVAL '1 millisecond' WHERE emitted_at <= ${newest}` },
       { sql: mergeSql(table, SOURCE, schema) },
-    );
-    const entries: LedgerEntry[] = objects.map((o) => ({ objectKey: o.key, table: name, status: 'loaded', rows: o.rows, bytes: o.bytes, eventDate: o.partition.event_date, eventHour: o.partition.event_hour }));
-    for (const sql of ledgerSql(entries, batchId, Date.now(), schema, warehouse.dialect)) steps.push({ sql });
-    steps.push({ sql: `DROP TABLE ${quoteIdent(SOURCE)}` });
+      ...ledgerSql(entries, randomUUID(), Date.now(), schema, warehouse.dialect).map((sql) => ({ sql })),
+      { sql: `DROP TABLE ${quoteIdent(SOURCE)}` },
+    ];
     await warehouse.transaction(steps);
-    log('info', 'warehouse batch loaded', { table: name, objects: objects.length, rows, batchId });
+  };
+
+  const entriesOf = (name: LiveLakeTableName, objects: readonly Inspected[]): LedgerEntry[] =>
+    objects.map((o) => ({ objectKey: o.key, table: name, status: 'loaded', rows: o.rows, bytes: o.bytes, eventDate: o.partition.event_date, eventHour: o.partition.event_hour }));
+
+  /** INSERT statements of at most maxInsertBytes each (the Data API takes 100 KB per statement). */
+  const insertSteps = (table: WarehouseTable, rows: readonly unknown[][]): WarehouseStep[] => {
+    const head = `INSERT INTO ${quoteIdent(SOURCE)} (${table.columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES\n`;
+    const steps: WarehouseStep[] = [];
+    let values: string[] = [];
+    let bytes = head.length;
+    for (const r of rows) {
+      const tuple = `(${table.columns.map((c, j) => literal(typeof r[j] === 'bigint' ? String(r[j]) : r[j], c.type)).join(', ')})`;
+      const size = Buffer.byteLength(tuple) + 2;
+      if (head.length + size > maxInsertBytes) throw new RangeError(`a ${table.name} row of ${size} bytes is longer than one statement may be`);
+      if (values.length > 0 && bytes + size > maxInsertBytes) {
+        steps.push({ sql: head + values.join(',\n') });
+        values = [];
+        bytes = head.length;
+      }
+      values.push(tuple);
+      bytes += size;
+    }
+    if (values.length > 0) steps.push({ sql: head + values.join(',\n') });
+    return steps;
+  };
+
+  /** Loads a batch in one transaction (several, for one object too big for one Data API batch); returns the rows merged. */
+  const loadBatch = async (name: LiveLakeTableName, objects: readonly Inspected[], scratch: string): Promise<number> => {
+    const table = TABLES[name];
+    const connection = await db();
+    let rows: number;
+    if (warehouse.canCopyCsv) {
+      const csv = join(scratch, `${randomUUID()}.csv`);
+      await connection.run(`COPY (${dedupedSql(table, objects)}) TO ${quotedString(csv)} (FORMAT csv, HEADER false)`);
+      rows = Number((await connection.runAndReadAll(`SELECT count(*) FROM (${dedupedSql(table, objects)}) n`)).getRows()[0]?.[0] ?? 0);
+      await apply(table, [{ copyCsv: { table: SOURCE, columns: table.columns.map((c) => c.name), path: csv } }], entriesOf(name, objects));
+    } else {
+      // Redshift cannot COPY from a file here: the rows (alerts, final windows: few) go in as INSERTs.
+      const read = (await connection.runAndReadAll(dedupedSql(table, objects))).getRows();
+      const inserts = insertSteps(table, read);
+      rows = read.length;
+      if (inserts.length > maxInserts && objects.length > 1) {
+        const half = Math.ceil(objects.length / 2);
+        return (await loadBatch(name, objects.slice(0, half), scratch)) + (await loadBatch(name, objects.slice(half), scratch));
+      }
+      // One object over the limit: its rows in several transactions, the ledger row with the last (a MERGE
+      // again after a crash in between is harmless).
+      for (let i = 0; i < Math.max(1, inserts.length); i += maxInserts) {
+        const last = i + maxInserts >= inserts.length;
+        await apply(table, inserts.slice(i, i + maxInserts), last ? entriesOf(name, objects) : []);
+      }
+    }
+    log('info', 'warehouse batch loaded', { table: name, objects: objects.length, rows });
     return rows;
   };
 
