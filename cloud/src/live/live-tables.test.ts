@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Message } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { exampleEvent, kafkaTopicSet, liveTopicSet, liveTopicSpecs, recordHeaders, silentLog, topicSpecs, waitFor, withTimeout, type EventKind } from '@city/protocol';
+import { alertLakeRow, exampleEvent, kafkaTopicSet, liveTopicSet, liveTopicSpecs, recordHeaders, silentLog, topicSpecs, waitFor, withTimeout, type EventKind } from '@city/protocol';
 import { startDataApi } from '../../../test/support/data-api.ts';
 import { ensureTopics } from '../../../test/support/kafka.ts';
 import { startPowerBiServer } from '../../../test/support/powerbi.ts';
@@ -22,6 +22,10 @@ import { namedQuerySql } from '../ports/query/named.ts';
 import { createSink } from '../sink/sink.ts';
 import { createLiveTablesLoader } from '../warehouse/live-loader.ts';
 import { createWarehouseLoader } from '../warehouse/loader.ts';
+import { createRedshiftWarehouse } from '../warehouse/redshift.ts';
+import { createTableSql, LEDGER_TABLE_DEF } from '../warehouse/schema.ts';
+import { liveWarehouseDdl } from './lambda/tables.ts';
+import { createLakeWriter } from '../lake/writer.ts';
 import { createPgliteWarehouse } from '../warehouse/pglite.ts';
 import { createPostgresWarehouse } from '../warehouse/postgres.ts';
 import { createHandler } from './lambda/handler.ts';
@@ -263,4 +267,39 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
   });
+
+  it('loads through the Redshift adapter (Data API stand-in running the SQL on PostgreSQL), every batch within the Data API limits', async () => {
+    const schema = testSchema('ltr');
+    await pgQuery(`CREATE SCHEMA "${schema}"`);
+    onTeardown(() => dropSchema(schema));
+    const { client, submitted } = startDataApi();
+    const warehouse = createRedshiftWarehouse({ database: 'dev', workgroupName: 'city', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x', schema, client, pollInitialMs: 5, pollMaxMs: 20 });
+    onTeardown(() => warehouse.close());
+    for (const sql of [createTableSql(LEDGER_TABLE_DEF, 'redshift', schema), ...liveWarehouseDdl('redshift', schema)]) await warehouse.transaction([{ sql }]);
+    // 300 alert transitions with long messages (~360 KB of INSERTs) in one file, and one more file.
+    const lakeDir = join(tempDir('live-tables-rs-'), 'lake');
+    const store = lakeStore(lakeDir);
+    const writer = await createLakeWriter(store);
+    const alert = (i: number) =>
+      alertLakeRow({ alertId: `heat|st-${i}|x`, rule: 'heat', key: `st-${i}`, state: 'raised', raisedAt: '2026-12-01T12:00:00.000Z', clearedAt: null, value: 31, threshold: 30, severity: 'warning', message: 'm'.repeat(1_000) }, T0 + i);
+    const partition = { event_date: '2026-12-01', event_hour: 12 };
+    await writer.write({ table: 'alerts', partition, topic: 'city.alerts.v1', kafkaPartition: 0, firstOffset: 0n, lastOffset: 299n, rows: Array.from({ length: 300 }, (_, i) => alert(i)) });
+    await writer.write({ table: 'alerts', partition, topic: 'city.alerts.v1', kafkaPartition: 1, firstOffset: 0n, lastOffset: 0n, rows: [alert(300)] });
+    await writer.close();
+    const live = createLiveTablesLoader({ warehouse, store, log: silentLog });
+    onTeardown(() => live.close());
+    submitted.length = 0;
+    const first = await live.load();
+    expect(first).toMatchObject({ objects: 2, rows: 301, skipped: [] });
+    const batches = submitted.filter((sqls) => sqls.some((q) => q.startsWith('INSERT INTO "wh_live_src"')));
+    expect(batches.length).toBeGreaterThan(0);
+    for (const sqls of batches) {
+      expect(sqls.length).toBeLessThanOrEqual(40);
+      for (const q of sqls) expect(Buffer.byteLength(q)).toBeLessThan(100_000);
+    }
+    expect(batches.flat().filter((q) => q.startsWith('INSERT INTO "wh_live_src"')).length).toBeGreaterThan(5);
+    expect(Number((await pgQuery(`SELECT count(*) AS n FROM "${schema}".alerts`)).rows[0].n)).toBe(301);
+    expect((await live.load()).objects).toBe(0);
+  });
 });
+
