@@ -66,6 +66,9 @@ describe('cli warehouse', () => {
     expect(again.stdout).toContain('loaded 0 objects (0 rows)');
     const sql = await cli(['warehouse', 'query', '--lake', lake, 'SELECT count(*) AS n FROM alerts']);
     expect(sql.stdout).toMatch(/n\n-+\n3\n/);
+    const status = await cli(['warehouse', 'status', '--lake', lake, '--live-tables']);
+    expect(status.stdout).toMatch(/alerts\s+\|\s+1 \|\s+0 \|\s+0 \|\s+3 \|\s+3 \| 2026-12-01\/12\s+\| 2026-12-01\/12\s+\|\s+0/);
+    expect(status.stdout).toMatch(/kpi_windows\s+\|\s+0 \|/);
     const open = await cli(['query', '--lake', lake, '--named', 'alerts', '--param', 'open=true']);
     expect(open.code).toBe(0);
     expect(open.stdout).toContain('incident|inc-9');

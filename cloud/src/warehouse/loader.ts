@@ -13,10 +13,10 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, quotedString, type DuckDBConnection } from '@duckdb/node-api';
-import { EVENT_KINDS, type CityError, type EventKind, type Log } from '@city/protocol';
+import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { liveFiles } from '../lake/reader.ts';
-import { parseLakeFileKey, partitionOfKey, tablePrefix, type LakePartition } from '../lake/layout.ts';
+import { parseLakeFileKey, partitionOfKey, tablePrefix, type LakePartition, type LakeTable } from '../lake/layout.ts';
 import type { CatalogReader } from '../ports/catalog/port.ts';
 import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
 import { columnList, dedupeSql, dimensionSql, ledgerSelectSql, ledgerSql, mergeSql, SOURCE_TABLE, type LedgerEntry } from './load-sql.ts';
@@ -109,7 +109,7 @@ export interface WarehouseLoader {
 
 interface LakeObject {
   key: string;
-  table: EventKind;
+  table: LakeTable;
   partition: LakePartition;
 }
 
@@ -180,7 +180,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
   };
 
   /** Live objects of a table with their partitions, through the catalog's locations when there is one. */
-  const listObjects = async (kind: EventKind): Promise<LakeObject[]> => {
+  const listObjects = async (kind: LakeTable): Promise<LakeObject[]> => {
     const found: LakeObject[] = [];
     const registered = options.catalog === undefined ? undefined : (await options.catalog.tables()).find((t) => t.name === kind);
     if (registered !== undefined && registered.partitions.length > 0) {
@@ -426,7 +426,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       );
       const keys = new Set((await readLedger()).keys());
       const out: TableStatus[] = [];
-      for (const kind of kinds) {
+      for (const kind of [...kinds, ...(live === undefined ? [] : LIVE_LAKE_TABLES)]) {
         const rows = ledger.rows.filter((r) => r.table_name === kind);
         const loaded = rows.find((r) => r.status === 'loaded');
         const coveredRow = rows.find((r) => r.status === 'covered');
