@@ -187,7 +187,7 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
     const second = await handler({}, {});
     expect(second.tables.find((t) => t.source === 'alerts')).toMatchObject({ read: 1, pushed: 1 });
     expect(powerbi.rows('City live', 'alerts').filter((r) => r['alert_id'] === late.alertId)).toHaveLength(1);
-  });
+  }, 180_000);
 
   it('loads the same lake into PGlite, also through INSERT statements (the Redshift path, split to fit its limits), with the same rows', async () => {
     const root = tempDir('live-tables-pglite-');
@@ -266,7 +266,8 @@ describe('alerts and KPI windows as lake and warehouse tables', () => {
     }
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
-  });
+    // Three PGlite databases (seconds apiece on a busy machine).
+  }, 240_000);
 
   it('loads through the Redshift adapter (Data API stand-in running the SQL on PostgreSQL), every batch within the Data API limits', async () => {
     const schema = testSchema('ltr');
