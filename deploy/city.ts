@@ -83,6 +83,7 @@ Try, in another terminal (files appear within ~5 s):
   npm run query -- --lake ${lake}
   npm run query -- --lake ${lake} "SELECT vehicle_type, count(*) AS n, round(avg(speed) * 3.6, 1) AS avg_kmh FROM vehicle GROUP BY 1 ORDER BY n DESC"
   npm run query -- --lake ${lake} "SELECT reason, count(*) AS n FROM deadletter GROUP BY 1 ORDER BY n DESC"
+  npm run query -- --lake ${lake} --named alerts --param open=true
   npm run sink -- warehouse status --lake ${lake} --pglite-dir ${city.warehouseDir}   (after Ctrl-C: PGlite has one user at a time)
 Ctrl-C stops everything cleanly.
 `);
@@ -92,7 +93,7 @@ Ctrl-C stops everything cleanly.
     say(
       `[${Math.round((Date.now() - began) / 1000)}s] devices ${s.connected}/${s.devices}  published ${s.published}` +
         `  gateway accepted ${s.accepted} dead-lettered ${s.deadLettered} buffered ${s.buffered} forwarded ${s.forwarded}` +
-        `  lake rows ${s.lakeRows} in ${s.lakeFiles} files  warehouse rows ${s.warehouseRows}`,
+        `  lake rows ${s.lakeRows} in ${s.lakeFiles} files (+${s.liveRows} KPI/alert rows)  warehouse rows ${s.warehouseRows}`,
     );
   }, TICK_MS);
   const code = await stopped;

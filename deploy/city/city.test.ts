@@ -28,6 +28,8 @@ describe('the city', () => {
     // The default fleet scaled, each kind keeping at least one device.
     expect(city.stats().devices).toBe(Object.values(DEFAULT_FLEET).reduce((n, k) => n + Math.max(1, Math.round(k * 0.05)), 0));
     await waitFor(() => city.stats().lakeRows > 0, { timeoutMs: 30_000, what: 'rows in the lake' });
+    // The live engine's KPI updates reach the lake through the sink (table kpi_windows).
+    await waitFor(() => city.stats().liveRows > 0, { timeoutMs: 60_000, what: 'KPI window rows in the lake' });
     // The loader on its timer fills the PGlite warehouse from the lake.
     await waitFor(() => city.stats().warehouseRows > 0, { timeoutMs: 120_000, what: 'rows in the warehouse' });
     const closing = city.close();

@@ -68,6 +68,8 @@ export interface CityStats {
   /** Curated event rows and dead letters (the raw zone's second copy of each event not counted). */
   lakeRows: number;
   lakeFiles: number;
+  /** Rows of the live engine's lake tables (alerts, kpi_windows), not in lakeRows. */
+  liveRows: number;
   /** Lake objects and rows the warehouse loaded since start. */
   warehouseObjects: number;
   warehouseRows: number;
@@ -139,7 +141,9 @@ export function createCity(options: CityOptions = {}): City {
         await ensureStandardTopics(cluster.brokers, suffix === undefined ? {} : { suffix });
 
         // Files cut every 5 s of record time even under steady load, so the lake visibly grows.
-        const lake = createSink({ brokers: cluster.brokers, lakeDir, topics, ...(suffix === undefined ? {} : { groupId: `city-sink-${suffix}` }), maxSpanMs: 5_000, maxAgeMs: 5_000, log });
+        // The sink also writes the live engine's KPI and alert topics to the lake (tables kpi_windows, alerts).
+        const { kpi, alerts } = liveTopicSet(suffix);
+        const lake = createSink({ brokers: cluster.brokers, lakeDir, topics, liveTopics: { kpi, alerts }, ...(suffix === undefined ? {} : { groupId: `city-sink-${suffix}` }), maxSpanMs: 5_000, maxAgeMs: 5_000, log });
         sink = lake;
         life.defer('sink', () => lake.close());
         await lake.start();
@@ -189,7 +193,8 @@ export function createCity(options: CityOptions = {}): City {
       const f = started(fleet, 'stats()').stats();
       const g = started(gateway, 'stats()').stats();
       const s = started(sink, 'stats()').stats();
-      const lakeRows = Object.entries(s.rows).reduce((n, [table, rows]) => (table.startsWith('raw_') ? n : n + (rows ?? 0)), 0);
+      const liveRows = (s.rows.alerts ?? 0) + (s.rows.kpi_windows ?? 0);
+      const lakeRows = Object.entries(s.rows).reduce((n, [table, rows]) => (table.startsWith('raw_') ? n : n + (rows ?? 0)), 0) - liveRows;
       return {
         devices: f.devices,
         connected: f.connected,
@@ -200,6 +205,7 @@ export function createCity(options: CityOptions = {}): City {
         forwarded: g.forwarded,
         lakeRows,
         lakeFiles: s.files,
+        liveRows,
         warehouseObjects: warehouse?.stats().objects ?? 0,
         warehouseRows: warehouse?.stats().rows ?? 0,
       };

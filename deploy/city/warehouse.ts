@@ -24,7 +24,7 @@ export function startCityWarehouse(options: { lakeDir: string; dataDir: string; 
     try {
       if (loader === undefined) {
         warehouse = await createPgliteWarehouse({ dataDir: options.dataDir });
-        loader = createWarehouseLoader({ warehouse, store, log: options.log });
+        loader = createWarehouseLoader({ warehouse, store, liveTables: true, log: options.log });
         await loader.init();
       }
       const result = await loader.load();

@@ -18,3 +18,4 @@ export * from './runtime/time.ts';
 export * from './runtime/token-bucket.ts';
 export * from './runtime/cli.ts';
 export * from './kafka-security.ts';
+export * from './live-tables.ts';

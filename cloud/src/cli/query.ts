@@ -1,5 +1,5 @@
 // `sink query`: SQL or a named query over the lake (DuckDB), an S3 lake through a local cache, or Athena.
-import { NAMED_QUERIES, namedQuerySql } from '../ports/query/named.ts';
+import { LIVE_NAMED_QUERIES, NAMED_QUERIES, namedQuerySql } from '../ports/query/named.ts';
 import type { QueryEngineName } from '../ports/query/port.ts';
 import { parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { formatTable } from './table.ts';
@@ -27,7 +27,7 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
   if (parsed === undefined) return 0;
   const { values, positionals } = parsed;
   if (values.list === true) {
-    const rows = NAMED_QUERIES.map((q) => ({
+    const rows = [...NAMED_QUERIES, ...LIVE_NAMED_QUERIES].map((q) => ({
       name: q.name,
       params: q.params.map((p) => `${p.name} (${p.description}, default ${p.default})`).join('; '),
       description: q.description,

@@ -1,5 +1,5 @@
 // `sink run`: consumes Kafka into the lake until SIGINT/SIGTERM (or a consumer crash it cannot recover from).
-import { closeOnSignals, isLogLevel, jsonLog, kafkaSecurityFromEnv, kafkaTopicSet, LOG_LEVELS } from '@city/protocol';
+import { closeOnSignals, isLogLevel, jsonLog, kafkaSecurityFromEnv, kafkaTopicSet, liveTopicSet, LOG_LEVELS } from '@city/protocol';
 import { createCatalog, type CatalogPort } from '../ports/catalog/index.ts';
 import { createSinkHealthServer } from '../sink/health.ts';
 import { createSink } from '../sink/index.ts';
@@ -32,6 +32,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       'glue-region': { type: 'string' },
       'glue-projection-from': { type: 'string' },
       http: { type: 'string' },
+      'live-tables': { type: 'boolean' },
     },
     RUN_USAGE,
     true,
@@ -70,6 +71,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       compactEveryMs: integerFlag(values['compact-every-ms'], 'compact-every-ms'),
       compactTargetBytes: integerFlag(values['compact-target-bytes'], 'compact-target-bytes'),
       rawZone: values['no-raw'] === true ? false : undefined,
+      ...(values['live-tables'] === true ? { liveTopics: liveSinkTopics(values['topic-suffix']) } : {}),
       log,
     });
     const processEvery = integerFlag(values['process-every-ms'], 'process-every-ms');
@@ -147,4 +149,10 @@ function catalogFromFlags(
     region: values['glue-region'] ?? values['s3-region'],
     projection: from === undefined ? undefined : { enabled: true, dateRange: `${from},NOW` },
   });
+}
+
+/** The live engine's KPI and alert topics (not its internal partials). */
+function liveSinkTopics(suffix: string | undefined): { kpi: string; alerts: string } {
+  const { kpi, alerts } = liveTopicSet(suffix);
+  return { kpi, alerts };
 }

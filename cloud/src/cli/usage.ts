@@ -10,7 +10,7 @@ export const RUN_USAGE = `usage:
            [--compact-every-ms MS] [--compact-target-bytes N] [--process-every-ms MS]
            [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
            [--catalog local|glue [--glue-database DB] [--glue-region R] [--glue-projection-from YYYY-MM-DD]]
-           [--http [HOST:]PORT]
+           [--http [HOST:]PORT] [--live-tables]
       brokers default to $KAFKA_BROKERS; --topic-suffix reads the topics named <standard>.<S>
       TLS and SASL to Kafka from KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE/KAFKA_TLS_KEY_FILE (mutual TLS), KAFKA_TLS=1,
       KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD
@@ -22,7 +22,9 @@ export const RUN_USAGE = `usage:
       --s3-endpoint names an S3-compatible store; --no-raw writes only the curated and dead-letter zones
       --catalog registers tables and partitions before offsets are committed: local writes
       DIR/_catalog/catalog.json, glue (lake on S3) the Glue database DB (projection: Athena partition projection)
-      --http serves GET /healthz (200 while running, 503 otherwise, JSON state and counters)`;
+      --http serves GET /healthz (200 while running, 503 otherwise, JSON state and counters)
+      --live-tables also writes the live engine's KPI and alert topics (city.kpi.v1, city.alerts.v1, with
+      --topic-suffix too) to the lake tables kpi_windows and alerts`;
 
 export const QUERY_USAGE = `usage:
   sink query --lake DIR ["SQL"]
@@ -69,7 +71,7 @@ export const LIVE_USAGE = `usage:
 
 export const WAREHOUSE_USAGE = `usage:
   sink warehouse init|load|status --lake DIR [--warehouse pglite|postgres|redshift] [--schema S]
-                 [--table KIND]… [--batch N] [--every-ms MS] [--log-level L]
+                 [--table KIND]… [--batch N] [--every-ms MS] [--log-level L] [--live-tables]
                  [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
   sink warehouse query --lake DIR (--named NAME [--param K=V]… | "SQL") [warehouse flags]
       init creates the schema, the fact table per event kind, the dimensions and the load ledger, and
@@ -79,7 +81,9 @@ export const WAREHOUSE_USAGE = `usage:
       postgres: --postgres-url URL (or $WAREHOUSE_POSTGRES_URL)
       redshift: --database DB (--workgroup WG | --cluster ID [--db-user U]) [--secret-arn ARN] [--region R]
                 [--iam-role ARN|default] (or $REDSHIFT_DATABASE, $REDSHIFT_WORKGROUP, $REDSHIFT_CLUSTER,
-                $REDSHIFT_SECRET_ARN, $REDSHIFT_IAM_ROLE); the lake must be on S3 (--s3-bucket)`;
+                $REDSHIFT_SECRET_ARN, $REDSHIFT_IAM_ROLE); the lake must be on S3 (--s3-bucket)
+      --live-tables: also the live engine's tables kpi_windows (final windows) and alerts, and the Power BI
+      Lambda's powerbi_watermark`;
 
 export const DASHBOARD_USAGE = `usage:
   sink dashboard --brokers HOST:PORT[,HOST:PORT…] [--host H] [--port P] [--topic-suffix S] [--group G]

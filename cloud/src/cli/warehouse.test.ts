@@ -2,9 +2,12 @@
 // the same named query through `sink query --engine warehouse`, and usage errors.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { alertLakeRow } from '@city/protocol';
 import { runCli } from '../../../test/support/cli.ts';
 import { tempDir } from '../../../test/support/teardown.ts';
 import { writeCityLake } from '../../../test/support/warehouse.ts';
+import { createLakeWriter } from '../lake/writer.ts';
+import { createLocalFolderStore } from '../ports/store/local.ts';
 
 const CLI = join(import.meta.dirname, 'main.ts');
 const cli = (args: string[]) => runCli(CLI, args, { env: { WAREHOUSE: undefined, WAREHOUSE_POSTGRES_URL: undefined }, timeoutMs: 120_000 });
@@ -39,6 +42,38 @@ describe('cli warehouse', () => {
     const sql = await cli(['warehouse', 'query', '--lake', lake, 'SELECT count(*) AS n FROM traffic_camera']);
     expect(sql.stdout).toMatch(/n\n-+\n24\n/);
     // Seven processes, each opening PGlite (seconds apiece on a busy machine).
+  }, 300_000);
+
+  it('--live-tables loads the live engine\'s alerts (and final KPI windows) once; the lake answers the alerts query', async () => {
+    const lake = tempDir('cli-wh-live-');
+    const store = createLocalFolderStore(lake);
+    const writer = await createLakeWriter(store);
+    const alert = { alertId: 'aqi|aq-1|2026-12-01T12:00:00.000Z', rule: 'aqi', key: 'aq-1', raisedAt: '2026-12-01T12:01:00.000Z', value: 168, threshold: 151, severity: 'warning' as const, message: 'air' };
+    const rows = [
+      alertLakeRow({ ...alert, state: 'raised', clearedAt: null }, Date.parse('2026-12-01T12:01:02Z')),
+      alertLakeRow({ ...alert, alertId: 'incident|inc-9', rule: 'incident', key: 'inc-9', state: 'raised', clearedAt: null }, Date.parse('2026-12-01T12:01:03Z')),
+      alertLakeRow({ ...alert, state: 'cleared', clearedAt: '2026-12-01T12:40:00.000Z', value: 22 }, Date.parse('2026-12-01T12:40:01Z')),
+    ];
+    await writer.write({ table: 'alerts', partition: { event_date: '2026-12-01', event_hour: 12 }, topic: 'city.alerts.v1', kafkaPartition: 0, firstOffset: 0n, lastOffset: 2n, rows });
+    await writer.close();
+    await store.close();
+    const init = await cli(['warehouse', 'init', '--lake', lake, '--live-tables']);
+    expect(init.stdout).toMatch(/15 tables created/);
+    const load = await cli(['warehouse', 'load', '--lake', lake, '--live-tables', '--log-level', 'warn']);
+    expect(load.stderr).toBe('');
+    expect(load.stdout).toContain('loaded 1 objects (3 rows)');
+    const again = await cli(['warehouse', 'load', '--lake', lake, '--live-tables', '--log-level', 'warn']);
+    expect(again.stdout).toContain('loaded 0 objects (0 rows)');
+    const sql = await cli(['warehouse', 'query', '--lake', lake, 'SELECT count(*) AS n FROM alerts']);
+    expect(sql.stdout).toMatch(/n\n-+\n3\n/);
+    const status = await cli(['warehouse', 'status', '--lake', lake, '--live-tables']);
+    expect(status.stdout).toMatch(/alerts\s+\|\s+1 \|\s+0 \|\s+0 \|\s+3 \|\s+3 \| 2026-12-01\/12\s+\| 2026-12-01\/12\s+\|\s+0/);
+    expect(status.stdout).toMatch(/kpi_windows\s+\|\s+0 \|/);
+    const open = await cli(['query', '--lake', lake, '--named', 'alerts', '--param', 'open=true']);
+    expect(open.code).toBe(0);
+    expect(open.stdout).toContain('incident|inc-9');
+    expect(open.stdout).not.toContain('aq-1');
+    expect(open.stdout).toMatch(/\(1 rows?\)/);
   }, 300_000);
 
   it('refuses bad command lines with usage (exit 2)', async () => {

@@ -92,6 +92,7 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
       table: { type: 'string', multiple: true },
       batch: { type: 'string' },
       'every-ms': { type: 'string' },
+      'live-tables': { type: 'boolean' },
       named: { type: 'string' },
       param: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
@@ -129,6 +130,7 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
     store,
     ...(tables.length > 0 ? { tables } : {}),
     ...(batch === undefined ? {} : { maxObjectsPerBatch: batch }),
+    ...(values['live-tables'] === true ? { liveTables: true } : {}),
     ...(warehouse.engine === 'redshift' ? { redshift: { iamRole: iamRole ?? 'default' } } : {}),
     log: jsonLog(level),
   });

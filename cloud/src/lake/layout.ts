@@ -6,6 +6,7 @@
 //   curated/kind=<kind>/event_date=YYYY-MM-DD/event_hour=H/<file>
 //   raw/kind=<kind>/event_date=YYYY-MM-DD/event_hour=H/<file>
 //   deadletter/event_date=YYYY-MM-DD/event_hour=H/<file>
+//   curated/kind=alerts|kpi_windows/event_date=…/event_hour=…/<file>   the live engine's topics
 // <file> is one of
 //   <topic>+<partition>+<first>.parquet          written by the sink: the rows of one Kafka topic-partition
 //                                                from offset <first> (the first record routed to the file)
@@ -13,13 +14,15 @@
 //                                                offsets <first>..<last>
 // Offsets are zero-padded to 19 digits, so names sort by offset. The sink cuts files at positions that
 // depend only on the record stream (see sink/segments.ts), so a replay rewrites the same keys.
-import { DEADLETTER_TABLE, EVENT_KINDS, eventTable, isEventKind, SCHEMA_VERSION, type Column, type EventKind, type TableSchema } from '@city/protocol';
+import { DEADLETTER_TABLE, EVENT_KINDS, eventTable, isEventKind, LIVE_LAKE_TABLES, liveLakeTable, SCHEMA_VERSION, type Column, type EventKind, type LiveLakeTableName, type TableSchema } from '@city/protocol';
 
 /** Raw zone table of one kind: every record of the kind's topic as received, with its Kafka metadata. */
 export type RawTable = `raw_${EventKind}`;
 
-/** A lake table: one per event kind (curated), one raw per kind, plus the dead letters. */
-export type LakeTable = EventKind | RawTable | 'deadletter';
+/** A lake table: one per event kind (curated), one raw per kind, the dead letters, and the live engine's KPI windows and alerts. */
+export type LakeTable = EventKind | RawTable | 'deadletter' | LiveLakeTableName;
+
+const isLiveTable = (table: string): table is LiveLakeTableName => (LIVE_LAKE_TABLES as readonly string[]).includes(table);
 
 export interface LakePartition {
   event_date: string;
@@ -65,6 +68,7 @@ export function rawKind(table: string): EventKind | undefined {
 
 export function tableSchema(table: LakeTable): TableSchema {
   if (table === 'deadletter') return DEADLETTER_TABLE;
+  if (isLiveTable(table)) return liveLakeTable(table);
   if (rawKind(table) === undefined) return eventTable(table as EventKind);
   let schema = RAW_TABLES.get(table);
   if (schema === undefined) {
@@ -75,11 +79,11 @@ export function tableSchema(table: LakeTable): TableSchema {
 }
 
 export function isLakeTable(value: string): value is LakeTable {
-  return value === 'deadletter' || isEventKind(value) || rawKind(value) !== undefined;
+  return value === 'deadletter' || isEventKind(value) || rawKind(value) !== undefined || isLiveTable(value);
 }
 
-/** Every lake table: curated per kind, raw per kind, dead letters. */
-export const ALL_LAKE_TABLES: readonly LakeTable[] = [...EVENT_KINDS, ...EVENT_KINDS.map(rawTable), 'deadletter'];
+/** Every lake table: curated per kind, raw per kind, dead letters, live KPI windows and alerts. */
+export const ALL_LAKE_TABLES: readonly LakeTable[] = [...EVENT_KINDS, ...EVENT_KINDS.map(rawTable), 'deadletter', ...LIVE_LAKE_TABLES];
 
 /** Key prefix holding every file of a table, ending in '/'. */
 export function tablePrefix(table: LakeTable): string {

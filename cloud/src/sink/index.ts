@@ -13,3 +13,4 @@ export type {
 } from './events.ts';
 export type { FlushReason } from './segments.ts';
 export { createRecordDecoder, DEFAULT_TOPICS, topicList, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
+export { createSinkDecoder, decodeAlertRecord, decodeKpiRecord, type SinkLiveTopics } from './live-records.ts';

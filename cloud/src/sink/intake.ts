@@ -5,7 +5,7 @@ import { isEventKind, type EventKind, type Log } from '@city/protocol';
 import { tableSchema } from '../lake/index.ts';
 import type { DuplicateWindow } from './dedup.ts';
 import type { RejectedInfo, SinkStats } from './events.ts';
-import { createRawRowBuilder, createRecordDecoder, type KafkaRecord, type LakeRow, type SinkTopics } from './records.ts';
+import { createRawRowBuilder, createRecordDecoder, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
 import { tpKey, type Segments } from './segments.ts';
 
 /** The topic-partitions this sink owns now, and what it committed of them. */
@@ -19,6 +19,8 @@ export interface Ownership {
 
 export interface IntakeDeps {
   topics: SinkTopics;
+  /** Record → lake row; by default the event and dead-letter topics' decoder. */
+  decoder?: RecordDecoder;
   rawZone: boolean;
   dedupWindow: number;
   segments: Segments;
@@ -43,7 +45,7 @@ export class Intake {
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
-    this.#decode = createRecordDecoder(deps.topics);
+    this.#decode = deps.decoder ?? createRecordDecoder(deps.topics);
     this.#raw = createRawRowBuilder(deps.topics);
   }
 

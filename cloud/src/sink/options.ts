@@ -71,6 +71,8 @@ export const SinkSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Also write the live engine's KPI and alert topics to the lake (tables kpi_windows and alerts). */
+    liveTopics: Type.Optional(Type.Object({ kpi: TopicName, alerts: TopicName }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -124,7 +126,7 @@ const sinkOptions = defineOptions({
   check(o) {
     if (o.maxBufferedRows < o.maxRows) return `/maxBufferedRows (${o.maxBufferedRows}) must be at least /maxRows (${o.maxRows})`;
     if (o.retryMaxMs < o.retryInitialMs) return '/retryMaxMs must be at least /retryInitialMs';
-    const topics = [...Object.values(o.topics.events), o.topics.deadletter];
+    const topics = [...Object.values(o.topics.events), o.topics.deadletter, ...(o.liveTopics === undefined ? [] : [o.liveTopics.kpi, o.liveTopics.alerts])];
     if (new Set(topics).size !== topics.length) return '/topics names must be distinct';
     return checkKafkaSecurity(o.security, '/security', hasTokenProvider);
   },

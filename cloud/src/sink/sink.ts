@@ -22,6 +22,7 @@ import { DuplicateWindow } from './dedup.ts';
 import { emptyStats, type RebalanceInfo, type SinkEvents, type SinkStats } from './events.ts';
 import { Flusher } from './flush.ts';
 import { Intake, type Ownership } from './intake.ts';
+import { createSinkDecoder } from './live-records.ts';
 import { resolveSinkOptions, type ResolvedSinkOptions, type SinkOptions } from './options.ts';
 import { topicList } from './records.ts';
 import { Segments, tpKey } from './segments.ts';
@@ -51,12 +52,13 @@ export class Sink extends EventEmitter<SinkEvents> {
     this.options = Object.freeze(resolveSinkOptions(options));
     const o = this.options;
     this.#log = o.log;
-    this.#topics = topicList(o.topics);
+    this.#topics = [...topicList(o.topics), ...(o.liveTopics === undefined ? [] : [o.liveTopics.kpi, o.liveTopics.alerts])];
     this.#life = createLifecycle({ name: 'sink', deadlineMs: o.closeTimeoutMs, errors: lifecycleErrors });
     this.#signal = AbortSignal.any([this.#life.signal, this.#halt.signal]);
     this.#segments = new Segments(o, (reason) => void this.#flusher.request(reason));
     this.#intake = new Intake({
       topics: o.topics,
+      decoder: createSinkDecoder(o.topics, o.liveTopics),
       rawZone: o.rawZone,
       dedupWindow: o.dedupWindow,
       segments: this.#segments,

@@ -13,14 +13,16 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, quotedString, type DuckDBConnection } from '@duckdb/node-api';
-import { EVENT_KINDS, type CityError, type EventKind, type Log } from '@city/protocol';
+import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { liveFiles } from '../lake/reader.ts';
-import { parseLakeFileKey, partitionOfKey, tablePrefix, type LakePartition } from '../lake/layout.ts';
+import { parseLakeFileKey, partitionOfKey, tablePrefix, type LakePartition, type LakeTable } from '../lake/layout.ts';
 import type { CatalogReader } from '../ports/catalog/port.ts';
 import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
 import { columnList, dedupeSql, dimensionSql, ledgerSelectSql, ledgerSql, mergeSql, SOURCE_TABLE, type LedgerEntry } from './load-sql.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
+import { LIVE_WAREHOUSE_TABLES } from '../live/lambda/tables.ts';
+import { createLiveTablesLoader, type LiveLoadResult } from './live-loader.ts';
 import {
   districtRowsSql,
   existingColumnsSql,
@@ -58,6 +60,8 @@ export interface WarehouseLoaderOptions {
   redshift?: RedshiftLoadConfig;
   /** Extra tables init creates (e.g. the processed zone's). */
   extraTables?: readonly WarehouseTable[];
+  /** Also create and load the live engine's tables (kpi_windows, alerts) and the Power BI watermark (live-loader.ts). */
+  liveTables?: boolean;
   log?: Log;
   /** Called after each committed batch (the fault test watches for it). */
   onBatch?: (batch: { table: string; objects: number; rows: number; batchId: string }) => void;
@@ -105,7 +109,7 @@ export interface WarehouseLoader {
 
 interface LakeObject {
   key: string;
-  table: EventKind;
+  table: LakeTable;
   partition: LakePartition;
 }
 
@@ -159,6 +163,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
   const log = options.log ?? (() => undefined);
   let duck: { instance: DuckDBInstance; connection: DuckDBConnection } | undefined;
   let closed = false;
+  const live = options.liveTables === true ? createLiveTablesLoader({ warehouse, store, catalog: options.catalog, maxObjectsPerBatch: options.maxObjectsPerBatch, log }) : undefined;
 
   const db = async (): Promise<DuckDBConnection> => {
     if (duck === undefined) {
@@ -175,7 +180,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
   };
 
   /** Live objects of a table with their partitions, through the catalog's locations when there is one. */
-  const listObjects = async (kind: EventKind): Promise<LakeObject[]> => {
+  const listObjects = async (kind: LakeTable): Promise<LakeObject[]> => {
     const found: LakeObject[] = [];
     const registered = options.catalog === undefined ? undefined : (await options.catalog.tables()).find((t) => t.name === kind);
     if (registered !== undefined && registered.partitions.length > 0) {
@@ -348,7 +353,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
         dataType: String(r.data_type),
         maxLength: r.character_maximum_length === null || r.character_maximum_length === undefined ? null : Number(r.character_maximum_length),
       }));
-      const plan = planSchema(warehouseTables(options.extraTables), columns, warehouse.dialect, schema);
+      const plan = planSchema(warehouseTables([...(options.extraTables ?? []), ...(options.liveTables === true ? LIVE_WAREHOUSE_TABLES : [])]), columns, warehouse.dialect, schema);
       for (const sql of plan.statements) await warehouse.transaction([{ sql }]);
       await warehouse.transaction(districtRowsSql(schema).map((sql) => ({ sql })));
       return plan;
@@ -406,6 +411,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
             if (!isLocalStore(store)) for (const o of batch) await rm(o.path, { force: true });
           }
         }
+        if (live !== undefined && !aborted()) addLive(result, await live.load(loadOptions));
         return result;
       } finally {
         await rm(scratch, { recursive: true, force: true });
@@ -420,7 +426,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       );
       const keys = new Set((await readLedger()).keys());
       const out: TableStatus[] = [];
-      for (const kind of kinds) {
+      for (const kind of [...kinds, ...(live === undefined ? [] : LIVE_LAKE_TABLES)]) {
         const rows = ledger.rows.filter((r) => r.table_name === kind);
         const loaded = rows.find((r) => r.status === 'loaded');
         const coveredRow = rows.find((r) => r.status === 'covered');
@@ -461,6 +467,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     async close() {
       if (closed) return;
       closed = true;
+      await live?.close();
       duck?.connection.closeSync();
       duck?.instance.closeSync();
       duck = undefined;
@@ -469,8 +476,8 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
 }
 
 /** The sink-written (not merged) object with the highest first offset per folder and Kafka topic-partition. */
-function newestPerGroup(objects: readonly LakeObject[]): LakeObject[] {
-  const newest = new Map<string, { object: LakeObject; first: bigint }>();
+export function newestPerGroup<T extends { key: string }>(objects: readonly T[]): T[] {
+  const newest = new Map<string, { object: T; first: bigint }>();
   for (const object of objects) {
     const file = parseLakeFileKey(object.key);
     if (file === undefined || file.merged) continue;
@@ -482,7 +489,7 @@ function newestPerGroup(objects: readonly LakeObject[]): LakeObject[] {
 }
 
 /** True when ledger rows of the merged file's inputs add up to its rows: every one of them was loaded. */
-function coveredByLedger(object: Inspected, ledger: ReadonlyMap<string, { rows: number }>): boolean {
+export function coveredByLedger(object: { key: string; rows: number }, ledger: ReadonlyMap<string, { rows: number }>): boolean {
   const merged = parseLakeFileKey(object.key);
   if (merged === undefined || !merged.merged || merged.lastOffset === undefined) return false;
   let rows = 0;
@@ -508,4 +515,13 @@ function redshiftTypeOf(duckdbType: string): string {
   if (t === 'BOOLEAN') return 'BOOLEAN';
   if (t.startsWith('TIMESTAMP')) return 'TIMESTAMPTZ';
   return 'VARCHAR(65535)';
+}
+
+function addLive(result: LoadResult, live: LiveLoadResult): void {
+  result.batches += live.batches;
+  result.objects += live.objects;
+  result.rows += live.rows;
+  result.covered += live.covered;
+  result.skipped.push(...live.skipped);
+  Object.assign(result.perTable, live.perTable);
 }

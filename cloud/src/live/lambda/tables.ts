@@ -1,10 +1,11 @@
 // The warehouse tables the Power BI Lambda reads, in the warehouse's DDL style (WarehouseTable →
 // createTableSql): finished KPI windows and alert events as the live engine emits them, and the Lambda's
-// own watermark per source table. The warehouse loader does not fill kpi_windows/alerts yet; whatever
-// writes them (the live engine's Kafka topics through a loader, or COPY from the lake) keeps emitted_at
-// increasing per row written, which is what the watermark follows.
+// own watermark per source table. The warehouse loader fills kpi_windows/alerts from the lake tables the
+// sink writes from the live topics (warehouse/live-loader.ts), keeping emitted_at increasing per row
+// written, which is what the watermark follows.
 import { createTableSql, type WarehouseColumn, type WarehouseDialect, type WarehouseTable } from '../../warehouse/schema.ts';
 import type { Warehouse } from '../../warehouse/port.ts';
+import { ALERTS_TABLE, KPI_WINDOWS_TABLE } from '../../warehouse/live-tables.ts';
 
 const col = (name: string, type: WarehouseColumn['type'], maxLength?: number): WarehouseColumn => (maxLength === undefined ? { name, type } : { name, type, maxLength });
 
@@ -12,44 +13,7 @@ export const KPI_WINDOWS = 'kpi_windows';
 export const ALERTS = 'alerts';
 export const POWERBI_WATERMARK = 'powerbi_watermark';
 
-/** One row per KPI window revision: the window, its key and its finished figures as JSON (one shape for every KPI). */
-export const KPI_WINDOWS_TABLE: WarehouseTable = {
-  name: KPI_WINDOWS,
-  columns: [
-    col('kpi', 'string', 64),
-    col('key', 'string', 128),
-    col('window_start', 'timestamp'),
-    col('window_end', 'timestamp'),
-    col('revision', 'int64'),
-    col('final', 'boolean'),
-    col('emitted_at', 'timestamp'),
-    col('values_json', 'string', 4096),
-  ],
-  fileColumns: [],
-  key: ['kpi', 'key', 'window_start', 'revision'],
-  sortKey: 'emitted_at',
-};
-
-/** One row per alert transition (raised, then cleared). */
-export const ALERTS_TABLE: WarehouseTable = {
-  name: ALERTS,
-  columns: [
-    col('alert_id', 'string', 128),
-    col('rule', 'string', 64),
-    col('key', 'string', 128),
-    col('state', 'string', 16),
-    col('severity', 'string', 16),
-    col('raised_at', 'timestamp'),
-    col('cleared_at', 'timestamp'),
-    col('value', 'double'),
-    col('threshold', 'double'),
-    col('message', 'string', 1024),
-    col('emitted_at', 'timestamp'),
-  ],
-  fileColumns: [],
-  key: ['alert_id', 'state'],
-  sortKey: 'emitted_at',
-};
+export { ALERTS_TABLE, KPI_WINDOWS_TABLE };
 
 /** Up to where each source table has been accepted by Power BI. */
 export const POWERBI_WATERMARK_TABLE: WarehouseTable = {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_KINDS, eventRow, eventTable, PARTITION_KEYS, type DeadLetter, deadLetterRow, type EventKind } from '@city/protocol';
+import { ALERTS_LAKE_TABLE, EVENT_KINDS, eventRow, eventTable, PARTITION_KEYS, type DeadLetter, deadLetterRow, type EventKind } from '@city/protocol';
 import { sampleEvent } from '../../../../test/support/lake.ts';
 import { createLakeWriter, createParquetWriter, dataFileKey, type LakeWriter } from '../../lake/index.ts';
 import { createLocalFolderStore } from '../store/index.ts';
@@ -22,7 +22,7 @@ describe('querying the lake', () => {
   it('has a typed, empty view per table on an empty (even missing) lake', async () => {
     const lake = await openLake(join(dir, 'missing'));
     try {
-      expect(lake.tables.map((t) => t.name)).toEqual([...EVENT_KINDS, 'deadletter']);
+      expect(lake.tables.map((t) => t.name)).toEqual([...EVENT_KINDS, 'deadletter', 'kpi_windows', 'alerts']);
       expect(lake.tables.every((t) => t.files === 0)).toBe(true);
       const described = await lake.query('DESCRIBE vehicle');
       expect(described.rows.map((r) => r.column_name)).toEqual([
@@ -33,6 +33,8 @@ describe('querying the lake', () => {
       const letters = await lake.query('SELECT * FROM deadletter');
       expect(letters.rows).toEqual([]);
       expect(letters.columns).toContain('reason');
+      const alerts = await lake.query('DESCRIBE alerts');
+      expect(alerts.rows.map((r) => r.column_name)).toEqual([...ALERTS_LAKE_TABLE.columns.map((c) => c.name), ...PARTITION_KEYS.map((k) => k.name)]);
       expect((await lake.counts()).every((c) => c.rows === 0)).toBe(true);
     } finally {
       lake.close();

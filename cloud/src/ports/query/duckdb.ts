@@ -19,7 +19,7 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { EVENT_KINDS, type Column } from '@city/protocol';
+import { EVENT_KINDS, LIVE_LAKE_TABLES, type Column } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../../errors.ts';
 import { isLakeTable, listLiveFiles, liveFiles, SQL_TYPES, tablePrefix, tableSchema, type LakeTable } from '../../lake/index.ts';
 import { createLocalCatalog, type CatalogReader } from '../catalog/index.ts';
@@ -93,6 +93,8 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
         specs.set(table, { name: table, columns: schema.columns, partitionKeys: schema.partitionKeys, prefix: tablePrefix(table), optional });
       };
       for (const table of LAKE_TABLES) layoutView(table, false);
+      // The live engine's tables: always a view (empty until the sink wrote some), so their queries run.
+      for (const table of LIVE_LAKE_TABLES) layoutView(table, false);
       // Other zones (raw_<kind>, where the layout has them) get a view once they hold files, so an empty
       // lake keeps the plain table list.
       for (const kind of EVENT_KINDS) {

@@ -12,4 +12,4 @@ export {
   type AthenaEngineOptions,
   type AthenaQueryResult,
 } from './athena.ts';
-export { DIALECTS, DISTRICT_BOXES, districtSql, NAMED_QUERIES, namedQuery, namedQuerySql, type NamedQuery, type NamedQueryParam, type SqlDialectName } from './named.ts';
+export { DIALECTS, DISTRICT_BOXES, districtSql, LIVE_NAMED_QUERIES, NAMED_QUERIES, namedQuery, namedQuerySql, type NamedQuery, type NamedQueryParam, type SqlDialectName } from './named.ts';

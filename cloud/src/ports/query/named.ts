@@ -184,10 +184,41 @@ ORDER BY hour_start, camera`,
   },
 ];
 
+/**
+ * Queries of the live engine's lake tables (DuckDB and Athena; the warehouse holds the same rows in its
+ * own kpi_windows and alerts tables, which the Power BI Lambda reads).
+ */
+export const LIVE_NAMED_QUERIES: readonly NamedQuery[] = [
+  {
+    name: 'alerts',
+    description: 'Alerts, open ones first: each alert\'s latest transition (raised, escalated or cleared) and how many it had',
+    params: [...dateRange, { name: 'open', description: 'true: only alerts not cleared yet', pattern: /^(true|false)$/, default: 'false' }],
+    columns: ['alert_id', 'rule', 'key', 'state', 'severity', 'raised_at', 'cleared_at', 'value', 'threshold', 'message', 'last_change', 'transitions'],
+    // DISTINCT first: a replayed transition repeats the same content (its Kafka timestamp aside). A clear
+    // ends an alert; among raises, the escalated (critical) one is the later.
+    sql: (_d, p) => `
+SELECT alert_id, rule, key, state, severity, raised_at, cleared_at, value, threshold, message,
+       coalesce(cleared_at, raised_at) AS last_change, transitions
+FROM (
+  SELECT d.*,
+         row_number() OVER (PARTITION BY alert_id ORDER BY CASE WHEN state = 'cleared' THEN 1 ELSE 0 END DESC,
+                                                     CASE WHEN severity = 'critical' THEN 1 ELSE 0 END DESC, value DESC) AS rn,
+         count(*) OVER (PARTITION BY alert_id) AS transitions
+  FROM (
+    SELECT DISTINCT alert_id, rule, key, state, severity, raised_at, cleared_at, value, threshold, message
+    FROM alerts
+    WHERE ${inRange(p)}
+  ) d
+) t
+WHERE rn = 1${p.open === 'true' ? ` AND state = 'raised'` : ''}
+ORDER BY CASE WHEN state = 'raised' THEN 0 ELSE 1 END, last_change DESC, alert_id`,
+  },
+];
+
 export function namedQuery(name: string): NamedQuery {
-  const query = NAMED_QUERIES.find((q) => q.name === name);
+  const query = [...NAMED_QUERIES, ...LIVE_NAMED_QUERIES].find((q) => q.name === name);
   if (query === undefined) {
-    throw cloudErrors.create('CLD_NAMED_QUERY', `unknown query "${name}"; known: ${NAMED_QUERIES.map((q) => q.name).join(', ')}`);
+    throw cloudErrors.create('CLD_NAMED_QUERY', `unknown query "${name}"; known: ${[...NAMED_QUERIES, ...LIVE_NAMED_QUERIES].map((q) => q.name).join(', ')}`);
   }
   return query;
 }
