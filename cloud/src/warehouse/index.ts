@@ -32,3 +32,12 @@ export {
   type WarehouseLoaderOptions,
 } from './loader.ts';
 export { warehouseNamedQuery } from './queries.ts';
+export {
+  createProcessedLoader,
+  processedWarehouseTable,
+  processedWarehouseTables,
+  PROCESSED_LEDGER_TABLE,
+  type ProcessedCatalog,
+  type ProcessedLoadOptions,
+  type ProcessedLoadResult,
+} from './processed.ts';

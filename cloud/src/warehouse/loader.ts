@@ -21,6 +21,7 @@ import type { CatalogReader } from '../ports/catalog/port.ts';
 import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
 import { columnList, dedupeSql, dimensionSql, ledgerSelectSql, ledgerSql, mergeSql, SOURCE_TABLE, type LedgerEntry } from './load-sql.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
+import { createProcessedLoader, type ProcessedLoadOptions, type ProcessedLoadResult } from './processed.ts';
 import {
   districtRowsSql,
   existingColumnsSql,
@@ -58,6 +59,8 @@ export interface WarehouseLoaderOptions {
   redshift?: RedshiftLoadConfig;
   /** Extra tables init creates (e.g. the processed zone's). */
   extraTables?: readonly WarehouseTable[];
+  /** Loads the processed zone too: each partition's rows replaced by its current build (see processed.ts). */
+  processed?: ProcessedLoadOptions;
   log?: Log;
   /** Called after each committed batch (the fault test watches for it). */
   onBatch?: (batch: { table: string; objects: number; rows: number; batchId: string }) => void;
@@ -77,6 +80,8 @@ export interface LoadResult {
   covered: number;
   skipped: SkippedObject[];
   perTable: Record<string, { objects: number; rows: number; covered: number }>;
+  /** Processed partitions replaced, when the loader loads the processed zone. */
+  processed?: ProcessedLoadResult;
 }
 
 export interface TableStatus {
@@ -169,6 +174,11 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     }
     return duck.connection;
   };
+
+  const processed =
+    options.processed === undefined
+      ? undefined
+      : createProcessedLoader(options.processed, { warehouse, store, duck: () => db(), log, ...(options.redshift === undefined ? {} : { redshift: options.redshift }) });
 
   const checkOpen = () => {
     if (closed) throw cloudErrors.create('CLD_CLOSED', 'warehouse loader');
@@ -348,7 +358,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
         dataType: String(r.data_type),
         maxLength: r.character_maximum_length === null || r.character_maximum_length === undefined ? null : Number(r.character_maximum_length),
       }));
-      const plan = planSchema(warehouseTables(options.extraTables), columns, warehouse.dialect, schema);
+      const plan = planSchema(warehouseTables([...(processed?.tables ?? []), ...(options.extraTables ?? [])]), columns, warehouse.dialect, schema);
       for (const sql of plan.statements) await warehouse.transaction([{ sql }]);
       await warehouse.transaction(districtRowsSql(schema).map((sql) => ({ sql })));
       return plan;
@@ -406,6 +416,10 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
             if (!isLocalStore(store)) for (const o of batch) await rm(o.path, { force: true });
           }
         }
+        if (processed !== undefined && !aborted()) {
+          const p = (result.processed = await processed.load(scratch, loadOptions.signal));
+          for (const s of p.skipped) result.skipped.push(s);
+        }
         return result;
       } finally {
         await rm(scratch, { recursive: true, force: true });
@@ -455,6 +469,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
           lagHours: lake === undefined ? null : pending.length === 0 ? 0 : done === undefined ? null : Math.max(0, lake - done),
         });
       }
+      if (processed !== undefined) out.push(...(await processed.status()));
       return out;
     },
 
