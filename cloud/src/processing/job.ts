@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { LakePartition } from '../lake/layout.ts';
-import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/index.ts';
+import type { CatalogPartition, CatalogReader, VersionedCatalog } from '../ports/catalog/index.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES, processedTablePrefix, tableLatenessMs, type ProcessedTable, type ProcessedTableName } from './definitions.ts';
 import type { ProcessingEngine } from './engine.ts';
@@ -120,11 +120,19 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
   // other on the engine while the previous table's puts, switch and retirement finish beside them (file
   // and catalog I/O overlapping the next SELECTs). Every table's finish is awaited before returning, so a
   // run ends with each table switched or, killed, with nothing visible changed.
+  // A catalog that can be read whole (the local one) is read once: a table already there with the same
+  // columns and location needs no ensureTable (a lock and a read each), its partitions are in the read.
+  const snapshot = isReader(catalog) ? await timed('catalog reads', () => catalog.tables()) : undefined;
   const existingOf = new Map(
     await timed('catalog reads', () =>
       Promise.all(
         tables.map(async (table) => {
-          await catalog.ensureTable({ name: table.name, description: table.description, columns: table.schema.columns, partitionKeys: table.schema.partitionKeys, location: processedTablePrefix(table.name) });
+          const location = processedTablePrefix(table.name);
+          const known = snapshot?.find((t) => t.name === table.name);
+          if (known !== undefined && known.location === location && sameColumns(known.columns, table.schema.columns)) {
+            return [table.name, new Map(known.partitions.map((p) => [p.values.join('/'), p]))] as const;
+          }
+          await catalog.ensureTable({ name: table.name, description: table.description, columns: table.schema.columns, partitionKeys: table.schema.partitionKeys, location });
           return [table.name, new Map((await catalog.partitions(table.name)).map((p) => [p.values.join('/'), p]))] as const;
         }),
       ),
@@ -202,10 +210,13 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
       await Promise.all(stored);
       // One switch per table: every partition built in this run turns visible in the same catalog call.
       if (switches.length > 0) await timed('  catalog switch', () => catalog.replacePartitions(table.name, switches));
-      const retired = await timed('  retire', () => retireLocations(store, catalog, table.name, now(), graceMs));
+      // The partitions as just switched: one job per table at a time, so nobody else changed them.
+      const switched = new Map(existing);
+      for (const p of switches) switched.set(p.values.join('/'), p);
+      const retired = await timed('  retire', () => retireLocations(store, catalog, table.name, now(), graceMs, [...switched.values()]));
       report.retired.locations += retired.locations;
       report.retired.files += retired.files;
-      report.retired.orphans += await timed('  sweep orphans', () => sweepOrphans(store, catalog, table.name, prefix, now(), graceMs));
+      report.retired.orphans += await timed('  sweep orphans', () => sweepOrphans(store, catalog, table.name, prefix, now(), graceMs, retired.partitions));
       log('debug', 'processed table', { table: table.name, built: switches.length });
     })();
     finish.catch((err: unknown) => {
@@ -262,4 +273,13 @@ async function plan(
     });
   }
   return out;
+}
+
+function isReader(c: VersionedCatalog): c is VersionedCatalog & CatalogReader {
+  return typeof (c as Partial<CatalogReader>).tables === 'function';
+}
+
+/** True when the catalog's columns are exactly the table's (names and types, in order). */
+function sameColumns(have: readonly { name: string; type: string }[], want: readonly { name: string; type: string }[]): boolean {
+  return have.length === want.length && have.every((c, i) => c.name === want[i]?.name && c.type === want[i]?.type);
 }
