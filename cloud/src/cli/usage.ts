@@ -77,6 +77,8 @@ export const WAREHOUSE_USAGE = `usage:
       and again until a signal); status: objects and rows loaded per table and the lag behind the lake
       processed tables (sink process) load too: each partition's rows replaced by the build the catalog
       names (local catalog beside --lake; Glue with --glue-database or $GLUE_DATABASE for an S3 lake)
+      init --spectrum [--spectrum-schema NAME (default lake)] (Redshift, with --glue-database): an external
+      schema over the lake's Glue database, for Redshift Spectrum
       pglite (default): --pglite-dir DIR (default <lake>/_warehouse/pglite)
       postgres: --postgres-url URL (or $WAREHOUSE_POSTGRES_URL)
       redshift: --database DB (--workgroup WG | --cluster ID [--db-user U]) [--secret-arn ARN] [--region R]

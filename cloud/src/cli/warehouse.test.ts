@@ -60,5 +60,9 @@ describe('cli warehouse', () => {
     expect(bad.stderr).toMatch(/--warehouse must be pglite, postgres or redshift/);
     const table = await cli(['warehouse', 'load', '--lake', '/tmp/x', '--table', 'unicorn']);
     expect(table.code).toBe(2);
+    expect(table.stderr).toMatch(/neither an event kind nor a processed table/);
+    const spectrum = await cli(['warehouse', 'init', '--lake', '/tmp/x', '--spectrum']);
+    expect(spectrum.code).toBe(2);
+    expect(spectrum.stderr).toMatch(/--spectrum needs --warehouse redshift/);
   });
 });

@@ -93,6 +93,8 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
       'iam-role': { type: 'string' },
       'glue-database': { type: 'string' },
       'no-processed': { type: 'boolean' },
+      spectrum: { type: 'boolean' },
+      'spectrum-schema': { type: 'string' },
       table: { type: 'string', multiple: true },
       batch: { type: 'string' },
       'every-ms': { type: 'string' },
@@ -127,6 +129,10 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const iamRole = values['iam-role'] ?? process.env['REDSHIFT_IAM_ROLE'];
+  if (values.spectrum === true && action !== 'init') throw usageError('--spectrum goes with init');
+  if (values.spectrum === true && (values.warehouse ?? process.env['WAREHOUSE']) !== 'redshift') throw usageError('--spectrum needs --warehouse redshift');
+  const spectrumDatabase = values['glue-database'] ?? process.env['GLUE_DATABASE'];
+  if (values.spectrum === true && spectrumDatabase === undefined) throw usageError('--spectrum needs --glue-database (or $GLUE_DATABASE): the Glue database of the lake');
 
   const store = await lakeStore(values);
   const warehouse = await warehouseFromFlags(values);
@@ -150,6 +156,12 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
         `warehouse ${warehouse.engine} schema ${warehouse.schema}: ${plan.created.length} tables created, ` +
           `${plan.added.length} columns added${plan.added.length > 0 ? ` (${plan.added.join(', ')})` : ''}, ${plan.widened.length} widened\n`,
       );
+      if (values.spectrum === true) {
+        const { spectrumSchemaSql } = await import('../warehouse/spectrum.ts');
+        const externalSchema = values['spectrum-schema'] ?? 'lake';
+        await warehouse.transaction([{ sql: spectrumSchemaSql({ externalSchema, glueDatabase: spectrumDatabase as string, iamRole: iamRole ?? 'default', ...(values.region === undefined ? {} : { region: values.region }) }) }]);
+        process.stdout.write(`external schema ${externalSchema} over the Glue database ${spectrumDatabase as string} (Redshift Spectrum)\n`);
+      }
       return 0;
     }
     if (action === 'status') {

@@ -41,3 +41,4 @@ export {
   type ProcessedLoadOptions,
   type ProcessedLoadResult,
 } from './processed.ts';
+export { spectrumSchemaSql, type SpectrumSchemaOptions } from './spectrum.ts';

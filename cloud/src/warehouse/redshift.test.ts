@@ -38,6 +38,7 @@ import { TEST_POSTGRES_URL, testSchema, writeCityLake } from '../../../test/supp
 import { createS3Store } from '../ports/store/s3.ts';
 import { createWarehouseLoader } from './loader.ts';
 import { createRedshiftWarehouse } from './redshift.ts';
+import { spectrumSchemaSql } from './spectrum.ts';
 import { warehouseNamedQuery } from './queries.ts';
 import { openLake } from '../ports/query/duckdb.ts';
 import { NAMED_QUERIES, namedQuerySql } from '../ports/query/named.ts';
@@ -339,6 +340,28 @@ describe('redshift warehouse options', () => {
     expect(() => createRedshiftWarehouse({ database: 'dev', clusterIdentifier: 'c1', client })).toThrow(/secretArn or \/dbUser/);
     expect(() => createRedshiftWarehouse({ database: 'dev', clusterIdentifier: 'c1', dbUser: 'loader', client })).not.toThrow();
     expect(() => createRedshiftWarehouse({ database: 'dev', workgroupName: 'city', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x', client })).not.toThrow();
+  });
+});
+
+describe('redshift spectrum schema', () => {
+  it('sends CREATE EXTERNAL SCHEMA … FROM DATA CATALOG over the Glue database through the Data API, and refuses bad names', async () => {
+    const client = new RedshiftDataClient({ region: 'eu-west-1' });
+    const mock = mockClient(client);
+    onTeardown(() => {
+      mock.restore();
+      client.destroy();
+    });
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'a1b2c3d4-0000-4000-8000-000000000001', CreatedAt: new Date() });
+    mock.on(DescribeStatementCommand).resolves({ Id: 'a1b2c3d4-0000-4000-8000-000000000001', Status: 'FINISHED', HasResultSet: false });
+    const warehouse = createRedshiftWarehouse({ workgroupName: 'city', database: 'dev', client, ...FAST });
+    onTeardown(() => warehouse.close());
+    const sql = spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'arn:aws:iam::123456789012:role/city-spectrum', region: 'eu-west-1' });
+    await warehouse.transaction([{ sql }]);
+    const sent = mock.commandCalls(BatchExecuteStatementCommand)[0]?.args[0].input;
+    expect(sent).toMatchObject({ WorkgroupName: 'city', Database: 'dev', Sqls: [`CREATE EXTERNAL SCHEMA IF NOT EXISTS "lake" FROM DATA CATALOG DATABASE 'city_lake' REGION 'eu-west-1' IAM_ROLE 'arn:aws:iam::123456789012:role/city-spectrum'`] });
+    expect(spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'default' })).toBe(`CREATE EXTERNAL SCHEMA IF NOT EXISTS "lake" FROM DATA CATALOG DATABASE 'city_lake' IAM_ROLE default`);
+    expect(() => spectrumSchemaSql({ externalSchema: 'Lake"; DROP', glueDatabase: 'city_lake', iamRole: 'default' })).toThrow(/\/externalSchema/);
+    expect(() => spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'city-spectrum' })).toThrow(/\/iamRole must be an IAM role ARN or default/);
   });
 });
 
