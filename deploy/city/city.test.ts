@@ -76,7 +76,7 @@ describe('the city', () => {
     await city.waitForOutput(/Watch it live: http:\/\/127\.0\.0\.1:\d+\//, 5_000);
     city.signal('SIGINT');
     const result = await city.exited;
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, result.stderr + '\n---\n' + result.stdout).toBe(0);
     expect(result.stdout).toMatch(/stopping the city…\nstopped\. The lake stays in /);
-  });
+  }, 180_000);
 });
