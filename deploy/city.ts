@@ -93,7 +93,7 @@ Ctrl-C stops everything cleanly.
     say(
       `[${Math.round((Date.now() - began) / 1000)}s] devices ${s.connected}/${s.devices}  published ${s.published}` +
         `  gateway accepted ${s.accepted} dead-lettered ${s.deadLettered} buffered ${s.buffered} forwarded ${s.forwarded}` +
-        `  lake rows ${s.lakeRows} in ${s.lakeFiles} files (+${s.liveRows} KPI/alert rows)  warehouse rows ${s.warehouseRows}`,
+        `  lake rows ${s.lakeRows} in ${s.lakeFiles} files (+${s.liveRows} KPI/alert rows)  warehouse rows ${s.warehouseRows} (processed ${s.warehouseProcessedRows})`,
     );
   }, TICK_MS);
   const code = await stopped;

@@ -7,6 +7,7 @@ import { DEFAULT_FLEET } from '@city/device-sim';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { runCli, spawnCli } from '../../test/support/cli.ts';
 import { onTeardown, tempDir } from '../../test/support/teardown.ts';
+import { createPgliteWarehouse } from '@city/cloud';
 import { createCity } from './index.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -32,6 +33,8 @@ describe('the city', () => {
     await waitFor(() => city.stats().liveRows > 0, { timeoutMs: 60_000, what: 'KPI window rows in the lake' });
     // The loader on its timer fills the PGlite warehouse from the lake.
     await waitFor(() => city.stats().warehouseRows > 0, { timeoutMs: 120_000, what: 'rows in the warehouse' });
+    // The processing schedule builds the processed zone (every 30 s) and the loader replaces its partitions in PGlite.
+    await waitFor(() => city.stats().warehouseProcessedRows > 0, { timeoutMs: 150_000, what: 'processed rows in the warehouse' });
     const closing = city.close();
     expect(city.close()).toBe(closing);
     await closing;
@@ -40,7 +43,20 @@ describe('the city', () => {
     const after = city.stats();
     expect(after.connected).toBe(0);
     expect(after.buffered).toBe(0);
-  }, 240_000);
+    // PGlite after the city: processed tables hold rows, each partition exactly the rows its ledger entry
+    // names (one build, never two summed).
+    const pglite = await createPgliteWarehouse({ dataDir: city.warehouseDir });
+    onTeardown(() => pglite.close());
+    const ledger = await pglite.query(`SELECT table_name, event_date, event_hour, partition_rows FROM wh_processed_ledger`);
+    expect(ledger.rows.length).toBeGreaterThan(0);
+    let total = 0;
+    for (const l of ledger.rows) {
+      const n = await pglite.query(`SELECT count(*) AS n FROM "${String(l.table_name)}" WHERE event_date = '${String(l.event_date)}' AND event_hour = ${Number(l.event_hour)}`);
+      expect(n.rows[0]?.n, `${String(l.table_name)} ${String(l.event_date)}/${Number(l.event_hour)}`).toBe(l.partition_rows);
+      total += Number(l.partition_rows);
+    }
+    expect(total).toBeGreaterThan(0);
+  }, 360_000);
 
   it('refuses bad options before starting anything', () => {
     expect(() => createCity({ invalidRate: 2 })).toThrow(/invalidRate/);
@@ -62,7 +78,7 @@ describe('the city', () => {
     await city.waitForOutput(/Watch it live: http:\/\/127\.0\.0\.1:\d+\//, 5_000);
     city.signal('SIGINT');
     const result = await city.exited;
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, result.stderr + '\n---\n' + result.stdout).toBe(0);
     expect(result.stdout).toMatch(/stopping the city…\nstopped\. The lake stays in /);
-  });
+  }, 180_000);
 });

@@ -73,6 +73,9 @@ export interface CityStats {
   /** Lake objects and rows the warehouse loaded since start. */
   warehouseObjects: number;
   warehouseRows: number;
+  /** Processed partitions (re)placed in the warehouse since start, and their rows. */
+  warehouseProcessedPartitions: number;
+  warehouseProcessedRows: number;
 }
 
 export interface City {
@@ -208,6 +211,8 @@ export function createCity(options: CityOptions = {}): City {
         liveRows,
         warehouseObjects: warehouse?.stats().objects ?? 0,
         warehouseRows: warehouse?.stats().rows ?? 0,
+        warehouseProcessedPartitions: warehouse?.stats().processedPartitions ?? 0,
+        warehouseProcessedRows: warehouse?.stats().processedRows ?? 0,
       };
     },
   };

@@ -71,12 +71,16 @@ export const LIVE_USAGE = `usage:
 
 export const WAREHOUSE_USAGE = `usage:
   sink warehouse init|load|status --lake DIR [--warehouse pglite|postgres|redshift] [--schema S]
-                 [--table KIND]… [--batch N] [--every-ms MS] [--log-level L] [--live-tables]
-                 [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL]]
+                 [--table KIND|PROCESSED]… [--batch N] [--every-ms MS] [--log-level L] [--no-processed] [--live-tables]
+                 [--s3-bucket B [--s3-prefix P] [--s3-region R] [--s3-endpoint URL] [--glue-database DB]]
   sink warehouse query --lake DIR (--named NAME [--param K=V]… | "SQL") [warehouse flags]
       init creates the schema, the fact table per event kind, the dimensions and the load ledger, and
       adds the columns the protocol added; load loads lake objects not in the ledger (--every-ms: again
       and again until a signal); status: objects and rows loaded per table and the lag behind the lake
+      processed tables (sink process) load too: each partition's rows replaced by the build the catalog
+      names (local catalog beside --lake; Glue with --glue-database or $GLUE_DATABASE for an S3 lake)
+      init --spectrum [--spectrum-schema NAME (default lake)] (Redshift, with --glue-database): an external
+      schema over the lake's Glue database, for Redshift Spectrum
       pglite (default): --pglite-dir DIR (default <lake>/_warehouse/pglite)
       postgres: --postgres-url URL (or $WAREHOUSE_POSTGRES_URL)
       redshift: --database DB (--workgroup WG | --cluster ID [--db-user U]) [--secret-arn ARN] [--region R]

@@ -19,7 +19,7 @@ describe('cli warehouse', () => {
     const init = await cli(['warehouse', 'init', '--lake', lake]);
     expect(init.stderr).toBe('');
     expect(init.code).toBe(0);
-    expect(init.stdout).toMatch(/warehouse pglite schema public: 12 tables created, 0 columns added/);
+    expect(init.stdout).toMatch(/warehouse pglite schema public: 21 tables created, 0 columns added/);
 
     const load = await cli(['warehouse', 'load', '--lake', lake, '--log-level', 'warn']);
     expect(load.code).toBe(0);
@@ -28,6 +28,16 @@ describe('cli warehouse', () => {
     const status = await cli(['warehouse', 'status', '--lake', lake, '--table', 'traffic_camera']);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/traffic_camera \|\s+6 \|\s+0 \|\s+0 \|\s+28 \|\s+24 \| 2024-05-01\/1\s+\| 2024-05-01\/1\s+\|\s+0/);
+
+    // The processed zone built from the lake loads too: one partition per hour of camera flow.
+    expect(load.stdout).toContain('; 0 processed partitions replaced (0 rows)');
+    const processed = await cli(['process', '--lake', lake, '--table', 'camera_flow_15m']);
+    expect(processed.code).toBe(0);
+    const again = await cli(['warehouse', 'load', '--lake', lake, '--log-level', 'warn']);
+    expect(again.stdout).toMatch(/loaded 0 objects .*; 2 processed partitions replaced \(\d+ rows\)/);
+    const flow = await cli(['warehouse', 'status', '--lake', lake, '--table', 'camera_flow_15m']);
+    expect(flow.stdout).toMatch(/camera_flow_15m \|\s+2 \|\s+0 \|\s+0 \|/);
+    expect(flow.stdout).not.toContain('traffic_camera');
 
     const named = await cli(['warehouse', 'query', '--lake', lake, '--named', 'traffic_per_camera_hour']);
     expect(named.code).toBe(0);
@@ -85,5 +95,9 @@ describe('cli warehouse', () => {
     expect(bad.stderr).toMatch(/--warehouse must be pglite, postgres or redshift/);
     const table = await cli(['warehouse', 'load', '--lake', '/tmp/x', '--table', 'unicorn']);
     expect(table.code).toBe(2);
+    expect(table.stderr).toMatch(/neither an event kind nor a processed table/);
+    const spectrum = await cli(['warehouse', 'init', '--lake', '/tmp/x', '--spectrum']);
+    expect(spectrum.code).toBe(2);
+    expect(spectrum.stderr).toMatch(/--spectrum needs --warehouse redshift/);
   });
 });

@@ -3,6 +3,8 @@
 import { isEventKind, isLogLevel, jsonLog, LOG_LEVELS, sleep, type EventKind } from '@city/protocol';
 import type { ObjectStore } from '../ports/store/port.ts';
 import type { Warehouse } from '../warehouse/port.ts';
+import type { CatalogPartition, CatalogPort } from '../ports/catalog/port.ts';
+import { PROCESSED_TABLES, type ProcessedTableName } from '../processing/definitions.ts';
 import { integerFlag, parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { formatTable } from './table.ts';
 import { WAREHOUSE_USAGE } from './usage.ts';
@@ -89,6 +91,10 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
       ...S3_FLAGS,
       ...WAREHOUSE_FLAGS,
       'iam-role': { type: 'string' },
+      'glue-database': { type: 'string' },
+      'no-processed': { type: 'boolean' },
+      spectrum: { type: 'boolean' },
+      'spectrum-schema': { type: 'string' },
       table: { type: 'string', multiple: true },
       batch: { type: 'string' },
       'every-ms': { type: 'string' },
@@ -112,23 +118,34 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
     return warehouseQuery(rest[0], values.named === undefined ? undefined : { name: values.named, params: parseParams(values.param) }, values);
   }
   const tables: EventKind[] = [];
+  const processedTables: ProcessedTableName[] = [];
   for (const t of values.table ?? []) {
-    if (!isEventKind(t)) throw usageError(`--table: unknown event kind "${t}"`);
-    tables.push(t);
+    const processed = PROCESSED_TABLES.find((p) => p.name === t);
+    if (processed !== undefined) processedTables.push(processed.name);
+    else if (isEventKind(t)) tables.push(t);
+    else throw usageError(`--table: "${t}" is neither an event kind nor a processed table (${PROCESSED_TABLES.map((p) => p.name).join(', ')})`);
   }
   const batch = integerFlag(values.batch, 'batch');
   const everyMs = integerFlag(values['every-ms'], 'every-ms');
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const iamRole = values['iam-role'] ?? process.env['REDSHIFT_IAM_ROLE'];
+  if (values.spectrum === true && action !== 'init') throw usageError('--spectrum goes with init');
+  if (values.spectrum === true && (values.warehouse ?? process.env['WAREHOUSE']) !== 'redshift') throw usageError('--spectrum needs --warehouse redshift');
+  const spectrumDatabase = values['glue-database'] ?? process.env['GLUE_DATABASE'];
+  if (values.spectrum === true && spectrumDatabase === undefined) throw usageError('--spectrum needs --glue-database (or $GLUE_DATABASE): the Glue database of the lake');
 
   const store = await lakeStore(values);
   const warehouse = await warehouseFromFlags(values);
   const { createWarehouseLoader } = await import('../warehouse/loader.ts');
+  // The processed zone's partitions are where the catalog says: the local one beside a local lake, Glue for S3.
+  const catalog = values['no-processed'] === true ? undefined : await processedCatalog(values);
+  const onlyProcessed = tables.length === 0 && processedTables.length > 0;
   const loader = createWarehouseLoader({
     warehouse,
     store,
-    ...(tables.length > 0 ? { tables } : {}),
+    ...(tables.length > 0 || onlyProcessed ? { tables } : {}),
+    ...(catalog === undefined || (processedTables.length === 0 && tables.length > 0) ? {} : { processed: { catalog, ...(processedTables.length > 0 ? { tables: processedTables } : {}) } }),
     ...(batch === undefined ? {} : { maxObjectsPerBatch: batch }),
     ...(values['live-tables'] === true ? { liveTables: true } : {}),
     ...(warehouse.engine === 'redshift' ? { redshift: { iamRole: iamRole ?? 'default' } } : {}),
@@ -141,6 +158,12 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
         `warehouse ${warehouse.engine} schema ${warehouse.schema}: ${plan.created.length} tables created, ` +
           `${plan.added.length} columns added${plan.added.length > 0 ? ` (${plan.added.join(', ')})` : ''}, ${plan.widened.length} widened\n`,
       );
+      if (values.spectrum === true) {
+        const { spectrumSchemaSql } = await import('../warehouse/spectrum.ts');
+        const externalSchema = values['spectrum-schema'] ?? 'lake';
+        await warehouse.transaction([{ sql: spectrumSchemaSql({ externalSchema, glueDatabase: spectrumDatabase as string, iamRole: iamRole ?? 'default', ...(values.region === undefined ? {} : { region: values.region }) }) }]);
+        process.stdout.write(`external schema ${externalSchema} over the Glue database ${spectrumDatabase as string} (Redshift Spectrum)\n`);
+      }
       return 0;
     }
     if (action === 'status') {
@@ -173,7 +196,9 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
         const result = await loader.load({ signal: abort.signal });
         for (const s of result.skipped) process.stderr.write(`skipped ${s.key}: ${s.reason}\n`);
         process.stdout.write(
-          `loaded ${result.objects} objects (${result.rows} rows) in ${result.batches} batches, ${result.covered} covered by loaded objects, ${result.skipped.length} skipped\n`,
+          `loaded ${result.objects} objects (${result.rows} rows) in ${result.batches} batches, ${result.covered} covered by loaded objects, ${result.skipped.length} skipped` +
+            (result.processed === undefined ? '' : `; ${result.processed.partitions} processed partitions replaced (${result.processed.rows} rows)`) +
+            '\n',
         );
         if (everyMs === undefined || abort.signal.aborted) return 0;
         await Promise.race([sleep(everyMs), new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }))]);
@@ -186,6 +211,21 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
   } finally {
     await loader.close();
     await warehouse.close();
+    await catalog?.close();
     await store.close();
   }
+}
+
+async function processedCatalog(values: WarehouseFlagValues & { 's3-bucket'?: string | undefined; 's3-prefix'?: string | undefined; 's3-region'?: string | undefined; 'glue-database'?: string | undefined }): Promise<CatalogPort & { partitions(table: string): Promise<CatalogPartition[]> } | undefined> {
+  const glue = values['glue-database'] ?? process.env['GLUE_DATABASE'];
+  if (glue !== undefined) {
+    const bucket = values['s3-bucket'];
+    if (bucket === undefined) throw usageError('--glue-database needs the lake on S3 (--s3-bucket)');
+    const prefix = values['s3-prefix'] ?? '';
+    const { createGlueCatalog } = await import('../ports/catalog/glue.ts');
+    return createGlueCatalog({ database: glue, s3Root: `s3://${bucket}/${prefix === '' ? '' : `${prefix.replace(/\/$/, '')}/`}`, region: values.region ?? values['s3-region'] });
+  }
+  if (values['s3-bucket'] !== undefined || values.lake === undefined) return undefined;
+  const { createLocalCatalog } = await import('../ports/catalog/local.ts');
+  return createLocalCatalog(values.lake);
 }

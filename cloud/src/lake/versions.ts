@@ -101,8 +101,10 @@ export async function retireLocations(
   table: string,
   now: number,
   graceMs: number,
-): Promise<{ locations: number; files: number }> {
-  const partitions = await catalog.partitions(table);
+  /** The table's partitions as the caller just wrote them (saves reading the catalog again). */
+  known?: readonly CatalogPartition[],
+): Promise<{ locations: number; files: number; partitions: CatalogPartition[] }> {
+  const partitions = known === undefined ? await catalog.partitions(table) : [...known];
   const current = new Set(partitions.map((p) => p.location));
   const changed: CatalogPartition[] = [];
   let locations = 0;
@@ -123,16 +125,25 @@ export async function retireLocations(
   }
   // Deleted first, forgotten after: killed in between, the next run deletes nothing twice harmfully.
   if (changed.length > 0) await catalog.replacePartitions(table, changed);
-  return { locations, files };
+  const byId = new Map(changed.map((p) => [p.values.join('/'), p]));
+  return { locations, files, partitions: partitions.map((p) => byId.get(p.values.join('/')) ?? p) };
 }
 
 /**
  * Version folders no partition points at (written by a job killed before its switch, or replaced twice
  * within a grace period) whose build is older than the grace period: deleted.
  */
-export async function sweepOrphans(store: ObjectStore, catalog: VersionedCatalog, table: string, tablePrefix: string, now: number, graceMs: number): Promise<number> {
+export async function sweepOrphans(
+  store: ObjectStore,
+  catalog: VersionedCatalog,
+  table: string,
+  tablePrefix: string,
+  now: number,
+  graceMs: number,
+  known?: readonly CatalogPartition[],
+): Promise<number> {
   const referenced = new Set<string>();
-  for (const p of await catalog.partitions(table)) {
+  for (const p of known ?? (await catalog.partitions(table))) {
     const b = buildOf(tablePrefix, p.location);
     if (b !== undefined) referenced.add(b);
     for (const r of retiredOf(p)) {

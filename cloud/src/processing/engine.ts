@@ -7,6 +7,7 @@ import type { VersionedCatalog } from '../ports/catalog/index.ts';
 import type { AthenaEngine } from '../ports/query/athena.ts';
 import { openLake, type Lake } from '../ports/query/duckdb.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
+import { PROCESSED_TABLES } from './definitions.ts';
 import type { ProcessingEngineName } from './sql.ts';
 
 export interface ProcessingEngine {
@@ -14,7 +15,13 @@ export interface ProcessingEngine {
   /** Runs a SELECT and returns its rows as plain values. */
   rows(sql: string): Promise<Record<string, unknown>[]>;
   /** Writes a SELECT's result as Parquet files under `location` (a fresh, empty key prefix); rows written when known. */
-  write(sql: string, location: string): Promise<number | undefined>;
+  write(sql: string, location: string, timings?: Record<string, number>): Promise<number | undefined>;
+  /**
+   * As write, but resolves once the SELECT has run, with `stored` settling when the files are durable
+   * under `location`: the caller overlaps storing with its next SELECT and awaits `stored` before it
+   * switches the catalog to the location.
+   */
+  writeDeferred?(sql: string, location: string, timings?: Record<string, number>): Promise<{ rows: number | undefined; stored: Promise<void> }>;
   /** Sees tables and partitions registered since it opened. */
   refresh(): Promise<void>;
   close(): Promise<void>;
@@ -22,31 +29,50 @@ export interface ProcessingEngine {
 
 /** DuckDB over the local lake, reading through the catalog (see ports/query/duckdb.ts). */
 export async function createDuckDBProcessing(lakeDir: string, store: ObjectStore, catalog: VersionedCatalog & { tables?: unknown }): Promise<ProcessingEngine> {
-  const lake: Lake = await openLake(lakeDir, { store, catalog: isReader(catalog) ? catalog : undefined });
-  return {
-    dialect: 'duckdb',
-    async rows(sql) {
-      return (await lake.query(sql)).rows;
-    },
-    async write(sql, location) {
-      const key = `${location}part-00000.parquet`;
-      const scratch = await store.scratchPath(key);
-      let rows: number;
-      try {
-        const result = await lake.query(`COPY (${sql}) TO ${quotedString(scratch)} (FORMAT parquet, COMPRESSION snappy)`);
-        rows = Number(Object.values(result.rows[0] ?? {})[0] ?? 0);
-      } catch (err) {
-        await store.discard(scratch).catch(() => undefined);
-        throw cloudErrors.create('CLD_PROCESSING', `${location}: ${errorMessage(err)}`, err);
-      }
+  // Views of the processed tables' sources only: the job reads nothing else, and each view reads footers.
+  const sources = [...new Set(PROCESSED_TABLES.flatMap((t) => t.sources))];
+  const lake: Lake = await openLake(lakeDir, { store, catalog: isReader(catalog) ? catalog : undefined, tables: sources });
+  const add = (timings: Record<string, number> | undefined, phase: string, ms: number) => {
+    if (timings !== undefined) timings[phase] = (timings[phase] ?? 0) + ms;
+  };
+  /** COPY of the SELECT into a scratch file, then put() (fsync, rename) left running for the caller to await. */
+  const copyThenStore = async (sql: string, location: string, timings?: Record<string, number>) => {
+    const key = `${location}part-00000.parquet`;
+    const t0 = performance.now();
+    const scratch = await store.scratchPath(key);
+    let rows: number;
+    try {
+      const result = await lake.query(`COPY (${sql}) TO ${quotedString(scratch)} (FORMAT parquet, COMPRESSION snappy)`);
+      rows = Number(Object.values(result.rows[0] ?? {})[0] ?? 0);
+    } catch (err) {
+      await store.discard(scratch).catch(() => undefined);
+      throw cloudErrors.create('CLD_PROCESSING', `${location}: ${errorMessage(err)}`, err);
+    }
+    const t1 = performance.now();
+    add(timings, '  SELECT + COPY TO', t1 - t0);
+    const stored = (async () => {
       try {
         await store.put(key, scratch);
       } catch (err) {
         await store.discard(scratch).catch(() => undefined);
         throw cloudErrors.create('CLD_STORE_PUT', `${key}: ${errorMessage(err)}`, err);
       }
+      add(timings, '  put (fsync + rename, overlapped)', performance.now() - t1);
+    })();
+    stored.catch(() => undefined);
+    return { rows, stored };
+  };
+  return {
+    dialect: 'duckdb',
+    async rows(sql) {
+      return (await lake.query(sql)).rows;
+    },
+    async write(sql, location, timings) {
+      const { rows, stored } = await copyThenStore(sql, location, timings);
+      await stored;
       return rows;
     },
+    writeDeferred: (sql, location, timings) => copyThenStore(sql, location, timings),
     refresh: () => lake.refresh(),
     async close() {
       lake.close();

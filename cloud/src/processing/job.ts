@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { LakePartition } from '../lake/layout.ts';
-import type { CatalogPartition, VersionedCatalog } from '../ports/catalog/index.ts';
+import type { CatalogPartition, CatalogReader, VersionedCatalog } from '../ports/catalog/index.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES, processedTablePrefix, tableLatenessMs, type ProcessedTable, type ProcessedTableName } from './definitions.ts';
 import type { ProcessingEngine } from './engine.ts';
@@ -39,6 +39,8 @@ export interface ProcessOptions {
   now?: () => number;
   signal?: AbortSignal;
   log?: Log;
+  /** Milliseconds spent per phase are added here (the benchmark prints the split). */
+  timings?: Record<string, number>;
 }
 
 export type PartitionAction = 'new' | 'open' | 'closed' | 'late' | 'rebuild';
@@ -91,24 +93,63 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
     if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw cloudErrors.create('CLD_INVALID_OPTIONS', `/${k} must be YYYY-MM-DD`);
   }
   const build = newBuildId(now());
+  const timings = options.timings;
+  const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
+    if (timings === undefined) return work();
+    const t = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[phase] = (timings[phase] ?? 0) + performance.now() - t;
+    }
+  };
   const report: ProcessReport = { build, built: [], unchanged: 0, late: { partitions: 0, rows: 0 }, retired: { locations: 0, files: 0, orphans: 0 } };
 
   // Row counts per source hour of every kind the tables read, in one statement for the whole run.
   const kinds = [...new Set(tables.flatMap((t) => t.sources))];
   const counts = new Map<string, Map<string, number>>(kinds.map((k) => [k, new Map()]));
   if (kinds.length > 0) {
-    const rows = await engine.rows(
+    const rows = await timed('source counts', () => engine.rows(
       kinds.map((k) => `SELECT '${k}' AS kind, event_date, event_hour, count(*) AS n FROM ${k} GROUP BY event_date, event_hour`).join(' UNION ALL '),
-    );
+    ));
     for (const r of rows) counts.get(String(r.kind))?.set(`${String(r.event_date)}/${Number(r.event_hour)}`, Number(r.n));
   }
   const countsOf = async (kind: string): Promise<Map<string, number>> => counts.get(kind) ?? new Map();
 
+  // Every table's catalog entry at once (reads overlap), then per table: the builds run one after the
+  // other on the engine while the previous table's puts, switch and retirement finish beside them (file
+  // and catalog I/O overlapping the next SELECTs). Every table's finish is awaited before returning, so a
+  // run ends with each table switched or, killed, with nothing visible changed.
+  // A catalog that can be read whole (the local one) is read once: a table already there with the same
+  // columns and location needs no ensureTable (a lock and a read each), its partitions are in the read.
+  const snapshot = isReader(catalog) ? await timed('catalog reads', () => catalog.tables()) : undefined;
+  const existingOf = new Map(
+    await timed('catalog reads', () =>
+      Promise.all(
+        tables.map(async (table) => {
+          const location = processedTablePrefix(table.name);
+          const known = snapshot?.find((t) => t.name === table.name);
+          if (known !== undefined && known.location === location && sameColumns(known.columns, table.schema.columns)) {
+            return [table.name, new Map(known.partitions.map((p) => [p.values.join('/'), p]))] as const;
+          }
+          await catalog.ensureTable({ name: table.name, description: table.description, columns: table.schema.columns, partitionKeys: table.schema.partitionKeys, location });
+          return [table.name, new Map((await catalog.partitions(table.name)).map((p) => [p.values.join('/'), p]))] as const;
+        }),
+      ),
+    ),
+  );
+  const finishing: Promise<void>[] = [];
+  let failed: unknown;
+  const write = async (sql: string, location: string): Promise<{ rows: number | undefined; stored: Promise<void> }> => {
+    if (engine.writeDeferred !== undefined) return engine.writeDeferred(sql, location, timings);
+    return { rows: await engine.write(sql, location, timings), stored: Promise.resolve() };
+  };
+
   for (const table of tables) {
-    if (options.signal?.aborted) break;
+    if (options.signal?.aborted || failed !== undefined) break;
     const prefix = processedTablePrefix(table.name);
-    await catalog.ensureTable({ name: table.name, description: table.description, columns: table.schema.columns, partitionKeys: table.schema.partitionKeys, location: prefix });
-    const existing = new Map((await catalog.partitions(table.name)).map((p) => [p.values.join('/'), p]));
+    const existing = existingOf.get(table.name) ?? new Map<string, CatalogPartition>();
+    const stored: Promise<void>[] = [];
     const planned = await plan(table, await Promise.all(table.sources.map(async (k) => ({ kind: k, counts: await countsOf(k) }))), now(), options);
     const switches: CatalogPartition[] = [];
     for (const p of planned) {
@@ -131,9 +172,16 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
       const location = versionLocation(prefix, p.partition, build);
       let rows: number | undefined;
       try {
-        rows = await engine.write(processedSql(table, engine.dialect, { start: p.start, end: p.end, final: p.final }), location);
+        const written = await timed('write (SELECT + COPY)', () => write(processedSql(table, engine.dialect, { start: p.start, end: p.end, final: p.final }), location));
+        rows = written.rows;
+        const put = written.stored.catch((err: unknown) => {
+          throw cloudErrors.create('CLD_PROCESSING', `${table.name} ${id}: ${errorMessage(err)}`, err);
+        });
+        put.catch(() => undefined);
+        stored.push(put);
       } catch (err) {
-        throw cloudErrors.create('CLD_PROCESSING', `${table.name} ${id}: ${errorMessage(err)}`, err);
+        failed = cloudErrors.create('CLD_PROCESSING', `${table.name} ${id}: ${errorMessage(err)}`, err);
+        break;
       }
       const parameters: Record<string, string> = {
         [PARAM.build]: build,
@@ -152,14 +200,32 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
         log('warn', 'late rows rebuilt a final partition', { table: table.name, partition: id, lateRows });
       }
     }
-    // One switch per table: every partition built in this run turns visible in the same catalog call.
-    if (switches.length > 0) await catalog.replacePartitions(table.name, switches);
-    const retired = await retireLocations(store, catalog, table.name, now(), graceMs);
-    report.retired.locations += retired.locations;
-    report.retired.files += retired.files;
-    report.retired.orphans += await sweepOrphans(store, catalog, table.name, prefix, now(), graceMs);
-    log('debug', 'processed table', { table: table.name, built: switches.length });
+    if (failed !== undefined) {
+      // Nothing of this table switches; its files still being stored are waited for (then swept as orphans).
+      finishing.push(Promise.allSettled(stored).then(() => undefined));
+      break;
+    }
+    const finish = (async () => {
+      // Every file of the build is durable before the switch makes it visible.
+      await Promise.all(stored);
+      // One switch per table: every partition built in this run turns visible in the same catalog call.
+      if (switches.length > 0) await timed('  catalog switch', () => catalog.replacePartitions(table.name, switches));
+      // The partitions as just switched: one job per table at a time, so nobody else changed them.
+      const switched = new Map(existing);
+      for (const p of switches) switched.set(p.values.join('/'), p);
+      const retired = await timed('  retire', () => retireLocations(store, catalog, table.name, now(), graceMs, [...switched.values()]));
+      report.retired.locations += retired.locations;
+      report.retired.files += retired.files;
+      report.retired.orphans += await timed('  sweep orphans', () => sweepOrphans(store, catalog, table.name, prefix, now(), graceMs, retired.partitions));
+      log('debug', 'processed table', { table: table.name, built: switches.length });
+    })();
+    finish.catch((err: unknown) => {
+      failed ??= err;
+    });
+    finishing.push(finish);
   }
+  await timed('wait for the last puts, switches, retirements', () => Promise.allSettled(finishing));
+  if (failed !== undefined) throw failed;
   return report;
 }
 
@@ -207,4 +273,13 @@ async function plan(
     });
   }
   return out;
+}
+
+function isReader(c: VersionedCatalog): c is VersionedCatalog & CatalogReader {
+  return typeof (c as Partial<CatalogReader>).tables === 'function';
+}
+
+/** True when the catalog's columns are exactly the table's (names and types, in order). */
+function sameColumns(have: readonly { name: string; type: string }[], want: readonly { name: string; type: string }[]): boolean {
+  return have.length === want.length && have.every((c, i) => c.name === want[i]?.name && c.type === want[i]?.type);
 }

@@ -132,6 +132,29 @@ describe('processing job (DuckDB)', () => {
     for (const t of PROCESSED_TABLES) expect(await throughCatalog(catalog, dir, t.name), t.name).toEqual(rows.get(t.name));
   });
 
+  it('switches nothing of a table whose files could not be stored, and fails the run naming it', async () => {
+    const { dir, store, catalog } = await setup(20);
+    // Puts run beside the next SELECTs: a failed one must still stop its table's switch.
+    const failing = { ...store, put: async (key: string, scratch: string) => (key.includes('camera_flow_15m') ? Promise.reject(new Error('disk full')) : store.put(key, scratch)) };
+    const engine = await createDuckDBProcessing(dir, failing, catalog);
+    try {
+      await expect(runProcessing({ store: failing, catalog, engine, now: () => START + 100 * MIN })).rejects.toThrow(/camera_flow_15m .*disk full/);
+    } finally {
+      await engine.close();
+    }
+    expect(await catalog.partitions('camera_flow_15m')).toEqual([]);
+    // The next run, with a working store, builds it.
+    const again = await (async () => {
+      const e = await createDuckDBProcessing(dir, store, catalog);
+      try {
+        return await runProcessing({ store, catalog, engine: e, now: () => START + 100 * MIN });
+      } finally {
+        await e.close();
+      }
+    })();
+    expect(again.built.filter((b) => b.table === 'camera_flow_15m')).toHaveLength(2);
+  });
+
   it('refuses unknown tables and bad dates, naming them', async () => {
     const { run } = await setup(20);
     await expect(run({ at: START, tables: ['nope' as 'incidents'] })).rejects.toThrow(/unknown processed table nope/);

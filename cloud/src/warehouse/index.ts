@@ -32,3 +32,13 @@ export {
   type WarehouseLoaderOptions,
 } from './loader.ts';
 export { warehouseNamedQuery } from './queries.ts';
+export {
+  createProcessedLoader,
+  processedWarehouseTable,
+  processedWarehouseTables,
+  PROCESSED_LEDGER_TABLE,
+  type ProcessedCatalog,
+  type ProcessedLoadOptions,
+  type ProcessedLoadResult,
+} from './processed.ts';
+export { spectrumSchemaSql, type SpectrumSchemaOptions } from './spectrum.ts';

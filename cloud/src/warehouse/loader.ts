@@ -23,6 +23,7 @@ import { columnList, dedupeSql, dimensionSql, ledgerSelectSql, ledgerSql, mergeS
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { LIVE_WAREHOUSE_TABLES } from '../live/lambda/tables.ts';
 import { createLiveTablesLoader, type LiveLoadResult } from './live-loader.ts';
+import { createProcessedLoader, type ProcessedLoadOptions, type ProcessedLoadResult } from './processed.ts';
 import {
   districtRowsSql,
   existingColumnsSql,
@@ -62,6 +63,8 @@ export interface WarehouseLoaderOptions {
   extraTables?: readonly WarehouseTable[];
   /** Also create and load the live engine's tables (kpi_windows, alerts) and the Power BI watermark (live-loader.ts). */
   liveTables?: boolean;
+  /** Loads the processed zone too: each partition's rows replaced by its current build (see processed.ts). */
+  processed?: ProcessedLoadOptions;
   log?: Log;
   /** Called after each committed batch (the fault test watches for it). */
   onBatch?: (batch: { table: string; objects: number; rows: number; batchId: string }) => void;
@@ -81,6 +84,8 @@ export interface LoadResult {
   covered: number;
   skipped: SkippedObject[];
   perTable: Record<string, { objects: number; rows: number; covered: number }>;
+  /** Processed partitions replaced, when the loader loads the processed zone. */
+  processed?: ProcessedLoadResult;
 }
 
 export interface TableStatus {
@@ -174,6 +179,11 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     }
     return duck.connection;
   };
+
+  const processed =
+    options.processed === undefined
+      ? undefined
+      : createProcessedLoader(options.processed, { warehouse, store, duck: () => db(), log, ...(options.redshift === undefined ? {} : { redshift: options.redshift }) });
 
   const checkOpen = () => {
     if (closed) throw cloudErrors.create('CLD_CLOSED', 'warehouse loader');
@@ -353,7 +363,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
         dataType: String(r.data_type),
         maxLength: r.character_maximum_length === null || r.character_maximum_length === undefined ? null : Number(r.character_maximum_length),
       }));
-      const plan = planSchema(warehouseTables([...(options.extraTables ?? []), ...(options.liveTables === true ? LIVE_WAREHOUSE_TABLES : [])]), columns, warehouse.dialect, schema);
+      const plan = planSchema(warehouseTables([...(processed?.tables ?? []), ...(options.extraTables ?? []), ...(options.liveTables === true ? LIVE_WAREHOUSE_TABLES : [])]), columns, warehouse.dialect, schema);
       for (const sql of plan.statements) await warehouse.transaction([{ sql }]);
       await warehouse.transaction(districtRowsSql(schema).map((sql) => ({ sql })));
       return plan;
@@ -411,6 +421,10 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
             if (!isLocalStore(store)) for (const o of batch) await rm(o.path, { force: true });
           }
         }
+        if (processed !== undefined && !aborted()) {
+          const p = (result.processed = await processed.load(scratch, loadOptions.signal));
+          for (const s of p.skipped) result.skipped.push(s);
+        }
         if (live !== undefined && !aborted()) addLive(result, await live.load(loadOptions));
         return result;
       } finally {
@@ -461,6 +475,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
           lagHours: lake === undefined ? null : pending.length === 0 ? 0 : done === undefined ? null : Math.max(0, lake - done),
         });
       }
+      if (processed !== undefined) out.push(...(await processed.status()));
       return out;
     },
 

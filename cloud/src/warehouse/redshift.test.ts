@@ -38,11 +38,19 @@ import { TEST_POSTGRES_URL, testSchema, writeCityLake } from '../../../test/supp
 import { createS3Store } from '../ports/store/s3.ts';
 import { createWarehouseLoader } from './loader.ts';
 import { createRedshiftWarehouse } from './redshift.ts';
+import { spectrumSchemaSql } from './spectrum.ts';
 import { warehouseNamedQuery } from './queries.ts';
 import { openLake } from '../ports/query/duckdb.ts';
 import { NAMED_QUERIES, namedQuerySql } from '../ports/query/named.ts';
 import { syncLakeCache, objectSource } from '../lake/reader.ts';
 import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
+import { writeCityLake as writeProcessingLake } from '../../../test/support/city-lake.ts';
+import { copyFile } from 'node:fs/promises';
+import { filesAt } from '../lake/versions.ts';
+import { createLocalCatalog } from '../ports/catalog/local.ts';
+import { createLocalFolderStore } from '../ports/store/local.ts';
+import { createDuckDBProcessing } from '../processing/engine.ts';
+import { runProcessing } from '../processing/job.ts';
 
 type Status = 'SUBMITTED' | 'PICKED' | 'STARTED' | 'FINISHED' | 'FAILED' | 'ABORTED';
 
@@ -295,6 +303,7 @@ function startFakeDataApi(options: FakeDataApiOptions): FakeDataApi {
   };
 }
 
+const MIN = 60_000;
 const FAST = { pollInitialMs: 1, pollMaxMs: 4, retry: { attempts: 4, initialMs: 1, maxMs: 2 } };
 let s3: TestS3;
 let seq = 0;
@@ -331,6 +340,28 @@ describe('redshift warehouse options', () => {
     expect(() => createRedshiftWarehouse({ database: 'dev', clusterIdentifier: 'c1', client })).toThrow(/secretArn or \/dbUser/);
     expect(() => createRedshiftWarehouse({ database: 'dev', clusterIdentifier: 'c1', dbUser: 'loader', client })).not.toThrow();
     expect(() => createRedshiftWarehouse({ database: 'dev', workgroupName: 'city', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x', client })).not.toThrow();
+  });
+});
+
+describe('redshift spectrum schema', () => {
+  it('sends CREATE EXTERNAL SCHEMA … FROM DATA CATALOG over the Glue database through the Data API, and refuses bad names', async () => {
+    const client = new RedshiftDataClient({ region: 'eu-west-1' });
+    const mock = mockClient(client);
+    onTeardown(() => {
+      mock.restore();
+      client.destroy();
+    });
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'a1b2c3d4-0000-4000-8000-000000000001', CreatedAt: new Date() });
+    mock.on(DescribeStatementCommand).resolves({ Id: 'a1b2c3d4-0000-4000-8000-000000000001', Status: 'FINISHED', HasResultSet: false });
+    const warehouse = createRedshiftWarehouse({ workgroupName: 'city', database: 'dev', client, ...FAST });
+    onTeardown(() => warehouse.close());
+    const sql = spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'arn:aws:iam::123456789012:role/city-spectrum', region: 'eu-west-1' });
+    await warehouse.transaction([{ sql }]);
+    const sent = mock.commandCalls(BatchExecuteStatementCommand)[0]?.args[0].input;
+    expect(sent).toMatchObject({ WorkgroupName: 'city', Database: 'dev', Sqls: [`CREATE EXTERNAL SCHEMA IF NOT EXISTS "lake" FROM DATA CATALOG DATABASE 'city_lake' REGION 'eu-west-1' IAM_ROLE 'arn:aws:iam::123456789012:role/city-spectrum'`] });
+    expect(spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'default' })).toBe(`CREATE EXTERNAL SCHEMA IF NOT EXISTS "lake" FROM DATA CATALOG DATABASE 'city_lake' IAM_ROLE default`);
+    expect(() => spectrumSchemaSql({ externalSchema: 'Lake"; DROP', glueDatabase: 'city_lake', iamRole: 'default' })).toThrow(/\/externalSchema/);
+    expect(() => spectrumSchemaSql({ externalSchema: 'lake', glueDatabase: 'city_lake', iamRole: 'city-spectrum' })).toThrow(/\/iamRole must be an IAM role ARN or default/);
   });
 });
 
@@ -436,6 +467,84 @@ describe('redshift warehouse through the Data API (SQL run on PostgreSQL)', () =
       expect(await warehouseNamedQuery(warehouse, q.name), q.name).toEqual(expected);
     }
     expect(namedQuerySql('weather_extremes', 'redshift')).toContain('listagg(');
+  });
+
+  it('replaces processed partitions by their current build: COPY … MANIFEST per partition, DELETE, INSERT and the ledger in one batch', async () => {
+    const { schema, store, fake, warehouse } = await setup();
+    // The processed zone built locally, its files put into the S3 lake under the same keys the catalog names.
+    const dir = tempDir('rs-processed-');
+    const start = Date.UTC(2024, 4, 1, 0);
+    await writeProcessingLake(dir, { devices: 60, startMs: start, hours: 2 });
+    const localStore = createLocalFolderStore(dir);
+    const catalog = createLocalCatalog(dir);
+    onTeardown(() => catalog.close());
+    onTeardown(() => localStore.close());
+    const tables = ['air_quality_station_hour', 'incidents'] as const;
+    const build = async (at: number) => {
+      const engine = await createDuckDBProcessing(dir, localStore, catalog);
+      try {
+        await runProcessing({ store: localStore, catalog, engine, now: () => at, tables });
+      } finally {
+        await engine.close();
+      }
+      for (const t of tables) {
+        for (const p of await catalog.partitions(t)) {
+          for (const key of await filesAt(localStore, p.location)) {
+            const scratch = await store.scratchPath(key);
+            await copyFile(localStore.locate(key), scratch);
+            await store.put(key, scratch);
+          }
+        }
+      }
+    };
+    const lakeCount = async (t: string) => {
+      const files: string[] = [];
+      for (const p of await catalog.partitions(t)) files.push(...(await filesAt(localStore, p.location)).map((k) => localStore.locate(k)));
+      const db = await DuckDBInstance.create(':memory:');
+      const c = await db.connect();
+      try {
+        return Number((await c.runAndReadAll(`SELECT count(*) FROM read_parquet([${files.map(quotedString).join(', ')}])`)).getRows()[0]?.[0]);
+      } finally {
+        c.closeSync();
+        db.closeSync();
+      }
+    };
+    const loader = createWarehouseLoader({ warehouse, store, tables: ['air_quality'], processed: { catalog, tables }, redshift: { iamRole: 'arn:aws:iam::123456789012:role/city-redshift-copy' } });
+    onTeardown(() => loader.close());
+    await loader.init();
+    const ddl = fake.submitted.flat().find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS "${schema}"."air_quality_station_hour"`)) as string;
+    expect(ddl).toMatch(/DISTSTYLE AUTO SORTKEY \("hour_start"\)$/);
+    expect(ddl).toContain('"station" VARCHAR(256) NOT NULL');
+    expect(ddl).toContain('PRIMARY KEY ("event_date", "event_hour", "hour_start", "station")');
+
+    await build(start + 100 * MIN);
+    const first = await loader.load();
+    expect(first.skipped).toEqual([]);
+    expect(first.processed?.perTable['air_quality_station_hour']?.partitions).toBe(2);
+    for (const t of tables) expect((await warehouse.query(`SELECT count(*) AS n FROM ${t}`)).rows[0]?.n, t).toBe(await lakeCount(t));
+
+    // Late rows and the hour's close: both partitions rebuilt, and replaced in the warehouse.
+    await writeProcessingLake(dir, { devices: 60, startMs: start, kinds: ['air_quality'], idPrefix: 'late', rate: 0.25, firstOffset: 1_000_000n });
+    const before = fake.submitted.length;
+    await build(start + 210 * MIN);
+    const second = await loader.load();
+    expect(second.processed?.perTable['air_quality_station_hour']?.partitions).toBe(2);
+    for (const t of tables) expect((await warehouse.query(`SELECT count(*) AS n FROM ${t}`)).rows[0]?.n, t).toBe(await lakeCount(t));
+    const samples = await warehouse.query(`SELECT sum(samples) AS n FROM air_quality_station_hour`);
+    expect(Number(samples.rows[0]?.n)).toBe(Math.round(60 * 0.04) * 60 * 2 + Math.round(60 * 0.04) * 15);
+
+    const batches = fake.submitted.slice(before).filter((sqls) => sqls.some((s) => s.startsWith(`DELETE FROM "${schema}"."air_quality_station_hour"`)));
+    expect(batches).toHaveLength(1);
+    const sqls = batches[0] as string[];
+    expect(sqls.length).toBeLessThanOrEqual(40);
+    expect(sqls.filter((s) => /^COPY "wh_pstage_\d" FROM 's3:\/\/.+\.json' IAM_ROLE 'arn:aws:iam::123456789012:role\/city-redshift-copy' FORMAT AS PARQUET MANIFEST$/.test(s))).toHaveLength(2);
+    const at = (re: RegExp) => sqls.findIndex((s) => re.test(s));
+    expect(at(/^COPY /)).toBeLessThan(at(/^DELETE FROM /));
+    expect(at(/^DELETE FROM .* WHERE \(event_date = '2024-05-01' AND event_hour = 0\) OR \(event_date = '2024-05-01' AND event_hour = 1\)$/)).toBeLessThan(at(/^INSERT INTO "[^"]+"\."air_quality_station_hour"/));
+    expect(at(/^INSERT INTO "[^"]+"\."air_quality_station_hour"/)).toBeLessThan(at(/^MERGE INTO "[^"]+"\."wh_processed_ledger"/));
+    for (const entries of fake.manifests) for (const e of entries) expect(e).toEqual({ url: expect.stringMatching(/^s3:\/\/.+\/processed\/.+\.parquet$/), mandatory: true, meta: { content_length: expect.any(Number) } });
+    expect((await store.list('_warehouse/')).length).toBe(0);
+    expect((await loader.load()).processed?.partitions).toBe(0);
   });
 
   it('keeps its own cap on statements in flight', async () => {

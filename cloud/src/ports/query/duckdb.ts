@@ -63,6 +63,8 @@ export interface OpenLakeOptions {
    * views (or widen the built-in ones with columns it holds); the layout's tables are always there.
    */
   catalog?: CatalogReader;
+  /** Only these tables get views (each view reads its files' footers): e.g. the processing job's sources. */
+  tables?: readonly string[];
 }
 
 /** Opens an in-memory DuckDB with a view per lake table (named after the kind, plus `deadletter`). */
@@ -113,6 +115,7 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
       }
       const next: LakeTableInfo[] = [];
       for (const spec of specs.values()) {
+        if (options.tables !== undefined && !options.tables.includes(spec.name)) continue;
         // Only live files: inputs a compacted file has replaced must not be read twice. A file can vanish
         // between listing and reading (compaction finished): list again.
         for (let attempt = 1; ; attempt++) {
