@@ -68,7 +68,7 @@ describe('cli warehouse', () => {
     await writer.close();
     await store.close();
     const init = await cli(['warehouse', 'init', '--lake', lake, '--live-tables']);
-    expect(init.stdout).toMatch(/15 tables created/);
+    expect(init.stdout).toMatch(/24 tables created/);
     const load = await cli(['warehouse', 'load', '--lake', lake, '--live-tables', '--log-level', 'warn']);
     expect(load.stderr).toBe('');
     expect(load.stdout).toContain('loaded 1 objects (3 rows)');
