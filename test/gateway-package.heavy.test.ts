@@ -196,6 +196,11 @@ describe.skipIf(!canBoot)('gateway package booted in Debian root filesystems', (
     expect(await rootfs.sh(`stat -c '%U %a' /var/lib/${PACKAGE_NAME}; stat -c %U /proc/$(systemctl show -p MainPID --value ${PACKAGE_NAME})`)).toBe(`${PACKAGE_NAME} 750\n${PACKAGE_NAME}\n`);
     expect(await rootfs.sh(`gateway devices add bus-pkg-1 --secret ${SECRET}`)).toContain('added bus-pkg-1');
     expect(await rootfs.sh('gateway status')).toMatch(/HEALTHY/);
+    // The sandboxed service sees timesyncd's flag (no time service syncs inside the container: made here).
+    await rootfs.sh('mkdir -p /run/systemd/timesync && touch /run/systemd/timesync/synchronized');
+    const clock = async () => (JSON.parse(await rootfs.sh('gateway status --json || true')) as { clock?: { state: string } }).clock?.state;
+    await expect.poll(clock, { timeout: 60_000, interval: 1000 }).toBe('synchronized');
+    expect(await rootfs.sh('gateway status')).toMatch(/clock {7}synchronized/);
 
     // A device on the host publishes QoS 1; the event reaches the host's Kafka.
     const seen = await watchKafka(Object.values(live.events));

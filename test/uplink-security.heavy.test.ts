@@ -3,20 +3,23 @@
 // wrong password, an unknown CA and plaintext to a TLS listener are refused with the cause named in
 // the error code and in /healthz, while the gateway keeps every acknowledged event buffered; fixing the
 // cause delivers the backlog. Its own broker: the shared one has no secured listeners.
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaTopicSet, silentLog, type KafkaSecurityConfig } from '@city/protocol';
-import { createGateway, type Gateway, type HealthzBody } from '@city/gateway';
+import { createGateway, loadGatewayConfig, type Gateway, type HealthzBody } from '@city/gateway';
 import { createSink, queryLake, type Sink } from '@city/cloud';
 import { createFleet } from '@city/device-sim';
 import { ensureStandardTopics, startKafka, type KafkaCluster } from '@city/deploy/kafka';
+import { unpackUserData } from './support/cloud-init.ts';
 import { onTeardown } from './support/teardown.ts';
 
 const GW_PASSWORD = `gw-${randomUUID()}`;
 const SINK_PASSWORD = `sink-${randomUUID()}`;
+/** The SCRAM user the cloud-init example configures. */
+const FIRST_BOOT_PASSWORD = `harbour-${randomUUID()}`;
 const suffix = `sec${randomUUID().slice(0, 8)}`;
 const topics = kafkaTopicSet(suffix);
 // Shared by every test of the file (the broker, the sink and the lake outlive each test).
@@ -26,7 +29,9 @@ let kafka: KafkaCluster;
 let sink: Sink | undefined;
 
 beforeAll(async () => {
-  kafka = await startKafka({ secure: { users: [{ name: 'gw', password: GW_PASSWORD }, { name: 'sink', password: SINK_PASSWORD }] } });
+  kafka = await startKafka({
+    secure: { users: [{ name: 'gw', password: GW_PASSWORD }, { name: 'sink', password: SINK_PASSWORD }, { name: 'gw-harbour-01', password: FIRST_BOOT_PASSWORD }] },
+  });
   await ensureStandardTopics(kafka.brokers, { suffix });
 }, 180_000);
 afterAll(async () => {
@@ -162,6 +167,35 @@ describe('secured uplink', () => {
     await expect.poll(() => fixed.gateway.stats().bufferDepth, { timeout: 60_000 }).toBe(0);
     expect(fixed.gateway.stats().forwarded).toBe(sent);
     await expect.poll(() => lakeCount(lakeDir, 'gw-plaintext'), { timeout: 60_000, interval: 500 }).toBe(sent);
+  });
+
+  it('a gateway configured by the cloud-init example (config file and credential files only) delivers over SASL_SSL with SCRAM-SHA-512', { timeout: 120_000 }, async () => {
+    // First boot's files, with this broker's address, CA and the user's password in place of the placeholders.
+    const root = join(dir, 'first-boot');
+    const at = unpackUserData(root, (path, content) => {
+      if (path.endsWith('/ca.pem')) return readFileSync(certs().caFile, 'utf8');
+      if (path.endsWith('/sasl-password')) return `${FIRST_BOOT_PASSWORD}\n`;
+      if (path.endsWith('/gateway.json')) return content.replace(/"brokers": \[[^\]]*\]/, `"brokers": ${JSON.stringify(kafka.secure!.saslSsl)}`);
+      return content;
+    });
+    // The package's StateDirectory, where the config keeps the buffer.
+    mkdirSync(join(root, 'var', 'lib', 'city-gateway'), { recursive: true });
+    const config = loadGatewayConfig({ file: at.get('/etc/city-gateway/gateway.json')!, env: {} });
+    expect(config.buffer.path).toBe(join(root, 'var', 'lib', 'city-gateway', 'buffer.db'));
+    expect(config.kafka.security?.sasl).toMatchObject({ mechanism: 'scram-sha-512', username: 'gw-harbour-01' });
+    // Only what this test needs changed: ports, topics, and devices let in without a registry.
+    const gateway = createGateway(
+      { ...config, mqtt: { host: '127.0.0.1', port: 0 }, http: { enabled: false, host: '127.0.0.1', port: 0 }, auth: { mode: 'none' }, topics, healthIntervalMs: 0 },
+      silentLog,
+    );
+    const errors: Error[] = [];
+    gateway.on('kafkaError', (err) => errors.push(err));
+    onTeardown(() => gateway.close());
+    await gateway.start();
+    const sent = await publish(gateway, `${suffix}-firstboot`);
+    await expect.poll(() => gateway.stats().forwarded, { timeout: 60_000 }).toBe(sent);
+    expect(errors).toEqual([]);
+    await expect.poll(() => lakeCount(lakeDir, 'gw-harbour-01'), { timeout: 60_000, interval: 500 }).toBe(sent);
   });
 
   it('the sink refuses a wrong password, an unknown CA and plaintext to TLS with the cause named', { timeout: 120_000 }, async () => {

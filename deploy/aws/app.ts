@@ -27,9 +27,14 @@ export function stackPropsFromContext(get: (key: string) => unknown): CitySinkSt
     prefix: text(get('lakePrefix')),
     rawExpireAfterDays: integer('rawExpireAfterDays', get('rawExpireAfterDays')),
   };
+  // The Power BI Lambda comes with the warehouse unless powerbi=false; powerBiLambdaCode is its bundle's
+  // folder (default: where `npm run lambda:build` writes it).
+  const powerBi = get('powerbi') === undefined ? undefined : flag('powerbi');
+  const code = text(get('powerBiLambdaCode'));
   const props: CitySinkStackProps = {
     msk: flag('msk'),
     warehouse: flag('warehouse'),
+    powerBi: powerBi === false ? false : code !== undefined ? { code } : powerBi,
     lake: Object.fromEntries(Object.entries(lake).filter(([, v]) => v !== undefined)),
     glueDatabase: text(get('glueDatabase')),
     athenaWorkgroup: text(get('athenaWorkgroup')),

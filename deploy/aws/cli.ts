@@ -1,20 +1,24 @@
 // Process entry of `npm run cdk -- synth`: synthesizes the AWS app offline into a folder (a fresh temp
 // folder unless --out is given) and prints where the template is and what it holds. Deploying is the
 // CDK CLI's job (cdk.json beside this file points it at app.ts).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHelpWord, parseCommandLine, runMain } from '@city/protocol';
+import { buildLambda, DEFAULT_LAMBDA_OUT } from '../lambda/build.ts';
 import { createApp, STACK_NAME } from './app.ts';
 import { cdkErrors } from './errors.ts';
+import { DEFAULT_POWERBI_CODE } from './powerbi.ts';
 
 const SYNTH_USAGE = `usage: npm run cdk -- synth [--out DIR] [--context KEY=VALUE]… [--msk]
   synthesize the ${STACK_NAME} stack offline into DIR (default: a new temp folder) and print the template path
   --context KEY=VALUE  app context: lakePrefix, rawExpireAfterDays, glueDatabase, athenaWorkgroup,
                        bytesScannedCutoffPerQuery, glueProjectionFrom (YYYY-MM-DD), msk (true|false),
-                       warehouse (true|false)
+                       warehouse (true|false), powerbi (true|false: the Power BI Lambda, default with
+                       the warehouse), powerBiLambdaCode (folder of its bundle; built first when missing)
   --msk                same as --context msk=true: an MSK cluster with SASL/SCRAM instead of a brokers parameter
-  --warehouse          same as --context warehouse=true: a Redshift Serverless warehouse with its COPY role`;
+  --warehouse          same as --context warehouse=true: a Redshift Serverless warehouse with its COPY role,
+                       and the Power BI Lambda with its schedule and secret`;
 
 const USAGE = `usage: npm run cdk -- <command> [options]   (--help after a command for its options)
   synth     synthesize the AWS app (CloudFormation template and assets) offline
@@ -41,6 +45,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args.values.msk) context['msk'] = 'true';
   if (args.values.warehouse) context['warehouse'] = 'true';
+  // The Lambda's code is the bundle: build it (offline, esbuild) when the default one is not there yet.
+  if (context['warehouse'] === 'true' && context['powerbi'] !== 'false' && context['powerBiLambdaCode'] === undefined && !existsSync(join(DEFAULT_POWERBI_CODE, 'index.mjs'))) {
+    process.stderr.write('bundling the Power BI Lambda first (npm run lambda:build)\n');
+    await buildLambda({ outDir: DEFAULT_LAMBDA_OUT });
+  }
   const outdir = args.values.out ?? mkdtempSync(join(tmpdir(), 'city-cdk-'));
   const { app, stack } = createApp({ outdir, context });
   const assembly = app.synth();

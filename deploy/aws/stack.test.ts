@@ -2,19 +2,33 @@
 // buckets locked down, the catalog and workgroup configured, the sink's task role holding exactly the
 // actions the sink's code calls and the README lists, no wildcard actions anywhere, the container
 // read-only and non-root, and the MSK variant with SASL/SCRAM.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Template, Match } from 'aws-cdk-lib/assertions';
 import { App } from 'aws-cdk-lib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../test/support/cli.ts';
 import { tempDir } from '../../test/support/teardown.ts';
 import { HEALTHCHECK_COMMAND, IMAGE } from '../image/layout.ts';
+import { buildLambda } from '../lambda/build.ts';
 import { createApp } from './app.ts';
 import { SINK_GLUE_ACTIONS, SINK_S3_BUCKET_ACTIONS, SINK_S3_OBJECT_ACTIONS } from './sink-service.ts';
 import { CitySinkStack } from './stack.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
+
+// The Power BI Lambda's code is the real bundle, built once into a temp folder (the app refuses to synth
+// the warehouse variant without one).
+let lambdaCode: string;
+let lambdaOut: string | undefined;
+beforeAll(async () => {
+  lambdaOut = mkdtempSync(join(tmpdir(), 'city-cdk-lambda-'));
+  lambdaCode = (await buildLambda({ outDir: lambdaOut, zip: false })).dir;
+}, 120_000);
+afterAll(() => {
+  if (lambdaOut !== undefined) rmSync(lambdaOut, { recursive: true, force: true });
+});
 
 interface Statement {
   Effect: 'Allow' | 'Deny';
@@ -158,7 +172,8 @@ describe('AWS app', () => {
 
   it('allows no wildcard action anywhere (Deny statements aside), in every variant', () => {
     const { stack } = createApp({ outdir: tempDir('city-cdk-msk-'), context: { msk: 'true' } });
-    const { stack: warehouse } = createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true' } });
+    const { stack: warehouse } = createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true', powerBiLambdaCode: lambdaCode } });
+    expect(warehouse.powerBi).toBeDefined();
     for (const r of [resources, Template.fromStack(stack).toJSON()['Resources'] as Resources, Template.fromStack(warehouse).toJSON()['Resources'] as Resources]) {
       const found = statements(r);
       expect(found.length).toBeGreaterThan(5);
@@ -251,7 +266,7 @@ describe('AWS app with the warehouse', () => {
   let plain: Template;
 
   beforeAll(() => {
-    template = Template.fromStack(createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true' } }).stack);
+    template = Template.fromStack(createApp({ outdir: tempDir('city-cdk-warehouse-'), context: { warehouse: 'true', powerBiLambdaCode: lambdaCode } }).stack);
     plain = Template.fromStack(createApp({ outdir: tempDir('city-cdk-plain-') }).stack);
   });
 
@@ -369,8 +384,136 @@ describe('AWS app with the warehouse', () => {
     template.hasOutput('WarehouseCopyRoleArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WarehouseCopyRole'), 'Arn'] } });
     template.hasOutput('WarehouseLoaderPolicyArn', { Value: { Ref: Match.stringLikeRegexp('^WarehouseLoaderPolicy') } });
     const out = tempDir('city-cdk-cli-warehouse-');
-    const result = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--out', out, '--warehouse'], { timeoutMs: 120_000 });
+    const result = await runCli(join(import.meta.dirname, 'cli.ts'), ['synth', '--out', out, '--warehouse', '--context', `powerBiLambdaCode=${lambdaCode}`], { timeoutMs: 120_000 });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/RedshiftServerless::Namespace 1, .*RedshiftServerless::Workgroup 1/);
+  });
+});
+
+describe('AWS app with the Power BI Lambda (comes with the warehouse)', () => {
+  let template: Template;
+  let outdir: string;
+
+  beforeAll(() => {
+    // Kept for the whole block (tempDir goes after the first test): a test reads the staged asset.
+    outdir = mkdtempSync(join(tmpdir(), 'city-cdk-powerbi-'));
+    template = Template.fromStack(createApp({ outdir, context: { warehouse: 'true', powerBiLambdaCode: lambdaCode } }).stack);
+  });
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  const lambdaStatements = (): Statement[] => {
+    const roles = template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('^City Power BI Lambda') } });
+    expect(Object.keys(roles)).toHaveLength(1);
+    const roleId = Object.keys(roles)[0]!;
+    expect(roles[roleId]!['Properties']).toMatchObject({
+      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }] },
+    });
+    // No managed policy (AWSLambdaBasicExecutionRole would allow logs on every group).
+    expect(roles[roleId]!['Properties']).not.toHaveProperty('ManagedPolicyArns');
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p['Properties'] as { Roles: { Ref: string }[] }).Roles.some((r) => r.Ref === roleId));
+    expect(policies).toHaveLength(1);
+    return (policies[0]!['Properties'] as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  };
+  const ref = (prefix: string) => ({ Ref: Match.stringLikeRegexp(`^${prefix}`) });
+
+  it('is only there with the warehouse, can be left out, and refuses to synth without its bundle', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    const plain = Template.fromStack(createApp({ outdir: tempDir('city-cdk-plain-') }).stack);
+    plain.resourceCountIs('AWS::Lambda::Function', 0);
+    plain.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const without = Template.fromStack(createApp({ outdir: tempDir('city-cdk-nopbi-'), context: { warehouse: 'true', powerbi: 'false' } }).stack);
+    without.resourceCountIs('AWS::Lambda::Function', 0);
+    without.resourceCountIs('AWS::Events::Rule', 0);
+    without.resourceCountIs('AWS::RedshiftServerless::Workgroup', 1);
+    expect(() => createApp({ outdir: tempDir('city-cdk-bad-'), context: { powerbi: 'true' } })).toThrow(/CDK_INVALID_PROPS|powerBi needs the warehouse/);
+    const missing = join(tempDir('city-cdk-nobundle-'), 'powerbi-lambda');
+    expect(() => createApp({ outdir: tempDir('city-cdk-bad-'), context: { warehouse: 'true', powerBiLambdaCode: missing } })).toThrow(
+      `the Power BI Lambda's bundle is not at ${join(missing, 'index.mjs')}: run npm run lambda:build`,
+    );
+    expect(() => new CitySinkStack(new App(), 'Bad', { warehouse: true, powerBi: { code: lambdaCode, timeoutSeconds: 5 } })).toThrow(/powerBi timeoutSeconds must be 30 to 900/);
+  });
+
+  it('runs the bundle on Node.js 24 (arm64), one run at a time, configured for the warehouse and the secret', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Handler: 'index.handler',
+      Architectures: ['arm64'],
+      MemorySize: 256,
+      Timeout: 300,
+      ReservedConcurrentExecutions: 1,
+      LoggingConfig: { LogGroup: ref('PowerBiLogs') },
+      Layers: [{ 'Fn::FindInMap': [Match.anyValue(), { Ref: 'AWS::Region' }, Match.stringLikeRegexp('arm64$')] }],
+      Environment: {
+        Variables: Match.objectLike({
+          REDSHIFT_WORKGROUP: 'city',
+          REDSHIFT_DATABASE: 'dev',
+          WAREHOUSE_CREATE_TABLES: 'true',
+          POWERBI_TENANT_ID: { Ref: 'PowerBiTenantId' },
+          POWERBI_CLIENT_ID: { Ref: 'PowerBiClientId' },
+          POWERBI_DATASET: { Ref: 'PowerBiDataset' },
+          POWERBI_CLIENT_SECRET_ARN: ref('PowerBiClientSecret'),
+          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+        }),
+      },
+    });
+    // No secret value, password or cluster credential reaches the environment.
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0]!;
+    const variables = (fn['Properties'] as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    expect(Object.keys(variables).filter((k) => /SECRET$|PASSWORD/.test(k))).toEqual([]);
+    // The environment names only what the handler reads (plus the extension's own settings).
+    const handlerSource = readFileSync(join(ROOT, 'cloud/src/live/lambda/handler.ts'), 'utf8');
+    for (const name of Object.keys(variables).filter((k) => !/^(PARAMETERS_SECRETS_EXTENSION|SECRETS_MANAGER|SSM_PARAMETER_STORE)_/.test(k))) expect(handlerSource, name).toContain(`${name}:`);
+    // The code asset is the bundle, byte for byte.
+    const key = (fn['Properties'] as { Code: { S3Key: string } }).Code.S3Key;
+    expect(readFileSync(join(outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs'))).toEqual(readFileSync(join(lambdaCode, 'index.mjs')));
+  });
+
+  it('keeps the Entra client secret in Secrets Manager under the warehouse key, with no secret in the template', () => {
+    const keyId = Object.keys(template.findResources('AWS::KMS::Key', { Properties: { Description: Match.stringLikeRegexp('^Redshift Serverless') } }))[0]!;
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: Match.stringLikeRegexp('^Power BI Lambda'),
+      KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      // A placeholder the handler refuses by name until the real value is put.
+      SecretString: JSON.stringify({ clientSecret: '' }),
+    });
+    template.hasOutput('PowerBiClientSecretArn', { Value: ref('PowerBiClientSecret') });
+  });
+
+  it('runs on an EventBridge schedule (a parameter, every 5 minutes by default) that alone may invoke it', () => {
+    template.hasParameter('PowerBiSchedule', { Type: 'String', Default: 'rate(5 minutes)' });
+    template.hasParameter('PowerBiTenantId', { AllowedPattern: Match.stringLikeRegexp('\\[0-9a-fA-F\\]\\{8\\}') });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: { Ref: 'PowerBiSchedule' },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PowerBiFunction'), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PowerBiSchedule'), 'Arn'] },
+    });
+    template.resourceCountIs('AWS::Lambda::Permission', 1);
+  });
+
+  it('gives its role exactly what the README lists and the handler calls, each on its own resource', () => {
+    const granted = lambdaStatements();
+    expect(granted.every((s) => s.Effect === 'Allow')).toBe(true);
+    const actions = granted.flatMap((s) => list(s.Action));
+    expect(actions.filter((a) => a === '*' || a.endsWith(':*'))).toEqual([]);
+    const marker = 'With the AWS app, the function\'s role holds';
+    expect([...actions].sort()).toEqual(['kms', 'logs', 'redshift-data', 'redshift-serverless', 'secretsmanager'].flatMap((service) => readmeActions(marker, service)).sort());
+    const dataApi = [...new Set(actions.filter((a) => a.startsWith('redshift-data:')))].sort();
+    expect(dataApi).toEqual(sdkActions('cloud/src/warehouse/redshift.ts', 'redshift-data'));
+    const by = (action: string) => granted.find((s) => list(s.Action).includes(action))!;
+    const workgroupArn = { 'Fn::GetAtt': [expect.stringMatching(/^WarehouseWorkgroup/), 'Workgroup.WorkgroupArn'] };
+    expect(by('redshift-data:ExecuteStatement').Resource).toEqual(workgroupArn);
+    expect(by('redshift-serverless:GetCredentials').Resource).toEqual(workgroupArn);
+    expect(by('redshift-data:GetStatementResult')).toMatchObject({ Resource: '*', Condition: { StringEquals: { 'redshift-data:statement-owner-iam-userid': '${aws:userid}' } } });
+    expect(granted.filter((s) => s.Resource === '*').every((s) => s.Condition !== undefined)).toBe(true);
+    expect(by('secretsmanager:GetSecretValue')).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: expect.stringMatching(/^PowerBiClientSecret/) } });
+    expect(by('kms:Decrypt')).toMatchObject({ Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WarehouseKey/), 'Arn'] } });
+    expect(JSON.stringify(by('kms:Decrypt').Condition)).toMatch(/kms:ViaService.*secretsmanager\./);
+    expect(by('logs:PutLogEvents').Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^PowerBiLogs/), 'Arn'] });
   });
 });

@@ -11,6 +11,7 @@ import { LakeCatalog } from './catalog.ts';
 import { cdkErrors } from './errors.ts';
 import { LakeBuckets, type LakeBucketProps } from './lake.ts';
 import { MSK_DEFAULTS, MSK_SASL_SCRAM_PORT, SinkKafka, type SinkKafkaProps } from './msk.ts';
+import { POWERBI_DEFAULTS, PowerBiLambda, type PowerBiLambdaProps } from './powerbi.ts';
 import { SinkService } from './sink-service.ts';
 import { Warehouse, WAREHOUSE_DEFAULTS, type WarehouseProps } from './warehouse.ts';
 
@@ -27,6 +28,8 @@ export interface CitySinkStackProps extends StackProps {
   msk?: boolean | Partial<Omit<SinkKafkaProps, 'vpc'>>;
   /** A Redshift Serverless warehouse (namespace, workgroup, COPY role, the loader's policy). */
   warehouse?: boolean | Partial<Omit<WarehouseProps, 'vpc' | 'buckets'>>;
+  /** The Power BI Lambda, its schedule and secret; needs the warehouse, and comes with it unless false. */
+  powerBi?: boolean | Partial<Omit<PowerBiLambdaProps, 'warehouse'>>;
   /** Use this VPC (it needs private subnets with egress) instead of creating one. */
   vpc?: IVpc;
   sinkCpu?: number;
@@ -51,6 +54,7 @@ export class CitySinkStack extends Stack {
   readonly sink: SinkService;
   readonly kafka: SinkKafka | undefined;
   readonly warehouse: Warehouse | undefined;
+  readonly powerBi: PowerBiLambda | undefined;
 
   constructor(scope: Construct, id: string, props: CitySinkStackProps = {}) {
     super(scope, id, { description: 'Smart-city cloud sink: Parquet lake on S3, Glue catalog, Athena, sink on ECS Fargate', ...props });
@@ -89,6 +93,11 @@ export class CitySinkStack extends Stack {
     this.warehouse = props.warehouse
       ? new Warehouse(this, 'Warehouse', { ...WAREHOUSE_DEFAULTS, ...(props.warehouse === true ? {} : props.warehouse), vpc: this.vpc, buckets: this.buckets })
       : undefined;
+    if (props.powerBi && this.warehouse === undefined) throw cdkErrors.create('CDK_INVALID_PROPS', 'powerBi needs the warehouse (warehouse=true): the Lambda reads it');
+    this.powerBi =
+      this.warehouse !== undefined && props.powerBi !== false
+        ? new PowerBiLambda(this, 'PowerBi', { ...POWERBI_DEFAULTS, ...(props.powerBi === true || props.powerBi === undefined ? {} : props.powerBi), warehouse: this.warehouse })
+        : undefined;
     this.kafka = props.msk ? new SinkKafka(this, 'Kafka', { ...MSK_DEFAULTS, ...(props.msk === true ? {} : props.msk), vpc: this.vpc }) : undefined;
     const brokers =
       this.kafka?.bootstrapBrokers ??
@@ -124,6 +133,10 @@ export class CitySinkStack extends Stack {
       new CfnOutput(this, 'WarehouseDatabase', { value: this.warehouse.props.database, description: 'the loader’s --database' });
       new CfnOutput(this, 'WarehouseCopyRoleArn', { value: this.warehouse.copyRole.roleArn, description: 'the loader’s --iam-role (also the namespace default: --iam-role default)' });
       new CfnOutput(this, 'WarehouseLoaderPolicyArn', { value: this.warehouse.loaderPolicy.managedPolicyArn, description: 'attach to whoever runs the warehouse loader' });
+    }
+    if (this.powerBi !== undefined) {
+      new CfnOutput(this, 'PowerBiFunctionName', { value: this.powerBi.fn.functionName });
+      new CfnOutput(this, 'PowerBiClientSecretArn', { value: this.powerBi.secret.secretArn, description: 'put the Entra client secret here: {"clientSecret":"…"}' });
     }
     if (this.kafka !== undefined) new CfnOutput(this, 'KafkaBootstrapBrokers', { value: this.kafka.bootstrapBrokers, description: 'SASL/SCRAM over TLS' });
   }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -304,5 +304,59 @@ describe('a topic that does not exist yet', () => {
     expect(gateway.status()).toMatchObject({ kafka: 'reachable' });
     expect(gateway.status().kafkaTopicsMissing).toBeUndefined();
     expect(entries).toContainEqual(expect.objectContaining({ level: 'info', message: 'Kafka reachable again; forwarding the backlog' }));
+  });
+});
+
+describe('clock synchronisation on receive stamps', () => {
+  it('marks each record with the clock state at receipt (header, buffer), and shows it in /healthz, /metrics, status and gateway_health', async () => {
+    const topics = kafkaTopicSet(`gwclk${randomUUID().slice(0, 8)}`);
+    await ensureTopics(brokers, topicSpecs(topics));
+    // A stand-in for /run/systemd/timesync: timesyncd runs (its directory exists) but has not synchronised.
+    const timesync = join(tempDir(), 'timesync');
+    mkdirSync(timesync);
+    const flag = join(timesync, 'synchronized');
+    const { entries, log } = recordingLog();
+    const gateway = await startTestGateway(
+      { kafka: { brokers }, topics, clock: { syncFlag: flag, checkIntervalMs: 100 }, http: { enabled: true, host: '127.0.0.1', port: 0 } },
+      log,
+    );
+    expect(entries).toContainEqual(expect.objectContaining({ level: 'warn', message: 'clock unsynchronized: receive stamps say so until it is synchronised' }));
+    const base = `http://127.0.0.1:${gateway.httpPort()}`;
+    expect(((await (await fetch(`${base}/healthz`)).json()) as HealthzBody).clock).toMatchObject({ state: 'unsynchronized', source: 'no-flag' });
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^city_gateway_clock_synchronized 0$/m);
+    expect((await gateway.reportHealth()).clockSynced).toBe(false);
+    const client = await connectDevice(gateway, 'bus-clk');
+    const send = (eventId: string) => client.publishAsync(mqttTopic('bus-clk', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-clk', eventId })), { qos: 1 });
+    await send('before-sync');
+
+    writeFileSync(flag, '');
+    await expect.poll(() => gateway.status().clock?.state, { timeout: 10_000, interval: 20 }).toBe('synchronized');
+    await send('after-sync');
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^city_gateway_clock_synchronized 1$/m);
+    const status = await runCli(CLI, ['status', '--url', base]);
+    expect(status.stdout).toMatch(/clock {7}synchronized/);
+
+    const messages = await consumeAll([topics.events.vehicle], 2);
+    expect(messages.map((m) => [headerText(m.headers, HEADERS.eventId), headerText(m.headers, HEADERS.clockSynced)])).toEqual([
+      ['before-sync', '0'],
+      ['after-sync', '1'],
+    ]);
+    const health = await waitFor(
+      async () => (await consumeAll([topics.events.gateway_health], 1)).map((m) => JSON.parse(m.value!.toString()) as { clockSynced?: boolean }),
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the health event' },
+    );
+    expect(health[0]!.clockSynced).toBe(false);
+  });
+
+  it('leaves the header out when no time service can be asked', async () => {
+    const topics = kafkaTopicSet(`gwclk${randomUUID().slice(0, 8)}`);
+    await ensureTopics(brokers, topicSpecs(topics));
+    const gateway = await startTestGateway({ kafka: { brokers }, topics, clock: { syncFlag: join(tempDir(), 'no-such-dir', 'synchronized') } });
+    expect(gateway.status().clock).toMatchObject({ state: 'unknown' });
+    const client = await connectDevice(gateway, 'bus-clk2');
+    await client.publishAsync(mqttTopic('bus-clk2', 'vehicle'), JSON.stringify(exampleEvent('vehicle', { deviceId: 'bus-clk2', eventId: 'unknown-clock' })), { qos: 1 });
+    const [message] = await consumeAll([topics.events.vehicle], 1);
+    expect(headerText(message!.headers, HEADERS.eventId)).toBe('unknown-clock');
+    expect(headerText(message!.headers, HEADERS.clockSynced)).toBeUndefined();
   });
 });

@@ -23,7 +23,7 @@ import {
 import { createGroupCommit, openBuffer, zeroLanes, type GroupCommit, type LaneCounts, type OutboxBuffer } from './buffer/index.ts';
 import { gatewayErrors } from './errors.ts';
 import { createForwarder, type Forwarder, type KafkaState } from './forward/index.ts';
-import { createHealthReporter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
+import { createClockWatch, createHealthReporter, createStatusServer, type StatusServer, type StatusSnapshot } from './health/index.ts';
 import { loadUplinkSecurity, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 
 export interface GatewayStats {
@@ -110,6 +110,7 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
   const life = createLifecycle({ name: 'gateway', deadlineMs: config.shutdownTimeoutMs, errors: lifecycleErrors });
   const parts: Parts = {};
   let bufferCorrupt = 0;
+  const clock = createClockWatch({ syncFlag: config.clock.syncFlag, intervalMs: config.clock.checkIntervalMs });
   const health = createHealthReporter({
     gatewayId: config.gatewayId,
     location: config.location,
@@ -119,6 +120,7 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
     log,
     figures: () => stats(),
     running: () => life.state === 'running',
+    clockSynced: () => clock.synced(),
   });
 
   const stats = (): GatewayStats => {
@@ -152,6 +154,7 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
       inRate: health.rates().in,
       outRate: health.rates().out,
       uptime: process.uptime(),
+      clock: clock.latest(),
     };
     if (bufferError !== undefined) snapshot.bufferError = bufferError;
     if (kafka.topicsMissing !== undefined) snapshot.kafkaTopicsMissing = kafka.topicsMissing;
@@ -208,6 +211,10 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
 
   // Each part registers its closer as it is opened; see the shutdown order above.
   const open = async (): Promise<void> => {
+    // Known before the first publish is stamped; then checked in the background.
+    const time = await clock.start();
+    life.defer('clock', () => clock.close());
+    if (time.state !== 'synchronized') log('warn', `clock ${time.state}: receive stamps say so until it is synchronised`, { clock: time.state, source: time.source, syncFlag: config.clock.syncFlag });
     const buffer = (parts.buffer = openBuffer(config.buffer.path, config.buffer.durability, config.buffer));
     life.defer('buffer', () => buffer.close());
     if (buffer.recovered !== null) {
@@ -238,6 +245,7 @@ export function createGateway(options: GatewayOptions, log: Log = jsonLog()): Ga
       enqueue: commits.enqueue,
       accepting: () => life.state === 'running',
       onDeadLetter: (letter) => emitter.emit('deadletter', letter),
+      clockSynced: () => clock.synced(),
     }));
     const broker = (parts.broker = await openBroker({ ...config, security, authorizePublish: intake.authorizePublish, log }));
     life.defer('broker', () => broker.close());

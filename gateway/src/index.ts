@@ -32,3 +32,4 @@ export {
   type SystemSample,
 } from './health/index.ts';
 export { CLI_DEFAULTS, loadGatewayConfig, readConfigFile, statusUrlFromConfig, type ConfigSources } from './cli/config.ts';
+export { loadUplinkSecurity } from './options.ts';

@@ -16,6 +16,7 @@ import {
 } from '@city/protocol';
 import { AuthConfig, LimitsConfig, SECURITY_DEFAULTS, TlsConfig, WebSocketConfig, checkSecurityConfig } from './broker/index.ts';
 import { DURABILITY } from './buffer/index.ts';
+import { TIMESYNCD_FLAG } from './health/clock.ts';
 import { REPLAY_ORDERS, UPLINK_COMPRESSIONS, type UplinkSecurity } from './forward/index.ts';
 import { gatewayErrors } from './errors.ts';
 
@@ -95,6 +96,14 @@ export const GatewayConfig = Type.Object(
       { sampleIntervalMs: Millis(1000, 3_600_000), sampleTimeoutMs: Millis(100, 600_000) },
       { additionalProperties: false },
     ),
+    /**
+     * Clock synchronisation (health/clock.ts): the flag file whose presence means synchronised ('' = no
+     * time service to ask), checked every checkIntervalMs; each receive stamp carries the last answer.
+     */
+    clock: Type.Object(
+      { syncFlag: Type.String(), checkIntervalMs: Millis(100, 3_600_000) },
+      { additionalProperties: false },
+    ),
     /** Status and metrics listener (/healthz, /metrics); loopback by default. */
     http: Type.Object(
       { enabled: Type.Boolean(), host: Type.String({ minLength: 1 }), port: Port },
@@ -145,6 +154,7 @@ export const GATEWAY_DEFAULTS: DeepPartial<GatewayConfig> = {
   topics: kafkaTopicSet(),
   healthIntervalMs: 60_000,
   health: { sampleIntervalMs: 15_000, sampleTimeoutMs: 10_000 },
+  clock: { syncFlag: TIMESYNCD_FLAG, checkIntervalMs: 10_000 },
   http: { enabled: false, host: '127.0.0.1', port: 9180 },
   drainOnCloseMs: 2_000,
   shutdownTimeoutMs: 15_000,

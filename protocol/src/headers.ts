@@ -11,6 +11,8 @@ export const HEADERS = {
   eventId: 'event-id',
   /** '1' on records sent as backlog after an outage or a restart. */
   replayed: 'replayed',
+  /** '1' or '0': whether the gateway's clock was synchronised when it stamped gateway-received-at; absent = unknown. */
+  clockSynced: 'gateway-clock-synced',
 } as const;
 
 /** What the gateway says of a record it forwards. */
@@ -21,6 +23,8 @@ export interface RecordMeta {
   eventId: string | null;
   /** Sent as backlog (after an outage or a restart). */
   replayed?: boolean;
+  /** Whether the receive time was stamped by a synchronised clock; absent = unknown. */
+  clockSynced?: boolean;
 }
 
 /** The headers of a forwarded record (string values, as Kafka clients take them). */
@@ -32,6 +36,7 @@ export function recordHeaders(meta: RecordMeta): Record<string, string> {
   };
   if (meta.eventId !== null) headers[HEADERS.eventId] = meta.eventId;
   if (meta.replayed === true) headers[HEADERS.replayed] = '1';
+  if (meta.clockSynced !== undefined) headers[HEADERS.clockSynced] = meta.clockSynced ? '1' : '0';
   return headers;
 }
 
@@ -63,6 +68,8 @@ export interface ReadMeta {
   schemaVersion?: string;
   eventId?: string;
   replayed: boolean;
+  /** From gateway-clock-synced; absent when the header is missing or neither '1' nor '0'. */
+  clockSynced?: boolean;
 }
 
 const EPOCH_MS = /^\d{1,16}$/;
@@ -78,6 +85,8 @@ export function readRecordHeaders(
   problems: Problem[] = [],
 ): ReadMeta {
   const meta: ReadMeta = { replayed: headerText(headers, HEADERS.replayed) === '1' };
+  const clock = headerText(headers, HEADERS.clockSynced);
+  if (clock === '1' || clock === '0') meta.clockSynced = clock === '1';
   const required = (name: string): string | undefined => {
     const value = headerText(headers, name);
     if (value === undefined || value === '') {

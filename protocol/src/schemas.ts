@@ -173,6 +173,7 @@ export const GatewayHealth = event('gateway_health', 'Gateway health report; dev
   refusedTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'publishes not acknowledged because the buffer could not store them')),
   replayedTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'messages forwarded as backlog after an outage or restart')),
   bufferCorruptTotal: Type.Optional(Int('1', 0, Number.MAX_SAFE_INTEGER, 'corrupt buffer files moved aside at start')),
+  clockSynced: Type.Optional(Type.Boolean({ description: 'whether the gateway clock was synchronised (absent: unknown)' })),
 });
 
 export const EVENT_SCHEMAS = {

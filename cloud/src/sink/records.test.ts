@@ -47,6 +47,8 @@ describe('raw zone rows', () => {
   it('keeps the record as received with its Kafka metadata, in the partition of its curated row', () => {
     const event = sampleEvent('gps', 3);
     const rec = record(event);
+    // The gateway's clock was not synchronised when it stamped this one: raw keeps the word for it.
+    rec.headers = { ...rec.headers, [HEADERS.clockSynced]: Buffer.from('0') };
     const decoded = decode(KAFKA_TOPICS.gps, rec);
     const out = raw(KAFKA_TOPICS.gps, 4, rec, decoded);
     expect(out?.table).toBe('raw_gps');
@@ -69,6 +71,7 @@ describe('raw zone rows', () => {
     });
     expect(JSON.parse(String(row.headers))).toEqual({
       [HEADERS.eventId]: event.eventId,
+      [HEADERS.clockSynced]: '0',
       [HEADERS.gatewayId]: 'gw-1',
       [HEADERS.receivedAt]: String(RECEIVED_AT),
       [HEADERS.schemaVersion]: String(SCHEMA_VERSION),

@@ -26,6 +26,8 @@ export interface IntakeOptions {
   /** False unless the gateway is running: intake stops first when it closes. */
   accepting: () => boolean;
   onDeadLetter: (letter: DeadLetter) => void;
+  /** Whether the clock is synchronised now (cached, see health/clock.ts); undefined = unknown. */
+  clockSynced?: () => boolean | undefined;
 }
 
 export interface IntakeCounters {
@@ -61,6 +63,12 @@ export function createIntake(options: IntakeOptions): Intake {
     return parsed;
   };
 
+  const stamp = (record: OutboxRecord): OutboxRecord => {
+    const synced = options.clockSynced?.();
+    if (synced !== undefined) record.clockSynced = synced;
+    return record;
+  };
+
   const deadLetter = (
     packet: PublishPacket,
     payload: Buffer,
@@ -86,19 +94,19 @@ export function createIntake(options: IntakeOptions): Intake {
     if (eventId !== undefined) letter.eventId = eventId;
     counts.deadLettered++;
     options.onDeadLetter(letter);
-    return { topic: topics.deadletter, key: deviceId ?? clientId, value: Buffer.from(JSON.stringify(letter)), receivedAt, eventId: null, lane: 'deadletter' };
+    return stamp({ topic: topics.deadletter, key: deviceId ?? clientId, value: Buffer.from(JSON.stringify(letter)), receivedAt, eventId: null, lane: 'deadletter' });
   };
 
   const eventRecord = (event: CityEvent, payload: Buffer, receivedAt: number): OutboxRecord => {
     counts.accepted++;
-    return {
+    return stamp({
       topic: topics.events[event.kind],
       key: event.deviceId,
       value: payload,
       receivedAt,
       eventId: event.eventId,
       lane: event.kind === 'emergency' ? 'emergency' : 'telemetry',
-    };
+    });
   };
 
   return {

@@ -369,3 +369,35 @@ describe('gateway with a bounded buffer (Kafka unreachable)', () => {
     expect(readdirSync(dir).some((f) => f.startsWith('b.db.corrupt-'))).toBe(true);
   });
 });
+
+describe('clock state of receive stamps in the buffer', () => {
+  it('keeps each record\'s clock state across reopen, and reads a segment written before it existed as unknown', () => {
+    const path = join(tempDir(), 'b.db');
+    let buffer = openBuffer(path, 'process-crash');
+    buffer.append([
+      { ...record('telemetry'), clockSynced: true },
+      { ...record('emergency'), clockSynced: false },
+      record('deadletter'),
+    ]);
+    buffer.close();
+    buffer = open(path);
+    expect(buffer.peek(10).map((r) => [r.lane, r.clockSynced])).toEqual([
+      ['telemetry', true],
+      ['emergency', false],
+      ['deadletter', undefined],
+    ]);
+    // The layout before: per record u32 id offset | u8 lane (0..2) | f64 receivedAt | u16 topic | u16 key | u16 eventId | u32 value.
+    const old = Buffer.alloc(23 + 1 + 2 + 2 + 1);
+    old.writeUInt32LE(0, 0);
+    old[4] = 1; // deadletter
+    old.writeDoubleLE(1234, 5);
+    old.writeUInt16LE(1, 13);
+    old.writeUInt16LE(2, 15);
+    old.writeUInt16LE(2, 17);
+    old.writeUInt32LE(1, 19);
+    old.write('tk1e1v', 23);
+    const [decoded] = decodeSegment(40, old);
+    expect(decoded).toEqual({ id: 40, topic: 't', key: 'k1', eventId: 'e1', value: Buffer.from('v'), receivedAt: 1234, lane: 'deadletter' });
+    expect('clockSynced' in decoded!).toBe(false);
+  });
+});

@@ -4,8 +4,13 @@ import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from
 import { gatewayErrors } from '../errors.ts';
 import { LANES, type OutboxRecord, type StoredRecord } from './records.ts';
 
-// head: u32 id − segment id | u8 lane | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
+// head: u32 id − segment id | u8 lane and clock | f64 receivedAt | u16 topic | u16 key | u16 eventId (0xffff: none) | u32 value
 const HEAD = 23;
+// The lane byte's low bits hold the lane; its top bits the clock state of receivedAt. Buffers written
+// before had 0 there, which reads as unknown, so they open unchanged.
+const LANE_MASK = 0x3f;
+const CLOCK_KNOWN = 0x80;
+const CLOCK_SYNCED = 0x40;
 const NO_EVENT_ID = 0xffff;
 const ZSTD_MAGIC = 0xfd2fb528;
 /**
@@ -44,7 +49,7 @@ export function packSegment(first: number | null, records: readonly (OutboxRecor
     const k = lengths[i * 3 + 1]!;
     const e = lengths[i * 3 + 2]!;
     buf.writeUInt32LE(first === null ? i : r.id! - first, o);
-    buf[o + 4] = LANES.indexOf(r.lane ?? 'telemetry');
+    buf[o + 4] = LANES.indexOf(r.lane ?? 'telemetry') | (r.clockSynced === undefined ? 0 : CLOCK_KNOWN | (r.clockSynced ? CLOCK_SYNCED : 0));
     buf.writeDoubleLE(r.receivedAt, o + 5);
     buf.writeUInt16LE(t, o + 13);
     buf.writeUInt16LE(k, o + 15);
@@ -73,7 +78,8 @@ export function decodeSegment(first: number, stored: Buffer): StoredRecord[] {
   let o = 0;
   while (o < data.length) {
     const id = first + data.readUInt32LE(o);
-    const lane = LANES[data[o + 4]!];
+    const flags = data[o + 4]!;
+    const lane = LANES[flags & LANE_MASK];
     const receivedAt = data.readDoubleLE(o + 5);
     const t = data.readUInt16LE(o + 13);
     const k = data.readUInt16LE(o + 15);
@@ -87,7 +93,9 @@ export function decodeSegment(first: number, stored: Buffer): StoredRecord[] {
     const key = data.toString('utf8', o, (o += k));
     const eventId = e === NO_EVENT_ID ? null : data.toString('utf8', o, (o += e));
     const value = data.subarray(o, (o += v));
-    out.push({ id, topic, key, value, receivedAt, eventId, lane });
+    const record: StoredRecord = { id, topic, key, value, receivedAt, eventId, lane };
+    if ((flags & CLOCK_KNOWN) !== 0) record.clockSynced = (flags & CLOCK_SYNCED) !== 0;
+    out.push(record);
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface OutboxRecord {
   key: string;
   value: Buffer;
   receivedAt: number;
+  /** Whether the clock was synchronised when receivedAt was stamped; absent = unknown (and in older buffers). */
+  clockSynced?: boolean;
   eventId: string | null;
   /** Defaults to telemetry. */
   lane?: Lane;

@@ -54,6 +54,13 @@ describe('config file', () => {
     expect(layered.http.enabled).toBe(false);
     expect(loadGatewayConfig({ file, env: {}, overrides: { gatewayId: 'gw-flag' } }).gatewayId).toBe('gw-flag');
     expect(loadGatewayConfig({ env: { HOSTNAME: 'pi-17' } }).gatewayId).toBe('pi-17');
+    // The uplink's files are relative to the config file too.
+    const secDir = tempDir();
+    const secured = configFile({ gatewayId: 'gw-sec', kafka: { security: { tls: { caFile: 'kafka/ca.pem', certFile: '/abs/c.pem', keyFile: 'k.pem' }, sasl: { mechanism: 'plain', username: 'u', passwordFile: 'kafka/pw' } } } }, secDir);
+    expect(loadGatewayConfig({ file: secured, env: {} }).kafka.security).toEqual({
+      tls: { caFile: resolve(secDir, 'kafka/ca.pem'), certFile: '/abs/c.pem', keyFile: resolve(secDir, 'k.pem') },
+      sasl: { mechanism: 'plain', username: 'u', passwordFile: resolve(secDir, 'kafka/pw') },
+    });
     expect(() => loadGatewayConfig({ file, env: {}, overrides: { mqtt: { port: 70_000 } } })).toThrow(
       /\/mqtt\/port must be <= 65535 \[maximum\] \(after applying flags and environment\)/,
     );

@@ -42,6 +42,15 @@ export function readConfigFile(path: string): Record<string, unknown> {
   for (const key of ['certFile', 'keyFile'] as const) {
     if (isRecord(out.tls) && typeof out.tls[key] === 'string') out = { ...out, tls: { ...out.tls, [key]: near(out.tls[key] as string) } };
   }
+  // The uplink's CA, client certificate and secret files too (first boot writes them beside the config).
+  const security = isRecord(out.kafka) && isRecord(out.kafka.security) ? out.kafka.security : undefined;
+  if (security !== undefined && isRecord(out.kafka)) {
+    const files = (part: unknown, keys: readonly string[]): unknown =>
+      isRecord(part) ? Object.fromEntries(Object.entries(part).map(([k, v]) => [k, keys.includes(k) && typeof v === 'string' ? near(v) : v])) : part;
+    const resolved = { ...security, tls: files(security.tls, ['caFile', 'certFile', 'keyFile']), sasl: files(security.sasl, ['passwordFile', 'tokenFile']) };
+    for (const k of ['tls', 'sasl'] as const) if (resolved[k] === undefined) delete resolved[k];
+    out = { ...out, kafka: { ...out.kafka, security: resolved } };
+  }
   return out;
 }
 

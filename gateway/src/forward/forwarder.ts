@@ -152,7 +152,13 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       topic: record.topic,
       key: record.key,
       value: record.value,
-      headers: recordHeaders({ gatewayId: options.gatewayId, receivedAt: record.receivedAt, eventId: record.eventId, replayed: record.id <= boundary }),
+      headers: recordHeaders({
+        gatewayId: options.gatewayId,
+        receivedAt: record.receivedAt,
+        eventId: record.eventId,
+        replayed: record.id <= boundary,
+        ...(record.clockSynced === undefined ? {} : { clockSynced: record.clockSynced }),
+      }),
       timestamp: BigInt(record.receivedAt),
     }));
 

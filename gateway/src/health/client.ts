@@ -67,6 +67,7 @@ export function formatStatus(report: GatewayStatusReport): string {
     if (hits.length === 0) return 'none';
     return hits.map((m) => `${m.name.slice(prefix.length, -'_total'.length)}${Object.keys(m.labels).length ? `{${Object.values(m.labels).join(',')}}` : ''} ${m.value}`).join(', ');
   };
+  if (h.clock !== undefined) lines.push(`  clock       ${h.clock.state === 'synchronized' ? 'synchronized' : `${h.clock.state.toUpperCase()} (receive stamps say so)`}`);
   lines.push(`  buffer loss ${counted('city_gateway_buffer_')}`);
   if (metrics.some((m) => m.name === 'city_gateway_denied_total')) lines.push(`  refused     ${counted('city_gateway_denied_')}`);
   const s = h.system;

@@ -16,6 +16,8 @@ export interface HealthEventInput {
   /** Buffer counters since start, so nothing the buffer dropped or refused goes unreported. */
   totals?: { evicted: number; expired: number; refused: number; replayed: number; bufferCorrupt: number };
   location?: Location;
+  /** Whether the clock is synchronised; undefined = unknown (the field is then left out). */
+  clockSynced?: boolean | undefined;
   now?: number;
 }
 
@@ -50,6 +52,7 @@ export function buildHealthEvent(input: HealthEventInput): GatewayHealth {
   if (sample.temperature !== undefined) event.temperature = sample.temperature;
   if (input.oldestUnsentAgeMs !== null) event.oldestUnsentAge = input.oldestUnsentAgeMs / 1000;
   if (input.location !== undefined) event.location = input.location;
+  if (input.clockSynced !== undefined) event.clockSynced = input.clockSynced;
   return event;
 }
 

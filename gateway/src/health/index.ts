@@ -10,3 +10,4 @@ export { METRICS_CONTENT_TYPE, parseMetrics, renderMetrics, type MetricSample } 
 export { createStatusServer, type StatusServer, type StatusServerOptions } from './server.ts';
 export { fetchGatewayStatus, formatStatus, type GatewayStatusReport } from './client.ts';
 export { createWatchdog, intakeAccepts, systemdNotify, type Watchdog, type WatchdogOptions, type WatchdogProbe } from './watchdog.ts';
+export { CLOCK_FLOOR_MS, CLOCK_STATES, TIMESYNCD_FLAG, createClockWatch, readClock, type ClockReading, type ClockState, type ClockWatch, type ClockWatchOptions } from './clock.ts';

@@ -131,6 +131,10 @@ export function renderMetrics(snapshot: StatusSnapshot): string {
   }
   out.add(`${P}in_rate`, 'gauge', 'Events accepted per second over the last sampling interval.', snapshot.inRate);
   out.add(`${P}out_rate`, 'gauge', 'Records forwarded per second over the last sampling interval.', snapshot.outRate);
+  // Unknown (no time service to ask): no series, rather than a misleading 0 or 1.
+  if (snapshot.clock !== undefined && snapshot.clock.state !== 'unknown') {
+    out.add(`${P}clock_synchronized`, 'gauge', '1 when the system clock is synchronised (receive stamps say so in the gateway-clock-synced header).', snapshot.clock.state === 'synchronized' ? 1 : 0);
+  }
   out.add(`${P}process_uptime_seconds`, 'gauge', 'Seconds since the gateway process started.', snapshot.uptime);
   // Where the gateway's memory is (a small board has little): resident, V8 heap, and outside the heap
   // (buffers, SQLite, zstd, sockets).

@@ -35,6 +35,8 @@ export interface HealthReporterOptions {
   figures: () => HealthFigures;
   /** False while the gateway does not serve: a sample finishing during close must not read a closed buffer. */
   running: () => boolean;
+  /** Whether the clock is synchronised now; undefined = unknown. */
+  clockSynced?: () => boolean | undefined;
 }
 
 /** Where the events go once started: the buffer's health sequence, and the intake. */
@@ -94,6 +96,7 @@ export function createHealthReporter(options: HealthReporterOptions): HealthRepo
       outRate: eventRates.out.next(s.forwarded, now),
       totals: { evicted: sum(s.evicted), expired: sum(s.expired), refused: sum(s.refused), replayed: s.replayed, bufferCorrupt: s.bufferCorrupt },
       ...(options.location === undefined ? {} : { location: options.location }),
+      clockSynced: options.clockSynced?.(),
       now,
     });
     const checked = validateEvent(event);

@@ -1,5 +1,6 @@
 // What the gateway says of itself at one moment, and the verdict /healthz and `gateway status` give.
 import type { KafkaStateName } from '../forward/index.ts';
+import type { ClockReading } from './clock.ts';
 import type { SystemSample } from './system.ts';
 
 /** Everything /healthz, /metrics and `gateway status` report, taken at one moment. */
@@ -25,6 +26,8 @@ export interface StatusSnapshot {
   inRate: number;
   outRate: number;
   uptime: number;
+  /** Whether the clock is synchronised (receive stamps carry it); never makes the gateway unhealthy. */
+  clock?: ClockReading;
 }
 
 export interface HealthVerdict {
@@ -46,7 +49,7 @@ export function judgeHealth(snapshot: StatusSnapshot): HealthVerdict {
 /** The JSON /healthz answers with (200 when healthy, 503 otherwise). */
 export interface HealthzBody
   extends HealthVerdict,
-    Pick<StatusSnapshot, 'gatewayId' | 'state' | 'bufferWritable' | 'bufferError' | 'kafka' | 'kafkaTopicsMissing' | 'kafkaError' | 'uptime' | 'inRate' | 'outRate' | 'stats' | 'sampleFailures'> {
+    Pick<StatusSnapshot, 'gatewayId' | 'state' | 'bufferWritable' | 'bufferError' | 'kafka' | 'kafkaTopicsMissing' | 'kafkaError' | 'uptime' | 'inRate' | 'outRate' | 'stats' | 'sampleFailures' | 'clock'> {
   status: 'ok' | 'unhealthy';
   system?: SystemSample & { ageSeconds: number };
 }
@@ -69,6 +72,7 @@ export function healthzBody(snapshot: StatusSnapshot): HealthzBody {
   if (snapshot.bufferError !== undefined) body.bufferError = snapshot.bufferError;
   if (snapshot.kafkaTopicsMissing !== undefined) body.kafkaTopicsMissing = snapshot.kafkaTopicsMissing;
   if (snapshot.kafkaError !== undefined) body.kafkaError = snapshot.kafkaError;
+  if (snapshot.clock !== undefined) body.clock = snapshot.clock;
   if (snapshot.sample) body.system = { ...snapshot.sample, ageSeconds: Math.max(0, Date.now() - snapshot.sample.at) / 1000 };
   return body;
 }

@@ -183,6 +183,16 @@ describe('record headers', () => {
     ]);
     expect(recordHeaders({ gatewayId: 'g', receivedAt: 1, eventId: null })).not.toHaveProperty(HEADERS.eventId);
   });
+
+  it('say whether the receive time came from a synchronised clock, and leave it out when unknown', () => {
+    for (const clockSynced of [true, false]) {
+      const written = recordHeaders({ gatewayId: 'gw-1', receivedAt: 1_714_564_800_000, eventId: 'ev-1', clockSynced });
+      expect(written[HEADERS.clockSynced]).toBe(clockSynced ? '1' : '0');
+      expect(readRecordHeaders(written, { require: true }).clockSynced).toBe(clockSynced);
+    }
+    expect(recordHeaders({ gatewayId: 'g', receivedAt: 1, eventId: null })).not.toHaveProperty(HEADERS.clockSynced);
+    expect(readRecordHeaders({ [HEADERS.clockSynced]: 'yes' }, { require: false })).not.toHaveProperty('clockSynced');
+  });
 });
 
 describe('logs and command lines', () => {
