@@ -241,7 +241,7 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
       };
       try {
         for (const name of LIVE_LAKE_TABLES) {
-          if (loadOptions.signal?.aborted === true) break;
+          if (isAborted(loadOptions.signal)) break;
           const per = (result.perTable[name] = { objects: 0, rows: 0, covered: 0 });
           const ledger = new Map((await warehouse.query(ledgerSelectSql(schema, name))).rows.map((r) => [String(r.object_key), { status: String(r.status), rows: Number(r.object_rows) }]));
           const live = await list(name);
@@ -271,7 +271,7 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
           // Oldest first, so emitted_at mostly arrives in order and keeps the engine's own times.
           todo.sort((a, b) => a.partition.event_date.localeCompare(b.partition.event_date) || a.partition.event_hour - b.partition.event_hour || a.key.localeCompare(b.key));
           for (let i = 0; i < todo.length; i += maxBatch) {
-            if (loadOptions.signal?.aborted === true) break;
+            if (isAborted(loadOptions.signal)) break;
             const batch = todo.slice(i, i + maxBatch);
             const rows = await loadBatch(name, batch, scratch);
             result.batches++;
@@ -295,4 +295,9 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
       duck = undefined;
     },
   };
+}
+
+// A function, so a check after an await is not narrowed away by the one before it.
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }

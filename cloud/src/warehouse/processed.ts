@@ -340,7 +340,7 @@ export function createProcessedLoader(options: ProcessedLoadOptions, ctx: Contex
     async load(scratch, signal) {
       const result: ProcessedLoadResult = { partitions: 0, rows: 0, skipped: [], perTable: {} };
       for (const def of defs) {
-        if (signal?.aborted === true) break;
+        if (isAborted(signal)) break;
         const table = processedWarehouseTable(def);
         const per = (result.perTable[def.name] = { partitions: 0, rows: 0 });
         const loaded = await ledger(def.name);
@@ -358,7 +358,7 @@ export function createProcessedLoader(options: ProcessedLoadOptions, ctx: Contex
           }
         }
         for (let i = 0; i < ready.length; i += maxBatch) {
-          if (signal?.aborted === true) break;
+          if (isAborted(signal)) break;
           const batch = ready.slice(i, i + maxBatch);
           await loadBatch(table, batch, scratch);
           const rows = batch.reduce((n, p) => n + p.rows, 0);
@@ -400,4 +400,9 @@ export function createProcessedLoader(options: ProcessedLoadOptions, ctx: Contex
       return out;
     },
   };
+}
+
+// A function, so a check after an await is not narrowed away by the one before it.
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
