@@ -55,7 +55,7 @@ export function rowReader(kind: EventKind, row: readonly CellValue[]): RowReader
 
 type Scalar = number | string | boolean | null;
 
-const asNumber = (v: Scalar): number | null => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : null);
+const asNumber = (v: Scalar): number | null => (typeof v === 'number' ? v : null);
 
 /** NWS heat index as heatIndexSql computes it: below 80 °F the temperature itself. */
 export function heatIndexC(tempC: number, rh: number): number {
@@ -71,9 +71,7 @@ export function heatIndexC(tempC: number, rh: number): number {
 export function evalRow(e: RowExpr, read: RowReader): Scalar {
   if ('col' in e) {
     const v = read(e.col);
-    if (v === undefined || v === null) return null;
-    if (typeof v === 'bigint') return Number(v);
-    return v instanceof Date ? v.getTime() : (v as Scalar);
+    return v === undefined ? null : v;
   }
   if ('num' in e) return e.num;
   if ('str' in e) return e.str;

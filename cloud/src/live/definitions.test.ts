@@ -161,7 +161,7 @@ describe('KPI definitions, two executions', () => {
     await live.start();
     for (const [kind, list] of events) await kafka.produce(topics.events[kind], list.map(message));
 
-    const finals = (kpi: string) => new Map([...latest].filter(([k, u]) => u.kpi === kpi && u.final && Date.parse(u.windowStart) < H0 + HOURS * 3_600_000).map(([k, u]) => [k.slice(kpi.length + 1), u]));
+    const finals = (kpi: string) => new Map([...latest].filter(([, u]) => u.kpi === kpi && u.final && Date.parse(u.windowStart) < H0 + HOURS * 3_600_000).map(([k, u]) => [k.slice(kpi.length + 1), u]));
     // Every window final, with the row count its processed row has (the first figure counts the rows).
     const settled = () =>
       KPI_DEFINITIONS.every((d) => {

@@ -16,7 +16,6 @@ import {
   SEVERITY_ORDER,
   WEATHER_THRESHOLDS,
   type ProcessedTable,
-  type ProcessedTableName,
 } from './definitions.ts';
 
 export type ProcessingEngineName = 'duckdb' | 'athena';
