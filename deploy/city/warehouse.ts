@@ -7,6 +7,8 @@ import { createLocalFolderStore, createPgliteWarehouse, createWarehouseLoader, t
 export interface CityWarehouse {
   /** Objects and rows loaded since start, and the last error if the last round failed. */
   stats(): { objects: number; rows: number; rounds: number; lastError?: string };
+  /** The warehouse once opened (the dashboard reads its load ledger for its freshness). */
+  warehouse(): Warehouse | undefined;
   /** Stops the timer, waits for the round under way, closes PGlite. */
   close(): Promise<void>;
 }
@@ -49,6 +51,7 @@ export function startCityWarehouse(options: { lakeDir: string; dataDir: string; 
 
   return {
     stats: () => ({ ...totals }),
+    warehouse: () => (closed ? undefined : warehouse),
     async close() {
       if (closed) return;
       closed = true;

@@ -102,6 +102,14 @@ export interface HealthView {
   invalid: Record<string, number>;
   /** Age of the newest curated lake file in seconds (null: no lake configured or empty). */
   lakeFreshnessS: number | null;
+  /** A warehouse is configured (its freshness is asked for). */
+  warehouseConfigured: boolean;
+  /** Age of the warehouse's latest load by its ledger, seconds (null: no warehouse configured or nothing loaded). */
+  warehouseFreshnessS: number | null;
+  /** How much older the latest load is than the newest lake file, seconds, 0 when it is not older (null: unknown). */
+  warehouseBehindLakeS: number | null;
+  /** Why the warehouse figures are missing when a warehouse is configured (its last error). */
+  warehouseError?: string;
   /** Topics the dashboard would read but the cluster lacked when it started. */
   missing: string[];
   vehicles: number;

@@ -214,6 +214,17 @@ function renderPanels() {
     });
     const missing = h.missing.length === 0 ? '' : ` · not read (topic missing): ${h.missing.map((t) => t.replace(/^city\./, '')).join(', ')}`;
     $('freshness').textContent = `lake freshness: ${h.lakeFreshnessS === null ? 'no lake file yet' : `${h.lakeFreshnessS} s`} · ${h.clients} page${h.clients === 1 ? '' : 's'} watching${missing}`;
+    const wh = $('warehouse-freshness');
+    wh.textContent =
+      !h.warehouseConfigured
+        ? 'warehouse: not configured'
+        : h.warehouseError !== undefined
+          ? `warehouse: ${h.warehouseError}`
+          : h.warehouseFreshnessS === null
+            ? 'warehouse: no load yet'
+            : `warehouse: last load ${h.warehouseFreshnessS} s ago${h.warehouseBehindLakeS === null ? '' : ` · ${h.warehouseBehindLakeS} s behind the lake`}`;
+    wh.dataset['freshnessS'] = String(h.warehouseFreshnessS ?? '');
+    wh.dataset['behindLakeS'] = String(h.warehouseBehindLakeS ?? '');
   }
   $('map-stats').textContent = `${vehicles.size} vehicles · ${incidents.size} open incidents · ${stations.size} stations · ${cameras.size} cameras`;
 }
