@@ -187,6 +187,10 @@ describe('the operations dashboard in Chromium', () => {
     await publishKpi(kpi('2026-12-01T12:00:00.000Z', 99));
     await publishKpi(kpi('2026-12-01T12:10:00.000Z', 35.0));
     await expect.poll(() => tile.textContent(), { timeout: 20_000 }).toBe('35.0');
+    // The newest window is early: the last final value stays on the tile beside it.
+    const lastFinal = page.locator('.tile[data-kpi="traffic_district_5m"] .last-final');
+    expect(await lastFinal.textContent()).toBe('final to 12:10:00: 28.4');
+    expect(await probe((c) => (c as unknown as { finals: Map<string, number> }).finals.has('traffic_district_5m|district-3|2026-12-01T12:10:00.000Z'))).toBe(true);
 
     // Consumer lag and rates per topic on the health panel.
     await expect.poll(() => page.locator(`#topics tr[data-topic="${topics.events.vehicle}"]`).count(), { timeout: 20_000 }).toBe(1);

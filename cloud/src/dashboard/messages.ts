@@ -71,6 +71,11 @@ export interface KpiView {
   windowEnd: string;
   final: boolean;
   values: Record<string, number | string | boolean | null>;
+  /**
+   * The newest final window of this KPI and key when the window shown is not it: a window's final comes
+   * once the watermark passes its end, after the next window's early updates, and would be hidden.
+   */
+  lastFinal?: { windowStart: string; windowEnd: string; values: Record<string, number | string | boolean | null> };
 }
 
 export interface AlertView {
