@@ -347,7 +347,6 @@ async function windowFinals(): Promise<void> {
           extra.push(t - q);
         }
       }
-      if (page.length === 0 && !onTopic.size) continue;
       const keysOnTopic = [...onTopic.keys()].filter((k) => k.startsWith(`${d.name}|`) && k.endsWith(`|${endIso}`)).length;
       if (keysOnTopic === 0 && page.length === 0) continue;
       const met = page.length > 0 && pct(page, 100) <= LIVE_DEFAULTS.allowedLatenessMs + 2_000;
