@@ -8,10 +8,22 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { exampleEvent, silentLog, waitFor, type EventKind, type EventOf } from '@city/protocol';
-import { buildPage, createDashboard, dashboardTopics, type AlertView, type Dashboard, type KpiView, type VehicleRow } from '@city/cloud';
+import { exampleEvent, silentLog, sleep, waitFor, type EventKind, type EventOf } from '@city/protocol';
+import {
+  buildPage,
+  createDashboard,
+  createLocalFolderStore,
+  createPostgresWarehouse,
+  createWarehouseLoader,
+  dashboardTopics,
+  type AlertView,
+  type Dashboard,
+  type KpiView,
+  type VehicleRow,
+} from '@city/cloud';
 import { ensureTopics } from './support/kafka.ts';
-import { tempDir } from './support/teardown.ts';
+import { onTeardown, tempDir } from './support/teardown.ts';
+import { TEST_POSTGRES_URL, testSchema, writeCityLake } from './support/warehouse.ts';
 
 const brokers = inject('kafkaBrokers');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -175,6 +187,10 @@ describe('the operations dashboard in Chromium', () => {
     await publishKpi(kpi('2026-12-01T12:00:00.000Z', 99));
     await publishKpi(kpi('2026-12-01T12:10:00.000Z', 35.0));
     await expect.poll(() => tile.textContent(), { timeout: 20_000 }).toBe('35.0');
+    // The newest window is early: the last final value stays on the tile beside it.
+    const lastFinal = page.locator('.tile[data-kpi="traffic_district_5m"] .last-final');
+    expect(await lastFinal.textContent()).toBe('final to 12:10:00: 28.4');
+    expect(await probe((c) => (c as unknown as { finals: Map<string, number> }).finals.has('traffic_district_5m|district-3|2026-12-01T12:10:00.000Z'))).toBe(true);
 
     // Consumer lag and rates per topic on the health panel.
     await expect.poll(() => page.locator(`#topics tr[data-topic="${topics.events.vehicle}"]`).count(), { timeout: 20_000 }).toBe(1);
@@ -240,5 +256,43 @@ describe('the operations dashboard in Chromium', () => {
     // The dropped stream is the only failed request, and nothing left localhost.
     expect(failed.every((f) => f.includes('/events'))).toBe(true);
     expect(aborted).toEqual([]);
+  });
+
+  it("shows the warehouse's freshness: its ledger's latest load, and how far it trails the lake", async () => {
+    const lakeDir = tempDir('dashboard-lake-');
+    const hour = Date.UTC(2026, 11, 1, 9);
+    await writeCityLake(lakeDir, { kinds: ['vehicle'], perHour: 20, hours: 1, filesPerHour: 1, startMs: hour });
+    const warehouse = await createPostgresWarehouse({ connectionString: TEST_POSTGRES_URL, schema: testSchema('dash') });
+    onTeardown(() => warehouse.close());
+    const store = createLocalFolderStore(lakeDir);
+    onTeardown(() => store.close());
+    const loader = createWarehouseLoader({ warehouse, store, tables: ['vehicle'], log: silentLog });
+    onTeardown(() => loader.close());
+    await loader.init();
+    // The suite's page folder is a temporary of beforeAll, gone after the first test: this dashboard builds its own.
+    const ownPage = await buildPage(join(tempDir('dashboard-page-'), 'page'));
+    const second = createDashboard({ brokers, port: 0, topics, sinkGroup, pageDir: ownPage, lakeDir, warehouse: () => warehouse, deltaIntervalMs: 100, healthIntervalMs: 500, log: silentLog });
+    onTeardown(() => second.close());
+    await second.start();
+    const p = await browser.newPage();
+    onTeardown(() => p.close());
+    await p.goto(second.url());
+    const line = p.locator('#warehouse-freshness');
+    const behind = async () => (await line.getAttribute('data-behind-lake-s')) ?? '';
+    await expect.poll(() => line.textContent(), { timeout: 20_000 }).toBe('warehouse: no load yet');
+    expect(await page.locator('#warehouse-freshness').textContent()).toBe('warehouse: not configured');
+    expect(await p.locator('#freshness').textContent()).toMatch(/^lake freshness: \d+ s/);
+
+    // Loaded after the lake's newest file was written: not behind.
+    expect((await loader.load()).objects).toBe(1);
+    await expect.poll(() => line.textContent(), { timeout: 20_000 }).toMatch(/^warehouse: last load \d+ s ago · 0 s behind the lake$/);
+    // A newer lake file the warehouse has not loaded yet: behind by the time between the load and that file.
+    await sleep(2_500);
+    await writeCityLake(lakeDir, { kinds: ['vehicle'], perHour: 20, hours: 1, filesPerHour: 1, startMs: hour + 3_600_000, idPrefix: 'later', firstOffset: 1_000n });
+    await expect.poll(async () => Number(await behind()), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    // Loaded again: caught up.
+    expect((await loader.load()).objects).toBe(1);
+    await expect.poll(behind, { timeout: 20_000 }).toBe('0');
+    expect(Number(await line.getAttribute('data-freshness-s'))).toBeLessThan(30);
   });
 });

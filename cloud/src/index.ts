@@ -119,7 +119,6 @@ export {
   eventstreamEndpoint,
   KPI_DEFINITIONS,
   kpiDefinition,
-  kpiSql,
   Live,
   LIVE_DEFAULTS,
   outputTables,

@@ -168,7 +168,7 @@ export function createCity(options: CityOptions = {}): City {
         // The page is built when missing or stale (Vite, a few seconds) and kept for later runs.
         await ensurePage();
         const dashboardPort = settings.dashboardPort !== 0 && (await portIsFree(settings.dashboardPort)) ? settings.dashboardPort : 0;
-        const screen = createDashboard({ brokers: cluster.brokers, port: dashboardPort, topics: dashboardTopics(suffix), sinkGroup: lake.options.groupId, lakeDir, log });
+        const screen = createDashboard({ brokers: cluster.brokers, port: dashboardPort, topics: dashboardTopics(suffix), sinkGroup: lake.options.groupId, lakeDir, warehouse: () => warehouse?.warehouse(), log });
         dashboard = screen;
         life.defer('dashboard', () => screen.close());
         await screen.start();

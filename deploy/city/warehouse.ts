@@ -8,6 +8,8 @@ import { createLocalCatalog, createLocalFolderStore, createPgliteWarehouse, crea
 export interface CityWarehouse {
   /** Objects and rows loaded since start, processed partitions replaced, and the last error if the last round failed. */
   stats(): { objects: number; rows: number; processedPartitions: number; processedRows: number; rounds: number; lastError?: string };
+  /** The warehouse once opened (the dashboard reads its load ledger for its freshness). */
+  warehouse(): Warehouse | undefined;
   /** Stops the timer, waits for the round under way, closes PGlite. */
   close(): Promise<void>;
 }
@@ -53,6 +55,7 @@ export function startCityWarehouse(options: { lakeDir: string; dataDir: string; 
 
   return {
     stats: () => ({ ...totals }),
+    warehouse: () => (closed ? undefined : warehouse),
     async close() {
       if (closed) return;
       closed = true;

@@ -111,7 +111,7 @@ async function flood() {
       const key = `cam-${written % 2_000}`;
       if (written % 2_000 === 0) window++;
       const start = Date.parse('2026-12-01T00:00:00.000Z') + window * 900_000;
-      rows.push({ window_start: new Date(start).toISOString(), window_end: new Date(start + 900_000).toISOString(), key, final: true, emitted_at: new Date().toISOString(), vehicles: 10, periods: 15, mean_occupancy: 0.2, mean_speed_kmh: 30, congested_periods: 0 });
+      rows.push({ window_start: new Date(start).toISOString(), window_end: new Date(start + 900_000).toISOString(), key, final: true, emitted_at: new Date().toISOString(), district: 'Centrum', periods: 15, intensity: 10, mean_occupancy: 0.2, mean_speed_kmh: 30, congested_periods: 0 });
     }
     out.write('camera_flow_15m', rows);
     await sleep(20);

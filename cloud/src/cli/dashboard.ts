@@ -3,6 +3,7 @@
 import { closeOnSignals, isLogLevel, jsonLog, LOG_LEVELS } from '@city/protocol';
 import { integerFlag, parse, reporter, usageError } from './flags.ts';
 import { DASHBOARD_USAGE } from './usage.ts';
+import { WAREHOUSE_FLAGS } from './warehouse-flags.ts';
 
 export async function dashboardCommand(args: readonly string[]): Promise<number> {
   const parsed = parse(
@@ -20,6 +21,7 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
       'delta-interval-ms': { type: 'string' },
       'max-vehicles': { type: 'string' },
       'log-level': { type: 'string' },
+      ...WAREHOUSE_FLAGS,
     },
     DASHBOARD_USAGE,
   );
@@ -35,6 +37,8 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
   if (values.build === true) await buildPage(pageDir);
   else if ((await ensurePage(pageDir)).built) log('info', 'built the dashboard page', { pageDir });
   const suffix = values['topic-suffix'];
+  // Only when asked: PGlite has one user at a time, and the city's loader may be it.
+  const warehouse = values.warehouse === undefined ? undefined : await (await import('./warehouse.ts')).warehouseFromFlags(values);
   const dashboard = createDashboard({
     brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
     host: values.host,
@@ -46,9 +50,10 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
     pageDir,
     deltaIntervalMs: integerFlag(values['delta-interval-ms'], 'delta-interval-ms'),
     maxVehicles: integerFlag(values['max-vehicles'], 'max-vehicles'),
+    ...(warehouse === undefined ? {} : { warehouse: () => warehouse }),
     log,
   });
-  const stopped = closeOnSignals(() => dashboard.close(), reporter(log));
+  const stopped = closeOnSignals(() => dashboard.close().finally(() => warehouse?.close()), reporter(log));
   await dashboard.start();
   // The address on stdout, for people and for scripts that start the dashboard.
   process.stdout.write(`dashboard ${dashboard.url()}\n`);

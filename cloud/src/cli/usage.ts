@@ -96,7 +96,9 @@ export const DASHBOARD_USAGE = `usage:
       serves the operations page at http://H:P/ (default 127.0.0.1:8080; --port 0 picks a free one) and
       prints its address; reads the event topics and the live engine's KPI and alert topics as a consumer
       group of its own (commits nothing); the health panel shows --sink-group's lag per topic; --lake shows the local lake's freshness; the page is built with
-      Vite when missing or older than its sources (or with --build) into --page-dir`;
+      Vite when missing or older than its sources (or with --build) into --page-dir
+      --warehouse pglite|postgres|redshift (with the flags of sink warehouse) shows the warehouse's
+      freshness: its load ledger's latest load, and how far it trails the lake's newest file`;
 
 const body = (usage: string) => usage.replace(/^usage:\n/, '');
 

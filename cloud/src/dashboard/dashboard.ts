@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createLifecycle } from '@city/protocol';
 import { cloudErrors, errorMessage, lifecycleErrors } from '../errors.ts';
 import { createDashboardConsumer } from './consumer.ts';
-import { newestLakeFile } from './freshness.ts';
+import { latestWarehouseLoad, newestLakeFile, warehouseFreshness } from './freshness.ts';
 import { createIntake } from './intake.ts';
 import type { HealthView } from './messages.ts';
 import { resolveDashboardOptions, type DashboardConfig, type DashboardOptions } from './options.ts';
@@ -39,7 +39,7 @@ export interface Dashboard {
 }
 
 export function createDashboard(options: DashboardOptions): Dashboard {
-  const { config, log } = resolveDashboardOptions(options);
+  const { config, log, warehouse } = resolveDashboardOptions(options);
   const life = createLifecycle({ name: 'dashboard', deadlineMs: config.closeTimeoutMs, errors: lifecycleErrors });
   const state = createCityState(config);
   const run = randomBytes(4).toString('hex');
@@ -47,6 +47,9 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const invalid: Record<string, number> = {};
   let missingTopics: string[] = [];
   let lakeFreshnessS: number | null = null;
+  let lakeNewest: number | undefined;
+  let warehouseLoad: number | undefined;
+  let warehouseError: string | undefined;
   let sinkLag: Record<string, number> = {};
   const rate: Record<string, number> = {};
   let lastCounts: Record<string, number> = {};
@@ -72,6 +75,10 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     rate: { ...rate },
     invalid: { ...invalid },
     lakeFreshnessS,
+    warehouseConfigured: warehouse !== undefined,
+    warehouseFreshnessS: warehouseFreshness(Date.now(), warehouseLoad, lakeNewest).freshnessS,
+    warehouseBehindLakeS: warehouseFreshness(Date.now(), warehouseLoad, lakeNewest).behindLakeS,
+    ...(warehouseError === undefined ? {} : { warehouseError }),
     missing: [...missingTopics],
     vehicles: state.vehicleCount,
     clients: stream.stats().clients,
@@ -151,7 +158,10 @@ export function createDashboard(options: DashboardOptions): Dashboard {
             if (scanning) return;
             scanning = true;
             newestLakeFile(lakeDir)
-              .then((t) => (lakeFreshnessS = t === undefined ? null : Math.max(0, Math.round((Date.now() - t) / 1000))))
+              .then((t) => {
+                lakeNewest = t;
+                lakeFreshnessS = t === undefined ? null : Math.max(0, Math.round((Date.now() - t) / 1000));
+              })
               .catch(() => undefined)
               .finally(() => (scanning = false));
           };
@@ -159,6 +169,25 @@ export function createDashboard(options: DashboardOptions): Dashboard {
           const lake = setInterval(scan, Math.max(config.healthIntervalMs, 5_000));
           lake.unref();
           life.defer('lake freshness', () => clearInterval(lake));
+        }
+        if (warehouse !== undefined) {
+          let asking = false;
+          const ask = () => {
+            const w = warehouse();
+            if (asking || w === undefined) return;
+            asking = true;
+            latestWarehouseLoad(w)
+              .then((t) => {
+                warehouseLoad = t;
+                warehouseError = undefined;
+              })
+              .catch((err: unknown) => (warehouseError = errorMessage(err)))
+              .finally(() => (asking = false));
+          };
+          ask();
+          const timer = setInterval(ask, Math.max(config.healthIntervalMs, 5_000));
+          timer.unref();
+          life.defer('warehouse freshness', () => clearInterval(timer));
         }
         log('info', 'dashboard listening', { url: `http://${config.host}:${(http.address() as AddressInfo).port}/` });
       }),

@@ -1,8 +1,11 @@
-// Lake freshness for the health panel: the age of the newest curated file, found by walking only the
-// newest partition of each table (curated/kind=K/event_date=D/event_hour=H/), so the cost does not grow
-// with the lake.
+// Lake and warehouse freshness for the health panel. The lake's: the age of the newest curated file,
+// found by walking only the newest partition of each table (curated/kind=K/event_date=D/event_hour=H/),
+// so the cost does not grow with the lake. The warehouse's: its load ledger's latest load, one
+// aggregate over the ledger (what the loader records in the same transaction as the rows).
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Warehouse } from '../warehouse/port.ts';
+import { LEDGER_TABLE, qualified } from '../warehouse/schema.ts';
 
 async function dirs(path: string): Promise<string[]> {
   try {
@@ -40,4 +43,21 @@ export async function newestLakeFile(lakeDir: string): Promise<number | undefine
     }
   }
   return best;
+}
+
+/** When (epoch ms) the warehouse's ledger last recorded a load, or undefined when it recorded none. */
+export async function latestWarehouseLoad(warehouse: Warehouse): Promise<number | undefined> {
+  const result = await warehouse.query(`SELECT max(loaded_at) AS last_load FROM ${qualified(warehouse.schema, LEDGER_TABLE)}`);
+  const v = result.rows[0]?.['last_load'];
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v.includes('T') || v.endsWith('Z') ? v : `${v.replace(' ', 'T')}Z`) : v instanceof Date ? v.getTime() : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The health panel's warehouse figures: age of the latest load, and how far it trails the lake's newest file. */
+export function warehouseFreshness(now: number, lastLoad: number | undefined, lakeNewest: number | undefined): { freshnessS: number | null; behindLakeS: number | null } {
+  if (lastLoad === undefined) return { freshnessS: null, behindLakeS: null };
+  return {
+    freshnessS: Math.max(0, Math.round((now - lastLoad) / 1000)),
+    behindLakeS: lakeNewest === undefined ? null : Math.max(0, Math.round((lakeNewest - lastLoad) / 1000)),
+  };
 }

@@ -71,6 +71,11 @@ export interface KpiView {
   windowEnd: string;
   final: boolean;
   values: Record<string, number | string | boolean | null>;
+  /**
+   * The newest final window of this KPI and key when the window shown is not it: a window's final comes
+   * once the watermark passes its end, after the next window's early updates, and would be hidden.
+   */
+  lastFinal?: { windowStart: string; windowEnd: string; values: Record<string, number | string | boolean | null> };
 }
 
 export interface AlertView {
@@ -102,6 +107,14 @@ export interface HealthView {
   invalid: Record<string, number>;
   /** Age of the newest curated lake file in seconds (null: no lake configured or empty). */
   lakeFreshnessS: number | null;
+  /** A warehouse is configured (its freshness is asked for). */
+  warehouseConfigured: boolean;
+  /** Age of the warehouse's latest load by its ledger, seconds (null: no warehouse configured or nothing loaded). */
+  warehouseFreshnessS: number | null;
+  /** How much older the latest load is than the newest lake file, seconds, 0 when it is not older (null: unknown). */
+  warehouseBehindLakeS: number | null;
+  /** Why the warehouse figures are missing when a warehouse is configured (its last error). */
+  warehouseError?: string;
   /** Topics the dashboard would read but the cluster lacked when it started. */
   missing: string[];
   vehicles: number;

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { defineOptions, jsonLog, kafkaTopicSet, liveTopicSet, Type, type DeepPartial, type Log, type Static } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
+import type { Warehouse } from '../warehouse/port.ts';
 
 const TopicName = Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' });
 const positiveInt = (maximum: number) => Type.Integer({ minimum: 1, maximum });
@@ -63,7 +64,12 @@ export const DashboardSchema = Type.Object(
 );
 
 export type DashboardConfig = Static<typeof DashboardSchema>;
-export type DashboardOptions = DeepPartial<DashboardConfig> & { brokers: string[]; log?: Log };
+export type DashboardOptions = DeepPartial<DashboardConfig> & {
+  brokers: string[];
+  log?: Log;
+  /** The warehouse whose load ledger gives its freshness on the health panel (a function: it may open later than the dashboard). */
+  warehouse?: (() => Warehouse | undefined) | undefined;
+};
 
 /** Where `npm run dashboard:build` (and the CLI, when missing) puts the page. */
 export const DEFAULT_PAGE_DIR = join(import.meta.dirname, '..', '..', 'dist', 'dashboard-page');
@@ -112,9 +118,9 @@ const resolver = defineOptions<typeof DashboardSchema, Omit<DashboardOptions, 'l
   error: (detail) => cloudErrors.create('CLD_INVALID_OPTIONS', detail),
 });
 
-export function resolveDashboardOptions(options: DashboardOptions): { config: DashboardConfig; log: Log } {
-  const { log = jsonLog('info'), ...rest } = options;
+export function resolveDashboardOptions(options: DashboardOptions): { config: DashboardConfig; log: Log; warehouse: (() => Warehouse | undefined) | undefined } {
+  const { log = jsonLog('info'), warehouse, ...rest } = options;
   // Each dashboard reads every partition: a shared group would split them between instances.
   const config = resolver.resolve({ ...rest, groupId: rest.groupId ?? `city-dashboard-${randomUUID().slice(0, 8)}` });
-  return { config, log };
+  return { config, log, warehouse };
 }

@@ -49,6 +49,18 @@ describe('dashboard city state', () => {
     s.kpi(kpi('2026-12-01T12:05:00.000Z', 1));
     s.kpi(kpi('2026-12-01T12:00:00.000Z', 2));
     expect(s.snapshot({} as never).kpis.map((k) => k.values['v'])).toEqual([1]);
+    // A final that comes after the next window opened (the watermark passes a window's end later) is kept
+    // beside the newest window; a newer window carries the newest final along.
+    s.kpi({ ...kpi('2026-12-01T12:00:00.000Z', 3), final: true });
+    expect(s.snapshot({} as never).kpis.map((k) => [k.windowStart.slice(11, 16), k.values['v'], k.lastFinal?.windowStart.slice(11, 16), k.lastFinal?.values['v']])).toEqual([['12:05', 1, '12:00', 3]]);
+    s.kpi({ ...kpi('2026-12-01T11:55:00.000Z', 4), final: true }); // an even older final: not newer than the one kept
+    s.kpi(kpi('2026-12-01T12:10:00.000Z', 5));
+    expect(s.snapshot({} as never).kpis.map((k) => [k.windowStart.slice(11, 16), k.values['v'], k.lastFinal?.windowStart.slice(11, 16), k.lastFinal?.values['v']])).toEqual([['12:10', 5, '12:00', 3]]);
+    s.kpi({ ...kpi('2026-12-01T12:05:00.000Z', 6), final: true });
+    s.kpi({ ...kpi('2026-12-01T12:10:00.000Z', 7), final: true });
+    expect(s.snapshot({} as never).kpis.map((k) => [k.values['v'], k.final, k.lastFinal])).toEqual([[7, true, undefined]]);
+    s.kpi(kpi('2026-12-01T12:15:00.000Z', 8));
+    expect(s.snapshot({} as never).kpis.map((k) => [k.values['v'], k.lastFinal?.values['v']])).toEqual([[8, 7]]);
     const alert = (id: string, state: 'raised' | 'cleared') => ({ alertId: id, rule: 'r', key: 'k', state, raisedAt: at(T), clearedAt: null, value: 1, threshold: 1, severity: 'warning' as const, message: 'm' });
     for (const id of ['a1', 'a2', 'a3', 'a4']) s.alert(alert(id, 'raised'));
     s.alert(alert('a2', 'cleared'));

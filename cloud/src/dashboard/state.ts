@@ -209,9 +209,18 @@ export function createCityState(limits: StateLimits): CityStateStore {
     kpi(k) {
       const id = `${k.kpi}|${k.key}`;
       const current = kpis.get(id);
-      // The screen shows the newest window of each KPI and key; updates of older windows (late data) are not shown.
-      if (current !== undefined && current.windowStart > k.windowStart) return;
-      touch(kpis, id, k, limits.maxKpis, (gone) => dirty.kpis.delete(gone));
+      const asFinal = (v: KpiView) => ({ windowStart: v.windowStart, windowEnd: v.windowEnd, values: v.values });
+      // The screen shows the newest window of each KPI and key, and beside it the newest final one.
+      if (current !== undefined && current.windowStart > k.windowStart) {
+        if (!k.final || (current.lastFinal !== undefined && current.lastFinal.windowStart > k.windowStart)) return;
+        touch(kpis, id, { ...current, lastFinal: asFinal(k) }, limits.maxKpis, (gone) => dirty.kpis.delete(gone));
+        dirty.kpis.add(id);
+        return;
+      }
+      const view: KpiView = { kpi: k.kpi, key: k.key, windowStart: k.windowStart, windowEnd: k.windowEnd, final: k.final, values: k.values };
+      const lastFinal = k.final ? undefined : current !== undefined && current.final && current.windowStart < k.windowStart ? asFinal(current) : current?.lastFinal;
+      if (lastFinal !== undefined) view.lastFinal = lastFinal;
+      touch(kpis, id, view, limits.maxKpis, (gone) => dirty.kpis.delete(gone));
       dirty.kpis.add(id);
     },
     alert(a) {

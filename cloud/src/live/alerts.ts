@@ -25,11 +25,11 @@ export const AlertConfigSchema = Type.Object(
   {
     /** Travel-time index per district per 5 minutes (traffic_district_5m). */
     congestion: Threshold,
-    /** US EPA PM2.5 AQI per station per hour (air_quality_station_1h): 151 is "unhealthy". */
+    /** US EPA PM2.5 AQI per station per hour (air_quality_station_hour aqi_pm25): 151 is "unhealthy". */
     aqi: Threshold,
     /** Wind speed of one weather observation, m/s. */
     wind: Threshold,
-    /** Strongest wind of the hour (weather_station_1h gust_ms), m/s. */
+    /** Strongest wind of the hour (weather_station_hour max_wind_speed), m/s. */
     gust: Threshold,
     /** Air temperature of one observation, °C. */
     heat: Threshold,

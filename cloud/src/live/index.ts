@@ -1,6 +1,6 @@
 // The live KPIs and alerts: definitions, the engine (cloud live), and the live output adapters.
 export { ALERT_DEFAULTS, AlertEngine, type Alert, type AlertConfig } from './alerts.ts';
-export { aqiCategory, aqiOfPm25, KPI_DEFINITIONS, kpiDefinition, kpiSql, PM25_AQI_BREAKPOINTS, type KpiDefinition } from './definitions.ts';
+export { aqiCategory, aqiOfPm25, KPI_DEFINITIONS, kpiDefinition, PM25_AQI_BREAKPOINTS, type KpiDefinition } from './definitions.ts';
 export { createLive, Live, type LiveStats } from './live.ts';
 export { LIVE_DEFAULTS, type LiveOptions } from './options.ts';
 export { outputTables, type KpiUpdate, type LiveOutput, type OutputRow, type OutputStats } from './output.ts';

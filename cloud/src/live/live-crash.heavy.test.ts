@@ -37,7 +37,7 @@ async function follow(topic: string): Promise<Map<string, KpiUpdate>> {
 }
 
 // Sums of floats merged in another order differ in the last bits: compare at 1e-6.
-const rounded = (p: Record<string, number | null>) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v === null ? null : Math.round(v * 1e6) / 1e6]));
+const rounded = (p: KpiUpdate['partial']) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v]));
 const finals = (m: Map<string, KpiUpdate>) =>
   Object.fromEntries([...m].filter(([, u]) => u.final).map(([k, u]) => [k, rounded(u.partial)]).sort(([a], [b]) => String(a).localeCompare(String(b))));
 

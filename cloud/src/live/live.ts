@@ -374,8 +374,8 @@ export class Live extends EventEmitter<LiveEvents> {
       return typeof x === 'number' ? x : null;
     };
     if (u.kpi === 'traffic_district_5m') return this.#alerts.observe('congestion', u.key, from, at, v('travel_time_index'));
-    if (u.kpi === 'air_quality_station_1h') return this.#alerts.observe('aqi', u.key, from, at, v('aqi'));
-    if (u.kpi === 'weather_station_1h') return this.#alerts.observe('gust', u.key, from, at, v('gust_ms'));
+    if (u.kpi === 'air_quality_station_hour') return this.#alerts.observe('aqi', u.key, from, at, v('aqi_pm25'));
+    if (u.kpi === 'weather_station_hour') return this.#alerts.observe('gust', u.key, from, at, v('max_wind_speed'));
     return [];
   }
 

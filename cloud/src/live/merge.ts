@@ -3,7 +3,7 @@
 // (and one instance, which also runs the key's alerts). The latest contribution of each source
 // replaces its previous one, so a replay or a re-emit never counts twice. Pure, like windows.ts, with
 // the same commit rule (first offset of the oldest open window, replay rebuilds quietly).
-import { mergePartials, valuesOf, type PartialState, type Values } from './aggregate.ts';
+import { mergePartials, present, valuesOf, type PartialState, type Values } from './aggregate.ts';
 import { kpiDefinition, type KpiDefinition } from './definitions.ts';
 import type { Commit, CommitMark, Contribution } from './windows.ts';
 
@@ -118,9 +118,12 @@ export class Merger {
           const final = contributions.every((c) => c.final);
           const partial = mergePartials(w.def, contributions.map((c) => c.partial));
           w.dirty = false;
-          w.revision++;
           w.finalSent = final;
-          out.push({ kpi: w.def.name, key: w.key, windowStart: w.start, windowEnd: w.end, final, partial, values: valuesOf(w.def, partial), sources: contributions.length, revision: w.revision });
+          // A window only a joined input has rows for (cameras without vehicles) has no row in the processed table either.
+          if (present(w.def, partial)) {
+            w.revision++;
+            out.push({ kpi: w.def.name, key: w.key, windowStart: w.start, windowEnd: w.end, final, partial, values: valuesOf(w.def, partial), sources: contributions.length, revision: w.revision });
+          }
         }
         if (!quiet && w.finalSent && !w.dirty && p.wm >= w.end + this.#keepMs) {
           p.windows.delete(id);

@@ -2,9 +2,10 @@
 // push datasets (REST), Power BI streaming datasets (push URL), Fabric Eventstream (its Kafka endpoint).
 // Only aggregates and alerts pass through it, never raw events. Rows are flat, typed as the tables
 // below say, so every adapter (and the Power BI dataset definition) derives from one place.
-import type { Values } from './aggregate.ts';
+import type { PartialState, Values } from './aggregate.ts';
 import type { Alert } from './alerts.ts';
 import { KPI_DEFINITIONS } from './definitions.ts';
+import { processedTable } from '../processing/definitions.ts';
 
 /** A KPI window update as published on the KPI topic (the dashboard's contract). */
 export interface KpiUpdate {
@@ -14,7 +15,7 @@ export interface KpiUpdate {
   windowEnd: string;
   final: boolean;
   emittedAt: string;
-  partial: Record<string, number | null>;
+  partial: PartialState;
   values: Values;
   /** Source partitions merged into it. */
   sources: number;
@@ -32,8 +33,13 @@ export interface OutputTable {
 }
 export type OutputRow = Record<string, string | number | boolean | null>;
 
-/** Integer-valued figures (counts); everything else numeric is Double. */
-const INT_VALUES = new Set(['vehicles', 'samples', 'periods', 'congested_periods', 'aqi']);
+const OUTPUT_TYPES = { string: 'String', int64: 'Int64', double: 'Double', boolean: 'Boolean', timestamp: 'DateTime' } as const;
+
+/** A figure's type: its processed table column's (the same definition), Double otherwise. */
+function figureType(kpi: string, figure: string): OutputColumnType {
+  const type = processedTable(kpi)?.schema.columns.find((c) => c.name === figure)?.type;
+  return type === undefined ? 'Double' : OUTPUT_TYPES[type];
+}
 
 /** One table per KPI (window, key and its finished figures) and one for alerts. */
 export function outputTables(): OutputTable[] {
@@ -45,8 +51,7 @@ export function outputTables(): OutputTable[] {
       { name: 'key', dataType: 'String' as const },
       { name: 'final', dataType: 'Boolean' as const },
       { name: 'emitted_at', dataType: 'DateTime' as const },
-      ...Object.keys(d.values).map((v) => ({ name: v, dataType: INT_VALUES.has(v) ? ('Int64' as const) : ('Double' as const) })),
-      ...Object.keys(d.labels ?? {}).map((v) => ({ name: v, dataType: 'String' as const })),
+      ...Object.keys(d.values).map((v) => ({ name: v, dataType: figureType(d.name, v) })),
     ],
   }));
   return [

@@ -75,11 +75,15 @@ describe('window engine', () => {
     // Both partitions move past the window end + out-of-orderness.
     feed(e, [vehicle('v/0', 2, 'bus-1', T0 + 306_000, 10), vehicle('v/1', 1, 'car-9', T0 + 306_000, 10, OOSTPARK)], 2);
     const finals = e.tick(2).contributions.filter((c) => c.kpi === 'traffic_district_5m' && c.windowStart === T0);
-    expect(finals.map((c) => [c.key, c.final, c.partial])).toEqual([
-      ['Centrum', true, { samples: 2, vehicles: 1, speed_sum: 30 }],
-      ['Oostpark', true, { samples: 1, vehicles: 1, speed_sum: 15 }],
+    const sums = (p: Contribution['partial']) => [p['samples'], p['vehicles'], p['moving_samples'], Number(p['speed_kmh_sum']).toFixed(6), p['speed_kmh_n'], p['free_flow_sum']];
+    expect(finals.map((c) => [c.key, c.final, ...sums(c.partial)])).toEqual([
+      // Route L12 has no free-flow speed of its own: the district's (Centrum 32, Oostpark 54.8 km/h).
+      ['Centrum', true, 2, 1, 2, (30 * 3.6).toFixed(6), 2, 64],
+      ['Oostpark', true, 1, 1, 1, (15 * 3.6).toFixed(6), 1, 54.8],
     ]);
-    expect(valuesOf(traffic, finals[0]!.partial)).toEqual({ vehicles: 1, samples: 2, mean_speed_kmh: 54, travel_time_index: 0.93 });
+    expect(valuesOf(traffic, finals[0]!.partial)).toEqual({
+      vehicles: 1, samples: 2, moving_samples: 2, mean_speed_kmh: 54, free_flow_kmh: 32, travel_time_index: 0.593, tti_band: 'free', camera_periods: 0, congested_share: null,
+    });
   });
 
   it('re-emits a final updated by an event within the allowed lateness; later events are late with a reason', () => {
@@ -89,7 +93,8 @@ describe('window engine', () => {
     // Within lateness: the window end (T0+300 s) + 60 s is past the watermark (T0+305 s).
     expect(feed(e, [vehicle('v/0', 2, 'bus-2', T0 + 2_000, 30)], 1)).toEqual([]);
     const again = e.tick(1).contributions.find((c) => c.windowStart === T0 && c.kpi === 'traffic_district_5m')!;
-    expect(again).toMatchObject({ final: true, revision: 2, partial: { samples: 2, vehicles: 2, speed_sum: 40 } });
+    expect(again).toMatchObject({ final: true, revision: 2, partial: { samples: 2, vehicles: 2, speed_kmh_n: 2 } });
+    expect(again.partial['speed_kmh_sum']).toBeCloseTo(40 * 3.6, 9);
     // Past end + lateness.
     feed(e, [vehicle('v/0', 3, 'bus-1', T0 + 400_000, 10)], 2);
     const late = feed(e, [vehicle('v/0', 4, 'bus-3', T0 + 3_000, 50)], 3);
@@ -163,7 +168,7 @@ describe('window engine', () => {
     const m1 = merged(all);
     const m2 = merged(split);
     expect(m2).toEqual(m1);
-    expect([...m1.values()].reduce((s, p) => s + (p['samples'] ?? 0), 0)).toBe(inputs.length);
+    expect([...m1.values()].reduce((s, p) => s + Number(p['samples'] ?? 0), 0)).toBe(inputs.length);
     expect(new Map([...m1].map(([k, p]) => [k, [p['samples'], p['vehicles']]]))).toEqual(new Map([...direct].map(([k, d]) => [k, [d.samples, d.devices.size]])));
   });
 
@@ -213,14 +218,14 @@ describe('merge stage', () => {
     const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 60_000 });
     const c = (source: string, final: boolean, samples: number, speed: number, watermark: number): Contribution => ({
       kpi: 'traffic_district_5m', key: 'Centrum', windowStart: T0, windowEnd: T0 + 300_000, source, final, revision: 1, watermark,
-      partial: { samples, vehicles: 1, speed_sum: speed },
+      partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: speed, speed_kmh_n: samples },
     });
     m.add('k/0', 0n, c('v/0', false, 1, 10, T0));
     m.add('k/0', 1n, c('v/1', true, 2, 20, T0 + 300_000));
-    expect(m.tick().windows).toEqual([expect.objectContaining({ final: false, sources: 2, partial: { samples: 3, vehicles: 2, speed_sum: 30 } })]);
+    expect(m.tick().windows).toEqual([expect.objectContaining({ final: false, sources: 2, partial: expect.objectContaining({ samples: 3, vehicles: 2, speed_kmh_sum: 30, speed_kmh_n: 3 }) })]);
     m.add('k/0', 2n, c('v/0', true, 2, 30, T0 + 301_000));
     const [w] = m.tick().windows;
-    expect(w).toMatchObject({ final: true, partial: { samples: 4, vehicles: 2, speed_sum: 50 }, values: { samples: 4, vehicles: 2, mean_speed_kmh: 45 } });
+    expect(w).toMatchObject({ final: true, partial: { samples: 4, vehicles: 2, speed_kmh_sum: 50 }, values: { samples: 4, vehicles: 2, mean_speed_kmh: 12.5 } });
     // Past end + lateness + grace the state is dropped and everything may be committed.
     m.add('k/0', 3n, { ...c('v/0', true, 1, 1, T0 + 500_000), windowStart: T0 + 300_000, windowEnd: T0 + 600_000 });
     const t = m.tick();

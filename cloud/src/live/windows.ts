@@ -16,7 +16,7 @@
 // every decision: windows that were already dropped are skipped (their finals were published before
 // the commit), open ones are rebuilt whole, and nothing is re-emitted until the replay has passed.
 import type { CellValue, EventKind } from '@city/protocol';
-import { accumulate, keyOf, newAccumulator, rowReader, windowStarts, type Accumulator, type PartialState } from './aggregate.ts';
+import { accumulate, inputOf, keyOf, newAccumulator, rowReader, windowStarts, type Accumulator, type PartialState } from './aggregate.ts';
 import { OUT_OF_ORDERNESS_MS, type KpiDefinition } from './definitions.ts';
 
 export interface WindowEngineOptions {
@@ -116,9 +116,11 @@ export class WindowEngine {
   constructor(options: WindowEngineOptions) {
     this.#o = options;
     for (const d of options.definitions) {
-      const list = this.#byKind.get(d.source) ?? [];
-      list.push(d);
-      this.#byKind.set(d.source, list);
+      for (const input of d.inputs) {
+        const list = this.#byKind.get(input.source) ?? [];
+        list.push(d);
+        this.#byKind.set(input.source, list);
+      }
     }
   }
 
@@ -177,7 +179,8 @@ export class WindowEngine {
     const read = rowReader(kind, row);
     this.#events++;
     for (const d of this.#byKind.get(kind) ?? []) {
-      const key = keyOf(d, read);
+      const input = inputOf(d, kind)!;
+      const key = keyOf(d, read, input);
       if (key === null) continue;
       for (const start of windowStarts(d, eventMs)) {
         const end = start + d.bucket.sizeMs;
@@ -200,7 +203,7 @@ export class WindowEngine {
           w = { def: d, key, start, end, acc: newAccumulator(d), firstOffset: offset, wmBefore: p.wm, dirty: false, finalSent: false, revision: 0 };
           p.windows.set(id, w);
         }
-        accumulate(d, w.acc, read);
+        accumulate(d, w.acc, read, input);
         w.dirty = true;
       }
     }

@@ -3,21 +3,19 @@
 // Everything else keeps to what DuckDB, Trino and Spark SQL share: CASE instead of FILTER or IF,
 // numeric literals as doubles (`45.4E0`: DECIMAL in Trino otherwise), no integer division, STRING for
 // DuckDB's casts (Spark's name) and VARCHAR for Trino's (Trino has no STRING).
+// The windowed tables (traffic, cameras, air quality, weather per station, phone reports) are rendered
+// from the live engine's KPI definitions (live/definitions.ts): one definition, two executions.
 import type { ColumnType } from '@city/protocol';
 import { districtSql } from '../ports/query/named.ts';
+import { aggregatesOf, kpiDefinition, type AggregateDefinition, type KpiDefinition, type RowExpr, type ValueExpr } from '../live/definitions.ts';
 import {
-  DISTRICT_FREE_FLOW_KMH,
   EEA_BANDS,
   EEA_LEVELS,
   EPA_PM25_BREAKPOINTS,
   GATEWAY_OFFLINE,
-  ROUTE_FREE_FLOW_KMH,
   SEVERITY_ORDER,
-  TTI_BANDS,
-  URBAN_FREE_FLOW_KMH,
   WEATHER_THRESHOLDS,
   type ProcessedTable,
-  type ProcessedTableName,
 } from './definitions.ts';
 
 export type ProcessingEngineName = 'duckdb' | 'athena';
@@ -116,12 +114,6 @@ export function heatIndexSql(tempC: string, rh: string): string {
   return `CASE WHEN ${t} < 80E0 THEN ${tempC} ELSE (${hi} - 32E0) / 1.8E0 END`;
 }
 
-function freeFlowSql(route: string, districtColumn: string): string {
-  const byRoute = Object.entries(ROUTE_FREE_FLOW_KMH).map(([id, v]) => `WHEN ${str(id)} THEN ${num(v)}`).join(' ');
-  const byDistrict = Object.entries(DISTRICT_FREE_FLOW_KMH).map(([id, v]) => `WHEN ${str(id)} THEN ${num(v)}`).join(' ');
-  return `COALESCE(CASE ${route} ${byRoute} END, CASE ${districtColumn} ${byDistrict} END, ${num(URBAN_FREE_FLOW_KMH)})`;
-}
-
 const T = WEATHER_THRESHOLDS;
 const weatherFlags = (wind: string, heat: string, fog: string) => `
        ${wind} >= ${num(T.windAdvisoryMs)} AS wind_advisory, ${wind} >= ${num(T.highWindMs)} AS high_wind,
@@ -130,81 +122,10 @@ const fogObservation = `CASE WHEN relative_humidity >= ${num(T.fogMinHumidity)} 
 
 type Body = (d: ProcessingDialect, w: BuildWindow, t: ProcessedTable) => string;
 
-const BODIES: { readonly [N in ProcessedTableName]: Body } = {
-  traffic_district_5m: (d, w, t) => {
-    const { from, to } = sourceWindow(t, w);
-    return `
-WITH v AS (
-  SELECT bucket_start, district, device_id, speed * 3.6E0 AS kmh,
-         CASE WHEN service_status = 'onRoute' THEN 1 ELSE 0 END AS moving, ${freeFlowSql('route_id', 'district')} AS ff_kmh
-  FROM (SELECT ${d.bucket('date_observed', 5)} AS bucket_start, ${district} AS district, device_id, speed, service_status, route_id
-        FROM ${source(d, 'vehicle', from, to)}) s
-), agg AS (
-  SELECT bucket_start, district, count(DISTINCT device_id) AS vehicles, count(*) AS samples, sum(moving) AS moving_samples,
-         avg(CASE WHEN moving = 1 THEN kmh END) AS mean_speed, avg(CASE WHEN moving = 1 THEN ff_kmh END) AS ff
-  FROM v GROUP BY bucket_start, district
-), cam AS (
-  SELECT bucket_start, district, count(*) AS periods, sum(CASE WHEN congested THEN 1 ELSE 0 END) AS congested
-  FROM (SELECT ${d.bucket('date_observed', 5)} AS bucket_start, ${district} AS district, congested
-        FROM ${source(d, 'traffic_camera', from, to)}) s
-  GROUP BY bucket_start, district
-)
-SELECT a.bucket_start, a.district, a.vehicles, a.samples, a.moving_samples,
-       round(a.mean_speed, 2) AS mean_speed_kmh, round(a.ff, 2) AS free_flow_kmh,
-       CASE WHEN a.mean_speed > 0E0 THEN round(a.ff / a.mean_speed, 3) END AS travel_time_index,
-       CASE WHEN a.mean_speed > 0E0 THEN ${bandCase('a.ff / a.mean_speed', TTI_BANDS)} END AS tti_band,
-       COALESCE(c.periods, 0) AS camera_periods,
-       CASE WHEN c.periods > 0 THEN round(CAST(c.congested AS DOUBLE) / c.periods, 3) END AS congested_share
-FROM agg a LEFT JOIN cam c ON c.bucket_start = a.bucket_start AND c.district = a.district`;
-  },
+/** Tables whose rows are not windowed mergeable aggregates: written as SQL here. */
+type OwnBodyTable = 'weather_district_day' | 'incidents' | 'gateway_health_hour';
 
-  camera_flow_15m: (d, w, t) => {
-    const { from, to } = sourceWindow(t, w);
-    return `
-SELECT bucket_start, camera, min(district) AS district, count(*) AS periods, sum(intensity) AS intensity,
-       round(avg(occupancy), 4) AS mean_occupancy,
-       round(sum(average_vehicle_speed * intensity) / CAST(NULLIF(sum(CASE WHEN average_vehicle_speed IS NOT NULL THEN intensity ELSE 0 END), 0) AS DOUBLE) * 3.6E0, 2) AS mean_speed_kmh,
-       sum(CASE WHEN congested THEN 1 ELSE 0 END) AS congested_periods
-FROM (SELECT ${d.bucket('date_observed', 15)} AS bucket_start, device_id AS camera, ${district} AS district,
-             intensity, occupancy, average_vehicle_speed, congested
-      FROM ${source(d, 'traffic_camera', from, to)}) s
-GROUP BY bucket_start, camera`;
-  },
-
-  air_quality_station_hour: (d, w, t) => {
-    const { from, to } = sourceWindow(t, w);
-    const b = EEA_BANDS;
-    const level = `greatest(${eeaLevelSql('pm25', b.pm25)}, ${eeaLevelSql('pm10', b.pm10)}, ${eeaLevelSql('no2', b.no2)}, ${eeaLevelSql('o3', b.o3)})`;
-    const label = `CASE ${EEA_LEVELS.map((l, i) => `WHEN ${level} = ${i} THEN ${str(l)}`).join(' ')} END`;
-    return `
-SELECT hour_start, station, district, samples, round(pm25, 2) AS pm25, round(pm10, 2) AS pm10, round(no2, 2) AS no2, round(o3, 2) AS o3,
-       aqi_pm25, ${aqiCategorySql('aqi_pm25')} AS aqi_category, CASE WHEN samples > 0 THEN ${label} END AS eea_band
-FROM (
-  SELECT hour_start, station, district, samples, pm25, pm10, no2, o3, ${aqiPm25Sql('pm25')} AS aqi_pm25
-  FROM (
-    SELECT date_trunc('hour', date_observed) AS hour_start, device_id AS station, min(${district}) AS district, count(*) AS samples,
-           avg(pm25) AS pm25, avg(pm10) AS pm10, avg(no2) AS no2, avg(o3) AS o3
-    FROM ${source(d, 'air_quality', from, to)}
-    GROUP BY date_trunc('hour', date_observed), device_id
-  ) m
-) a`;
-  },
-
-  weather_station_hour: (d, w, t) => {
-    const { from, to } = sourceWindow(t, w);
-    return `
-SELECT hour_start, station, district, samples, min_temperature, max_temperature, round(mean_temperature, 2) AS mean_temperature,
-       max_wind_speed, round(rain_mm, 2) AS rain_mm, round(max_heat_index, 2) AS max_heat_index,${weatherFlags('max_wind_speed', 'max_heat_index', 'fog > 0')}
-FROM (
-  SELECT date_trunc('hour', date_observed) AS hour_start, device_id AS station, min(${district}) AS district, count(*) AS samples,
-         min(temperature) AS min_temperature, max(temperature) AS max_temperature, avg(temperature) AS mean_temperature,
-         max(wind_speed) AS max_wind_speed, sum(precipitation) AS rain_mm,
-         max(${heatIndexSql('temperature', 'relative_humidity')}) AS max_heat_index, max(${fogObservation}) AS fog
-  FROM ${source(d, 'weather', from, to)}
-  GROUP BY date_trunc('hour', date_observed), device_id
-) s`;
-  },
-
+const BODIES: { readonly [N in OwnBodyTable]: Body } = {
   weather_district_day: (d, w, t) => {
     const { from, to } = sourceWindow(t, w);
     return `
@@ -249,18 +170,6 @@ SELECT incident_id, opened_at, dispatched_at, closed_at,
 FROM agg`;
   },
 
-  phone_reports_district_hour: (d, w, t) => {
-    const { from, to } = sourceWindow(t, w);
-    return `
-SELECT hour_start, district, report_category, platform, count(*) AS reports, count(DISTINCT device_id) AS reporters
-FROM (
-  SELECT date_trunc('hour', date_observed) AS hour_start, COALESCE(${district}, 'unknown') AS district,
-         COALESCE(report_category, 'other') AS report_category, platform, device_id
-  FROM ${source(d, 'phone', from, to)} AND event_type = 'issueReport'
-) s
-GROUP BY hour_start, district, report_category, platform`;
-  },
-
   gateway_health_hour: (d, w, t) => {
     const { from, to } = sourceWindow(t, w);
     const o = GATEWAY_OFFLINE;
@@ -296,5 +205,85 @@ export function processedSql(t: ProcessedTable, dialect: ProcessingEngineName | 
     c.name === 'is_final' ? `${w.final ? 'true' : 'false'} AS is_final` : `CAST(${c.name} AS ${d.type(c.type)}) AS ${c.name}`,
   );
   const keys = t.schema.columns.filter((c) => c.name !== 'is_final' && !c.nullable).map((c) => c.name);
-  return `SELECT ${columns.join(', ')}\nFROM (${BODIES[t.name](d, w, t)}\n) q\nORDER BY ${keys.join(', ')}`;
+  const figure = kpiDefinition(t.name);
+  const body = figure !== undefined ? figureSql(figure, d, sourceWindow(t, w)) : BODIES[t.name as OwnBodyTable](d, w, t);
+  return `SELECT ${columns.join(', ')}\nFROM (${body}\n) q\nORDER BY ${keys.join(', ')}`;
 }
+
+/** A row expression as SQL over the lake table's columns. */
+export function rowSql(e: RowExpr): string {
+  if ('col' in e) return e.col;
+  if ('num' in e) return num(e.num);
+  if ('str' in e) return str(e.str);
+  if ('op' in e) return `(${rowSql(e.left)} ${e.op} ${rowSql(e.right)})`;
+  if ('cmp' in e) return `(${rowSql(e.left)} ${e.cmp} ${rowSql(e.right)})`;
+  if ('and' in e) return `(${e.and.map(rowSql).join(' AND ')})`;
+  if ('notNull' in e) return `(${rowSql(e.notNull)} IS NOT NULL)`;
+  if ('isTrue' in e) return `(${rowSql(e.isTrue)} = true)`;
+  if ('coalesce' in e) return `COALESCE(${e.coalesce.map(rowSql).join(', ')})`;
+  if ('lookup' in e) return `CASE ${rowSql(e.lookup)} ${Object.entries(e.table).map(([k, v]) => `WHEN ${str(k)} THEN ${num(v)}`).join(' ')} END`;
+  if ('district' in e) return districtSql(e.district.lat, e.district.lon);
+  return heatIndexSql(rowSql(e.heatIndex.tempC), rowSql(e.heatIndex.rh));
+}
+
+function aggregateSql(a: AggregateDefinition): string {
+  const of = a.of === undefined ? undefined : rowSql(a.of);
+  const w = a.where === undefined ? undefined : rowSql(a.where);
+  if (a.fn === 'count' && of === undefined) return w === undefined ? 'count(*)' : `sum(CASE WHEN ${w} THEN 1 ELSE 0 END)`;
+  const arg = w === undefined ? of! : `CASE WHEN ${w} THEN ${of!} END`;
+  return a.fn === 'count_distinct' ? `count(DISTINCT ${arg})` : `${a.fn}(${arg})`;
+}
+
+/** A finished figure as SQL over the aggregates' columns. */
+export function valueSql(e: ValueExpr): string {
+  if ('agg' in e) return e.agg;
+  if ('num' in e) return num(e.num);
+  if ('round' in e) return `round(${valueSql(e.round)}, ${e.digits})`;
+  if ('aqiPm25' in e) return aqiPm25Sql(valueSql(e.aqiPm25));
+  if ('aqiCategory' in e) return aqiCategorySql(valueSql(e.aqiCategory));
+  if ('band' in e) return bandCase(valueSql(e.band), e.bands);
+  if ('eeaBand' in e) {
+    const levels = Object.entries(e.eeaBand).map(([p, x]) => eeaLevelSql(valueSql(x), EEA_BANDS[p as keyof typeof EEA_BANDS]));
+    const level = levels.length === 1 ? levels[0]! : `greatest(${levels.join(', ')})`;
+    return `CASE WHEN ${valueSql(e.when)} > 0 THEN CASE ${EEA_LEVELS.map((l, i) => `WHEN ${level} = ${i} THEN ${str(l)}`).join(' ')} END END`;
+  }
+  if ('cmp' in e) return `(${valueSql(e.left)} ${e.cmp} ${valueSql(e.right)})`;
+  // No integer division in any engine, and null (not an error) for a zero divisor.
+  if (e.op === '/') return `(CAST(${valueSql(e.left)} AS DOUBLE) / CAST(NULLIF(${valueSql(e.right)}, 0) AS DOUBLE))`;
+  return `(${valueSql(e.left)} ${e.op} ${valueSql(e.right)})`;
+}
+
+/**
+ * A figure as SQL over the lake: per input, its aggregates per bucket and key over the source rows with
+ * event time in [from, to) (rows without a key dropped, as the live engine drops them); the later inputs
+ * LEFT JOINed to the first (their counts 0 where they have no rows); then the figures, named as the
+ * processed table's columns.
+ */
+export function figureSql(f: KpiDefinition, dialect: ProcessingEngineName | ProcessingDialect, range: { from: Date; to: Date }): string {
+  const d = typeof dialect === 'string' ? PROCESSING_DIALECTS[dialect] : dialect;
+  const minutes = f.bucket.sizeMs / 60_000;
+  if (!Number.isInteger(minutes) || (f.bucket.hopMs !== undefined && f.bucket.hopMs !== f.bucket.sizeMs)) {
+    throw new TypeError(`${f.name}: SQL renders tumbling buckets of whole minutes only`);
+  }
+  const keys = f.keyColumns.map((_, i) => `k${i}`);
+  const inputs = f.inputs.map((input, n) => {
+    const filter = input.where === undefined ? '' : ` AND ${rowSql(input.where)}`;
+    const select = [`${d.bucket('date_observed', minutes)} AS b`, ...input.keys.map((k, i) => `${rowSql(k)} AS ${keys[i]}`), ...input.aggregates.map((a) => `${aggregateSql(a)} AS ${a.name}`)];
+    const groupBy = [1, ...keys.map((_, i) => i + 2)].join(', ');
+    return `i${n} AS (\n  SELECT * FROM (SELECT ${select.join(', ')}\n    FROM ${source(d, input.source, range.from, range.to)}${filter}\n    GROUP BY ${groupBy}) g\n  WHERE ${keys.map((k) => `${k} IS NOT NULL`).join(' AND ')}\n)`;
+  });
+  const counts = new Set(aggregatesOf(f).filter((a) => a.fn === 'count' || a.fn === 'count_distinct').map((a) => a.name));
+  const joined = f.inputs.slice(1).map((input, n) => ({ alias: `i${n + 1}`, input }));
+  const columns = [
+    'i0.*',
+    ...joined.flatMap(({ alias, input }) => input.aggregates.map((a) => (counts.has(a.name) ? `COALESCE(${alias}.${a.name}, 0) AS ${a.name}` : `${alias}.${a.name}`))),
+  ];
+  const joins = joined.map(({ alias }) => `LEFT JOIN ${alias} ON ${alias}.b = i0.b AND ${keys.map((k) => `${alias}.${k} = i0.${k}`).join(' AND ')}`).join('\n  ');
+  const figures = [`b AS ${f.bucketColumn}`, ...f.keyColumns.map((c, i) => `${keys[i]} AS ${c}`), ...Object.entries(f.values).map(([name, e]) => `${valueSql(e)} AS ${name}`)];
+  return `
+WITH ${inputs.join(',\n')}
+SELECT ${figures.join(',\n       ')}
+FROM (SELECT ${columns.join(', ')} FROM i0
+  ${joins}) j`;
+}
+

@@ -16,6 +16,7 @@ const MAX_GATEWAY_ROWS = 40;
 const CHART_POINTS = 600;
 const KPI_SERIES = 4;
 const LATENCY_SAMPLES = 500_000;
+const FINAL_SAMPLES = 50_000;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -41,6 +42,8 @@ const probe = {
   /** Set by a benchmark: for each vehicle row applied, now − its event time is kept (bounded). */
   sampleLatency: false,
   latencies: [] as number[],
+  /** When (page clock) each window's final value first reached the page, by `kpi|key|windowEnd` (bounded). */
+  finals: new Map<string, number>(),
   vehicleCount: () => vehicles.size,
   vehicle: (id: string) => vehicles.get(id),
   station: (id: string) => stations.get(id),
@@ -57,6 +60,15 @@ function putVehicle(row: VehicleRow, now: number) {
   if (probe.sampleLatency && probe.latencies.length < LATENCY_SAMPLES) probe.latencies.push(now - row[6]);
 }
 
+function noteFinal(k: KpiView, now: number) {
+  const note = (windowEnd: string) => {
+    const id = `${k.kpi}|${k.key}|${windowEnd}`;
+    if (!probe.finals.has(id) && probe.finals.size < FINAL_SAMPLES) probe.finals.set(id, now);
+  };
+  if (k.final) note(k.windowEnd);
+  if (k.lastFinal !== undefined) note(k.lastFinal.windowEnd);
+}
+
 function applySnapshot(m: SnapshotMessage) {
   const s: CityState = m.state;
   const now = Date.now();
@@ -71,6 +83,7 @@ function applySnapshot(m: SnapshotMessage) {
   fill(incidents, s.incidents, (v) => v.id);
   fill(gateways, s.gateways, (v) => v.id);
   fill(kpis, s.kpis, (v) => `${v.kpi}|${v.key}`);
+  for (const k of s.kpis) noteFinal(k, now);
   fill(activeAlerts, s.activeAlerts, (v) => v.alertId);
   feed = s.alertFeed.slice(-MAX_ALERT_ITEMS);
   health = s.health;
@@ -86,7 +99,10 @@ function applyDelta(m: DeltaMessage) {
   for (const i of m.incidents) incidents.set(i.id, i);
   for (const id of m.removedIncidents) incidents.delete(id);
   for (const g of m.gateways) gateways.set(g.id, g);
-  for (const k of m.kpis) kpis.set(`${k.kpi}|${k.key}`, k);
+  for (const k of m.kpis) {
+    kpis.set(`${k.kpi}|${k.key}`, k);
+    noteFinal(k, now);
+  }
   for (const a of m.alerts) {
     if (a.state === 'raised') activeAlerts.set(a.alertId, a);
     else activeAlerts.delete(a.alertId);
@@ -112,18 +128,27 @@ interface Tile {
   keys: number;
   finals: number;
   windowEnd: string;
+  /** Mean over keys of the same field in each key's newest final window, and the latest end among them. */
+  lastFinal: { value: number; windowEnd: string } | undefined;
 }
 
 /** One tile per KPI: its first numeric value over every key's newest window (mean across keys). */
 function tiles(): Tile[] {
-  const by = new Map<string, { field: string; sum: number; n: number; finals: number; windowEnd: string }>();
+  const by = new Map<string, { field: string; sum: number; n: number; finals: number; windowEnd: string; fSum: number; fN: number; fEnd: string }>();
   for (const k of kpis.values()) {
     const entry = Object.entries(k.values).find(([, v]) => typeof v === 'number');
     if (entry === undefined) continue;
     const [field, value] = entry as [string, number];
-    const t = by.get(k.kpi) ?? { field, sum: 0, n: 0, finals: 0, windowEnd: k.windowEnd };
+    const t = by.get(k.kpi) ?? { field, sum: 0, n: 0, finals: 0, windowEnd: k.windowEnd, fSum: 0, fN: 0, fEnd: '' };
     t.sum += value;
     t.n++;
+    const final = k.final ? { values: k.values, windowEnd: k.windowEnd } : k.lastFinal;
+    const fv = final?.values[t.field];
+    if (final !== undefined && typeof fv === 'number') {
+      t.fSum += fv;
+      t.fN++;
+      if (final.windowEnd > t.fEnd) t.fEnd = final.windowEnd;
+    }
     if (k.final) t.finals++;
     if (k.windowEnd > t.windowEnd) t.windowEnd = k.windowEnd;
     by.set(k.kpi, t);
@@ -131,7 +156,10 @@ function tiles(): Tile[] {
   return [...by.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .slice(0, MAX_TILES)
-    .map(([kpi, t]) => ({ kpi, field: t.field, value: t.sum / t.n, keys: t.n, finals: t.finals, windowEnd: t.windowEnd }));
+    .map(([kpi, t]) => ({
+      kpi, field: t.field, value: t.sum / t.n, keys: t.n, finals: t.finals, windowEnd: t.windowEnd,
+      lastFinal: t.fN === 0 ? undefined : { value: t.fSum / t.fN, windowEnd: t.fEnd },
+    }));
 }
 
 /** Keyed children: an element per key is kept and updated, extra ones removed (DOM size stays bounded). */
@@ -178,6 +206,12 @@ function renderPanels() {
     sub.className = 'sub';
     sub.textContent = `${t.keys} key${t.keys === 1 ? '' : 's'} · ${t.finals === t.keys ? 'final' : 'early'} · to ${time(t.windowEnd)}`;
     el.append(name, value, sub);
+    if (t.lastFinal !== undefined && t.finals !== t.keys) {
+      const last = document.createElement('div');
+      last.className = 'sub last-final';
+      last.textContent = `final to ${time(t.lastFinal.windowEnd)}: ${fmt(t.lastFinal.value)}`;
+      el.append(last);
+    }
   });
 
   $('alert-count').textContent = String(activeAlerts.size);
@@ -214,6 +248,17 @@ function renderPanels() {
     });
     const missing = h.missing.length === 0 ? '' : ` · not read (topic missing): ${h.missing.map((t) => t.replace(/^city\./, '')).join(', ')}`;
     $('freshness').textContent = `lake freshness: ${h.lakeFreshnessS === null ? 'no lake file yet' : `${h.lakeFreshnessS} s`} · ${h.clients} page${h.clients === 1 ? '' : 's'} watching${missing}`;
+    const wh = $('warehouse-freshness');
+    wh.textContent =
+      !h.warehouseConfigured
+        ? 'warehouse: not configured'
+        : h.warehouseError !== undefined
+          ? `warehouse: ${h.warehouseError}`
+          : h.warehouseFreshnessS === null
+            ? 'warehouse: no load yet'
+            : `warehouse: last load ${h.warehouseFreshnessS} s ago${h.warehouseBehindLakeS === null ? '' : ` · ${h.warehouseBehindLakeS} s behind the lake`}`;
+    wh.dataset['freshnessS'] = String(h.warehouseFreshnessS ?? '');
+    wh.dataset['behindLakeS'] = String(h.warehouseBehindLakeS ?? '');
   }
   $('map-stats').textContent = `${vehicles.size} vehicles · ${incidents.size} open incidents · ${stations.size} stations · ${cameras.size} cameras`;
 }
