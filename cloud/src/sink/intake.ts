@@ -5,7 +5,7 @@ import { isEventKind, type EventKind, type Log } from '@city/protocol';
 import { tableSchema } from '../lake/index.ts';
 import type { DuplicateWindow } from './dedup.ts';
 import type { RejectedInfo, SinkStats } from './events.ts';
-import { createRawRowBuilder, createRecordDecoder, type KafkaRecord, type LakeRow, type SinkTopics } from './records.ts';
+import { createRecordDecoder, createRecordReader, type KafkaRecord, type LakeRow, type SinkTopics } from './records.ts';
 import { tpKey, type Segments } from './segments.ts';
 
 /** The topic-partitions this sink owns now, and what it committed of them. */
@@ -34,7 +34,7 @@ export interface IntakeDeps {
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #decode: ReturnType<typeof createRecordDecoder>;
-  readonly #raw: ReturnType<typeof createRawRowBuilder>;
+  readonly #read: ReturnType<typeof createRecordReader>;
   /** Next offset expected per topic-partition in the current group generation. */
   readonly #next = new Map<string, bigint>();
   /** Topic-partitions read since the last join; while seeding, records below the offset only fill the window. */
@@ -44,7 +44,7 @@ export class Intake {
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
     this.#decode = createRecordDecoder(deps.topics);
-    this.#raw = createRawRowBuilder(deps.topics);
+    this.#read = createRecordReader(deps.topics, deps.rawZone);
   }
 
   accept(topic: string, partition: number, record: KafkaRecord): void {
@@ -89,8 +89,7 @@ export class Intake {
     stats.consumed++;
     this.#next.set(tp, offset + 1n);
 
-    const decoded = this.#decode(topic, record);
-    const raw = this.#deps.rawZone ? this.#raw(topic, partition, record, decoded) : undefined;
+    const { row: decoded, raw } = this.#read(topic, partition, record);
     const file = segments.route(segment, decoded, offset);
     const rawFile = raw === undefined ? undefined : segments.route(segment, raw, offset);
     if (decoded.rejected !== undefined) {
