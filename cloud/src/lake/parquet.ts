@@ -50,7 +50,7 @@ export function columnDefinitions(columns: readonly Column[]): string {
 }
 
 export async function createParquetWriter(options: { threads?: number } = {}): Promise<ParquetWriter> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2) });
+  const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 1) });
   const connection = await instance.connect();
   await connection.run(`SET TimeZone = 'UTC'`);
   let queue: Promise<unknown> = Promise.resolve();
@@ -99,7 +99,7 @@ async function writeFile(
         for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
           const end = Math.min(start + CHUNK_ROWS, rows.length);
           const chunk = DuckDBDataChunk.create(types, end - start);
-          chunk.setColumns(appended.map((c) => (c.values as DuckDBValue[]).slice(start, end)));
+          chunk.setColumns(appended.map((c) => (c.values as DuckDBValue[][])[start / CHUNK_ROWS] as DuckDBValue[]));
           appender.appendDataChunk(chunk);
         }
         appender.flushSync();
@@ -128,8 +128,8 @@ interface ScratchColumn {
   index: number;
   /** SQL giving the column's value from the scratch table (or a literal). */
   expression: string;
-  /** The cells to append, or undefined when the expression is a literal. */
-  values: DuckDBValue[] | undefined;
+  /** The cells to append, a list per data chunk, or undefined when the expression is a literal. */
+  values: DuckDBValue[][] | undefined;
   scratchType: ScratchType;
 }
 
@@ -144,13 +144,18 @@ const SCRATCH_TYPES: { readonly [T in ColumnType]: ScratchType } = {
 
 function scratchColumn(column: Column, index: number, rows: readonly (readonly CellValue[])[]): ScratchColumn {
   const scratchType = SCRATCH_TYPES[column.type];
-  const values: DuckDBValue[] = new Array(rows.length);
+  const values: DuckDBValue[][] = [];
   let constant = column.type !== 'double' && rows.length > 0;
   const first = rows.length > 0 ? ((rows[0] as readonly CellValue[])[index] ?? null) : null;
-  for (let r = 0; r < rows.length; r++) {
-    const value = (rows[r] as readonly CellValue[])[index] ?? null;
-    if (value !== first) constant = false;
-    values[r] = value === null ? null : checked(column, value);
+  for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+    const end = Math.min(start + CHUNK_ROWS, rows.length);
+    const chunk: DuckDBValue[] = new Array(end - start);
+    for (let r = start; r < end; r++) {
+      const value = (rows[r] as readonly CellValue[])[index] ?? null;
+      if (value !== first) constant = false;
+      chunk[r - start] = value === null ? null : checked(column, value);
+    }
+    values.push(chunk);
   }
   const ref = quotedIdentifier(`c${index}`);
   if (constant) return { column, index, expression: sqlValue(column, first === null ? 'NULL' : literal(column, first)), values: undefined, scratchType };

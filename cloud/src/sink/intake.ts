@@ -40,6 +40,9 @@ export class Intake {
   /** Topic-partitions read since the last join; while seeding, records below the offset only fill the window. */
   readonly #started = new Set<string>();
   readonly #seeding = new Map<string, bigint>();
+  #lastTopic = '';
+  #lastPartition = -1;
+  #lastTp = '';
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
@@ -49,7 +52,13 @@ export class Intake {
 
   accept(topic: string, partition: number, record: KafkaRecord): void {
     const { segments, ownership, stats } = this.#deps;
-    const tp = tpKey(topic, partition);
+    // Records come in batches of one topic-partition: its key is built once per run of them.
+    if (topic !== this.#lastTopic || partition !== this.#lastPartition) {
+      this.#lastTopic = topic;
+      this.#lastPartition = partition;
+      this.#lastTp = tpKey(topic, partition);
+    }
+    const tp = this.#lastTp;
     const offset = BigInt(record.offset);
     const next = this.#next.get(tp);
     const committed = ownership.committed.get(tp);
