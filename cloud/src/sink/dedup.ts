@@ -34,7 +34,8 @@ export class DuplicateWindow {
       }
     }
     const previous = seen.get(eventId);
-    seen.delete(eventId);
+    // Re-inserted, so the map stays in offset order.
+    if (previous !== undefined) seen.delete(eventId);
     seen.set(eventId, offset);
     return previous !== undefined && previous >= floor && previous < offset;
   }
