@@ -157,18 +157,32 @@ export function decodeEvent(
   payload: Uint8Array,
   expected: { kind?: EventKind; deviceId?: string } = {},
 ): ValidationResult<CityEvent> {
-  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
-    return {
-      ok: false,
-      problems: [{ path: '', rule: 'size', message: `payload is ${payload.byteLength} bytes, limit ${MAX_PAYLOAD_BYTES}` }],
-    };
-  }
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) return tooLarge(payload.byteLength);
+  return decodeEventText(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'), payload.byteLength, expected);
+}
+
+function tooLarge(byteLength: number): { ok: false; problems: Problem[] } {
+  return { ok: false, problems: [{ path: '', rule: 'size', message: `payload is ${byteLength} bytes, limit ${MAX_PAYLOAD_BYTES}` }] };
+}
+
+/**
+ * decodeEvent for a payload already decoded as UTF-8 (`byteLength` is its size in bytes), for a reader
+ * that keeps the text too; `parsed` receives the JSON value, valid or not, when the text is JSON.
+ */
+export function decodeEventText(
+  text: string,
+  byteLength: number,
+  expected: { kind?: EventKind; deviceId?: string } = {},
+  parsed?: { value?: unknown },
+): ValidationResult<CityEvent> {
+  if (byteLength > MAX_PAYLOAD_BYTES) return tooLarge(byteLength);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     return { ok: false, problems: [{ path: '', rule: 'json', message: `is not JSON: ${(err as Error).message}` }] };
   }
+  if (parsed !== undefined) parsed.value = value;
   const result = validateEvent(value, expected.kind);
   if (expected.deviceId !== undefined && typeof value === 'object' && value !== null) {
     const deviceId = (value as { deviceId?: unknown }).deviceId;

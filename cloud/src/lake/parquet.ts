@@ -1,16 +1,13 @@
 // Parquet through DuckDB: rows go into a scratch table of an in-memory database through the Appender in column chunks, then
-// COPY … TO writes a Snappy Parquet file. Column names, order and types come from the protocol's
+// COPY (SELECT …) TO, typing each column, writes a Snappy Parquet file. Column names, order and types come from the protocol's
 // table schemas; timestamps are TIMESTAMP WITH TIME ZONE, i.e. Parquet timestamps adjusted to UTC.
 import {
-  BIGINT,
   BOOLEAN,
   DOUBLE,
   DuckDBDataChunk,
   DuckDBInstance,
-  DuckDBTimestampTZValue,
   quotedIdentifier,
   quotedString,
-  TIMESTAMPTZ,
   VARCHAR,
   type DuckDBConnection,
   type DuckDBType,
@@ -27,12 +24,10 @@ export const SQL_TYPES: { readonly [T in ColumnType]: string } = {
   timestamp: 'TIMESTAMPTZ',
 };
 
-const DUCKDB_TYPES: { readonly [T in ColumnType]: DuckDBType } = {
-  string: VARCHAR,
-  int64: BIGINT,
-  double: DOUBLE,
-  boolean: BOOLEAN,
-  timestamp: TIMESTAMPTZ,
+const DUCKDB_TYPES: { readonly [T in ScratchType]: DuckDBType } = {
+  VARCHAR,
+  DOUBLE,
+  BOOLEAN,
 };
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
@@ -55,7 +50,7 @@ export function columnDefinitions(columns: readonly Column[]): string {
 }
 
 export async function createParquetWriter(options: { threads?: number } = {}): Promise<ParquetWriter> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2) });
+  const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 1) });
   const connection = await instance.connect();
   await connection.run(`SET TimeZone = 'UTC'`);
   let queue: Promise<unknown> = Promise.resolve();
@@ -91,25 +86,33 @@ async function writeFile(
 ): Promise<void> {
   const name = quotedIdentifier(tempTable);
   try {
-    await connection.run(`CREATE OR REPLACE TABLE ${name} (${columnDefinitions(table.columns)})`);
-    const appender = await connection.createAppender(tempTable);
-    try {
-      const types = table.columns.map((c) => DUCKDB_TYPES[c.type]);
-      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-        const end = Math.min(start + CHUNK_ROWS, rows.length);
-        const chunk = DuckDBDataChunk.create(types, end - start);
-        chunk.setColumns(table.columns.map((column, index) => columnValues(column, index, rows, start, end)));
-        appender.appendDataChunk(chunk);
+    // A column holding one value in every row (the Kafka topic of a raw file, a gateway id) is a literal
+    // in the SELECT instead of a value per row through the appender; the rest go in as their cells.
+    const columns = table.columns.map((column, index) => scratchColumn(column, index, rows));
+    const appended = columns.filter((c) => c.values !== undefined);
+    const source = appended.length === 0 ? `range(${rows.length})` : name;
+    if (appended.length > 0) {
+      await connection.run(`CREATE OR REPLACE TABLE ${name} (${appended.map((c) => `${quotedIdentifier(`c${c.index}`)} ${c.scratchType}`).join(', ')})`);
+      const appender = await connection.createAppender(tempTable);
+      try {
+        const types = appended.map((c) => DUCKDB_TYPES[c.scratchType]);
+        for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+          const end = Math.min(start + CHUNK_ROWS, rows.length);
+          const chunk = DuckDBDataChunk.create(types, end - start);
+          chunk.setColumns(appended.map((c) => (c.values as DuckDBValue[][])[start / CHUNK_ROWS] as DuckDBValue[]));
+          appender.appendDataChunk(chunk);
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
       }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
     }
     const kv = Object.entries(metadata ?? {})
       .map(([key, value]) => `${quotedIdentifier(key)}: ${quotedString(value)}`)
       .join(', ');
+    const select = columns.map((c) => `${c.expression} AS ${quotedIdentifier(c.column.name)}`).join(', ');
     await connection.run(
-      `COPY ${name} TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kv === '' ? '' : `, KV_METADATA {${kv}}`})`,
+      `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kv === '' ? '' : `, KV_METADATA {${kv}}`})`,
     );
   } catch (err) {
     throw cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
@@ -118,22 +121,68 @@ async function writeFile(
   }
 }
 
-function columnValues(
-  column: Column,
-  index: number,
-  rows: readonly (readonly CellValue[])[],
-  start: number,
-  end: number,
-): DuckDBValue[] {
-  const out: DuckDBValue[] = new Array(end - start);
-  for (let r = start; r < end; r++) {
-    const value = (rows[r] as readonly CellValue[])[index];
-    out[r - start] = value === null || value === undefined ? null : toDuckDB(column, value);
-  }
-  return out;
+type ScratchType = 'VARCHAR' | 'DOUBLE' | 'BOOLEAN';
+
+interface ScratchColumn {
+  column: Column;
+  index: number;
+  /** SQL giving the column's value from the scratch table (or a literal). */
+  expression: string;
+  /** The cells to append, a list per data chunk, or undefined when the expression is a literal. */
+  values: DuckDBValue[][] | undefined;
+  scratchType: ScratchType;
 }
 
-function toDuckDB(column: Column, value: string | number | boolean): DuckDBValue {
+/** Integers and timestamps (epoch ms) go in as DOUBLE, exact for safe integers, and are cast in SQL: no BigInt per cell. */
+const SCRATCH_TYPES: { readonly [T in ColumnType]: ScratchType } = {
+  string: 'VARCHAR',
+  int64: 'DOUBLE',
+  double: 'DOUBLE',
+  boolean: 'BOOLEAN',
+  timestamp: 'DOUBLE',
+};
+
+function scratchColumn(column: Column, index: number, rows: readonly (readonly CellValue[])[]): ScratchColumn {
+  const scratchType = SCRATCH_TYPES[column.type];
+  const values: DuckDBValue[][] = [];
+  let constant = column.type !== 'double' && rows.length > 0;
+  const first = rows.length > 0 ? ((rows[0] as readonly CellValue[])[index] ?? null) : null;
+  for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+    const end = Math.min(start + CHUNK_ROWS, rows.length);
+    const chunk: DuckDBValue[] = new Array(end - start);
+    for (let r = start; r < end; r++) {
+      const value = (rows[r] as readonly CellValue[])[index] ?? null;
+      if (value !== first) constant = false;
+      chunk[r - start] = value === null ? null : checked(column, value);
+    }
+    values.push(chunk);
+  }
+  const ref = quotedIdentifier(`c${index}`);
+  if (constant) return { column, index, expression: sqlValue(column, first === null ? 'NULL' : literal(first)), values: undefined, scratchType };
+  return { column, index, expression: sqlValue(column, ref), values, scratchType };
+}
+
+/** The column's SQL type from its scratch value. */
+function sqlValue(column: Column, value: string): string {
+  switch (column.type) {
+    case 'int64':
+      return `CAST(${value} AS BIGINT)`;
+    case 'timestamp':
+      // Cells carry epoch milliseconds; DuckDB counts microseconds.
+      return `make_timestamptz(CAST(${value} AS BIGINT) * 1000)`;
+    default:
+      return `CAST(${value} AS ${SQL_TYPES[column.type]})`;
+  }
+}
+
+function literal(value: string | number | boolean): string {
+  if (typeof value === 'string') return quotedString(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  // Only int64 and timestamp columns are taken as literals: safe integers (checked), exact as text.
+  return String(value);
+}
+
+function checked(column: Column, value: string | number | boolean): string | number | boolean {
   switch (column.type) {
     case 'string':
       if (typeof value === 'string') return value;
@@ -145,11 +194,8 @@ function toDuckDB(column: Column, value: string | number | boolean): DuckDBValue
       if (typeof value === 'boolean') return value;
       break;
     case 'int64':
-      if (Number.isSafeInteger(value)) return BigInt(value);
-      break;
     case 'timestamp':
-      // Cells carry epoch milliseconds; DuckDB counts microseconds.
-      if (Number.isSafeInteger(value)) return new DuckDBTimestampTZValue(BigInt(value) * 1000n);
+      if (Number.isSafeInteger(value)) return value;
       break;
   }
   throw new TypeError(`column ${column.name} (${column.type}) cannot hold ${JSON.stringify(value)}`);

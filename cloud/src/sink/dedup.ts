@@ -3,13 +3,19 @@
 // in the same topic-partition. A pure function of the record stream, so a replay or a new owner that
 // rebuilds the window from Kafka drops exactly the same records.
 
+/** Ids kept past the window before an eviction round: memory stays within the window plus this many per topic-partition. */
+const EVICT_SLACK = 1024;
+
 export class DuplicateWindow {
   readonly size: bigint;
   /** Per topic-partition: event id → offset of its latest record, in offset order. */
   readonly #seen = new Map<string, Map<string, bigint>>();
+  /** At most `size` ids are in the window; past this many, the ones below it are evicted. */
+  readonly #evictAbove: number;
 
   constructor(size: number) {
     this.size = BigInt(size);
+    this.#evictAbove = size + EVICT_SLACK;
   }
 
   /** Records `eventId` at `offset` and says whether it appeared within the window before it. */
@@ -20,13 +26,16 @@ export class DuplicateWindow {
       this.#seen.set(tp, seen);
     }
     const floor = offset - this.size;
-    // Entries are in offset order: evict from the front.
-    for (const [id, at] of seen) {
-      if (at >= floor) break;
-      seen.delete(id);
+    // Entries are in offset order: evict from the front, in rounds (the answer below checks the floor itself).
+    if (seen.size > this.#evictAbove) {
+      for (const [id, at] of seen) {
+        if (at >= floor) break;
+        seen.delete(id);
+      }
     }
     const previous = seen.get(eventId);
-    seen.delete(eventId);
+    // Re-inserted, so the map stays in offset order.
+    if (previous !== undefined) seen.delete(eventId);
     seen.set(eventId, offset);
     return previous !== undefined && previous >= floor && previous < offset;
   }

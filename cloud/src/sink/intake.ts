@@ -5,7 +5,7 @@ import { isEventKind, type EventKind, type Log } from '@city/protocol';
 import { tableSchema } from '../lake/index.ts';
 import type { DuplicateWindow } from './dedup.ts';
 import type { RejectedInfo, SinkStats } from './events.ts';
-import { createRawRowBuilder, createRecordDecoder, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
+import { createRecordDecoder, createRecordReader, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
 import { tpKey, type Segments } from './segments.ts';
 
 /** The topic-partitions this sink owns now, and what it committed of them. */
@@ -36,22 +36,31 @@ export interface IntakeDeps {
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #decode: ReturnType<typeof createRecordDecoder>;
-  readonly #raw: ReturnType<typeof createRawRowBuilder>;
+  readonly #read: ReturnType<typeof createRecordReader>;
   /** Next offset expected per topic-partition in the current group generation. */
   readonly #next = new Map<string, bigint>();
   /** Topic-partitions read since the last join; while seeding, records below the offset only fill the window. */
   readonly #started = new Set<string>();
   readonly #seeding = new Map<string, bigint>();
+  #lastTopic = '';
+  #lastPartition = -1;
+  #lastTp = '';
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
     this.#decode = deps.decoder ?? createRecordDecoder(deps.topics);
-    this.#raw = createRawRowBuilder(deps.topics);
+    this.#read = createRecordReader(deps.topics, deps.rawZone, this.#decode);
   }
 
   accept(topic: string, partition: number, record: KafkaRecord): void {
     const { segments, ownership, stats } = this.#deps;
-    const tp = tpKey(topic, partition);
+    // Records come in batches of one topic-partition: its key is built once per run of them.
+    if (topic !== this.#lastTopic || partition !== this.#lastPartition) {
+      this.#lastTopic = topic;
+      this.#lastPartition = partition;
+      this.#lastTp = tpKey(topic, partition);
+    }
+    const tp = this.#lastTp;
     const offset = BigInt(record.offset);
     const next = this.#next.get(tp);
     const committed = ownership.committed.get(tp);
@@ -91,8 +100,7 @@ export class Intake {
     stats.consumed++;
     this.#next.set(tp, offset + 1n);
 
-    const decoded = this.#decode(topic, record);
-    const raw = this.#deps.rawZone ? this.#raw(topic, partition, record, decoded) : undefined;
+    const { row: decoded, raw } = this.#read(topic, partition, record);
     const file = segments.route(segment, decoded, offset);
     const rawFile = raw === undefined ? undefined : segments.route(segment, raw, offset);
     if (decoded.rejected !== undefined) {

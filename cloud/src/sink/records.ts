@@ -3,7 +3,7 @@
 import {
   compileSchema,
   deadLetterRow,
-  decodeEvent,
+  decodeEventText,
   DeadLetter,
   describeProblems,
   encodePayload,
@@ -16,6 +16,7 @@ import {
   partitionOf,
   readRecordHeaders,
   type CellValue,
+  type ReadMeta,
   type EventKind,
   type KafkaHeaders,
   type KafkaTopicSet,
@@ -61,24 +62,88 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
   return (topic, partition, record, decoded) => {
     const kind = kindByTopic.get(topic);
     if (kind === undefined) return undefined;
-    const meta = readRecordHeaders(record.headers, { require: false });
-    const { payload, payloadEncoding } = encodePayload(record.value ?? EMPTY);
-    const row: CellValue[] = [
-      topic,
-      partition,
-      Number(record.offset),
-      recordTimestamp(record) ?? null,
-      record.key === null ? null : record.key.toString('utf8'),
-      JSON.stringify(headersAsText(record.headers)),
-      payload,
-      payloadEncoding,
-      meta.eventId ?? payloadEventId(record.value) ?? null,
-      meta.gatewayId ?? null,
-      meta.receivedAt ?? null,
-      decoded.rejected === undefined,
-    ];
-    return { table: rawTable(kind), partition: decoded.partition, row };
+    const read = readParts(record);
+    return rawRow(kind, topic, partition, record, read, decoded, payloadEventId(record.value));
   };
+}
+
+/** A record read once for both zones: its curated (or dead-letter) row and, on event topics with the raw zone on, its raw row. */
+export interface ReadRecord {
+  row: LakeRow;
+  raw: LakeRow | undefined;
+}
+
+/**
+ * The decoder and the raw-row builder in one pass, sharing what both read: the headers and the value as
+ * text once, the payload parsed once. Rows are the same as createRecordDecoder's and createRawRowBuilder's.
+ */
+export function createRecordReader(
+  topics: SinkTopics,
+  rawZone: boolean,
+  /** Decodes the topics that are not event topics (dead letters, the live tables' topics). */
+  decode: RecordDecoder = createRecordDecoder(topics),
+): (topic: string, partition: number, record: KafkaRecord) => ReadRecord {
+  const kindByTopic = new Map<string, EventKind>(EVENT_KINDS.map((kind) => [topics.events[kind], kind]));
+  return (topic, partition, record) => {
+    const kind = kindByTopic.get(topic);
+    if (kind === undefined) return { row: decode(topic, record), raw: undefined };
+    const read = readParts(record);
+    const parsed: { value?: unknown } = {};
+    const row = decodeEventRecord(kind, record, read, parsed);
+    if (!rawZone) return { row, raw: undefined };
+    // The payload's own eventId, from the parse the decoder made (a payload it did not parse is parsed here).
+    const eventId = 'value' in parsed ? eventIdIn(parsed.value) : payloadEventId(record.value);
+    return { row, raw: rawRow(kind, topic, partition, record, read, row, eventId) };
+  };
+}
+
+/** What both zones read of a record, each read once. */
+interface RecordParts {
+  /** Every header as text, names sorted (as the raw zone keeps them). */
+  headers: Record<string, string>;
+  meta: ReadMeta;
+  problems: Problem[];
+  deviceId: string | undefined;
+  /** The value as UTF-8 text (invalid bytes replaced), undefined when the record has none. */
+  text: string | undefined;
+}
+
+function readParts(record: KafkaRecord): RecordParts {
+  const headers = headersAsText(record.headers);
+  const problems: Problem[] = [];
+  // The text values read the same as the record's own headers (headersAsText applies headerText's rules).
+  const meta = readRecordHeaders(headers, { require: true, reader: 'this sink' }, problems);
+  const deviceId = record.key === null ? undefined : record.key.toString('utf8');
+  const text = record.value === null ? undefined : record.value.toString('utf8');
+  return { headers, meta, problems, deviceId, text };
+}
+
+function rawRow(kind: EventKind, topic: string, partition: number, record: KafkaRecord, read: RecordParts, decoded: LakeRow, payloadId: string | undefined): LakeRow {
+  const { payload, payloadEncoding } = rawPayload(record.value, read.text);
+  const { meta } = read;
+  const row: CellValue[] = [
+    topic,
+    partition,
+    Number(record.offset),
+    recordTimestamp(record) ?? null,
+    read.deviceId ?? null,
+    JSON.stringify(read.headers),
+    payload,
+    payloadEncoding,
+    meta.eventId ?? payloadId ?? null,
+    meta.gatewayId ?? null,
+    meta.receivedAt ?? null,
+    decoded.rejected === undefined,
+  ];
+  return { table: rawTable(kind), partition: decoded.partition, row };
+}
+
+/** encodePayload, without a second decode when the text is already known to be the bytes exactly. */
+function rawPayload(value: Buffer | null, text: string | undefined): Pick<DeadLetter, 'payload' | 'payloadEncoding'> {
+  // Without U+FFFD (what Node puts for invalid bytes) or a leading BOM (which a strict decoder drops),
+  // the UTF-8 text is what encodePayload's strict decode gives.
+  if (text !== undefined && !text.includes('\uFFFD') && text.charCodeAt(0) !== 0xfeff) return { payload: text, payloadEncoding: 'utf8' };
+  return encodePayload(value ?? EMPTY);
 }
 
 const validateDeadLetter = compileSchema<DeadLetter>(DeadLetter);
@@ -88,22 +153,22 @@ export function createRecordDecoder(topics: SinkTopics): RecordDecoder {
   const kindByTopic = new Map<string, EventKind>(EVENT_KINDS.map((kind) => [topics.events[kind], kind]));
   return (topic, record) => {
     const kind = kindByTopic.get(topic);
-    if (kind !== undefined) return decodeEventRecord(kind, record);
+    if (kind !== undefined) return decodeEventRecord(kind, record, readParts(record));
     if (topic === topics.deadletter) return decodeDeadLetterRecord(record);
     const problems = [{ path: 'topic', rule: 'topic', message: `${topic} is not a topic this sink reads` }];
     return rejected(record, problems, {});
   };
 }
 
-function decodeEventRecord(kind: EventKind, record: KafkaRecord): LakeRow {
-  const problems: Problem[] = [];
-  const { gatewayId, receivedAt, eventId: eventIdHeader } = readRecordHeaders(record.headers, { require: true, reader: 'this sink' }, problems);
-  const deviceId = record.key === null ? undefined : record.key.toString('utf8');
+function decodeEventRecord(kind: EventKind, record: KafkaRecord, read: RecordParts, parsed?: { value?: unknown }): LakeRow {
+  const problems = read.problems;
+  const { gatewayId, receivedAt, eventId: eventIdHeader } = read.meta;
+  const deviceId = read.deviceId;
   if (deviceId === undefined) problems.push({ path: 'key', rule: 'key', message: 'is missing; the key must be the device id' });
-  if (record.value === null) {
+  if (record.value === null || read.text === undefined) {
     problems.push({ path: '', rule: 'required', message: 'record has no value' });
   } else {
-    const decoded = decodeEvent(record.value, deviceId === undefined ? { kind } : { kind, deviceId });
+    const decoded = decodeEventText(read.text, record.value.length, deviceId === undefined ? { kind } : { kind, deviceId }, parsed);
     if (!decoded.ok) {
       problems.push(...decoded.problems);
     } else if (eventIdHeader !== undefined && decoded.value.eventId !== eventIdHeader) {
@@ -177,10 +242,13 @@ function recordTimestamp(record: KafkaRecord): number | undefined {
 function payloadEventId(value: Buffer | null): string | undefined {
   if (value === null) return undefined;
   try {
-    const parsed: unknown = JSON.parse(value.toString('utf8'));
-    const eventId = typeof parsed === 'object' && parsed !== null ? (parsed as { eventId?: unknown }).eventId : undefined;
-    return typeof eventId === 'string' ? eventId : undefined;
+    return eventIdIn(JSON.parse(value.toString('utf8')));
   } catch {
     return undefined;
   }
+}
+
+function eventIdIn(parsed: unknown): string | undefined {
+  const eventId = typeof parsed === 'object' && parsed !== null ? (parsed as { eventId?: unknown }).eventId : undefined;
+  return typeof eventId === 'string' ? eventId : undefined;
 }

@@ -19,6 +19,9 @@ export type FlushReason = 'rows' | 'bytes' | 'span' | 'age' | 'close' | 'backpre
 
 const REPRODUCIBLE: ReadonlySet<FlushReason> = new Set(['rows', 'bytes', 'span']);
 
+/** How many recently routed files route() checks before a map lookup: a curated, a raw and a dead-letter file. */
+const RECENT_FILES = 4;
+
 /** Rows of one segment for one lake table partition: becomes one file. */
 export interface SegmentFile {
   table: LakeTable;
@@ -29,6 +32,8 @@ export interface SegmentFile {
   rows: CellValue[][];
   rejected: number;
   duplicates: number;
+  /** The segment the file belongs to. */
+  segment: KafkaSegment;
 }
 
 /** A run of consecutive records of one Kafka topic-partition; committed as a whole. */
@@ -66,6 +71,8 @@ export class Segments {
   #ended: KafkaSegment[] = [];
   #bufferedRows = 0;
   #ageTimer: NodeJS.Timeout | undefined;
+  /** Files routed to last, newest first. */
+  #recent: SegmentFile[] = [];
 
   constructor(rules: SegmentRules, onEnd: (reason: FlushReason) => void) {
     this.#rules = rules;
@@ -102,13 +109,24 @@ export class Segments {
 
   /** The file of `segment` that a row of `row.table`/`row.partition` goes to. */
   route(segment: KafkaSegment, row: LakeRow, offset: bigint): SegmentFile {
+    // Consecutive records mostly go to the same files: look the last ones up before building a key.
+    const recent = this.#recent;
+    for (let i = 0; i < recent.length; i++) {
+      const hit = recent[i] as SegmentFile;
+      if (hit.segment === segment && hit.table === row.table && hit.partition.event_hour === row.partition.event_hour && hit.partition.event_date === row.partition.event_date) {
+        hit.lastOffset = offset;
+        return hit;
+      }
+    }
     const key = `${row.table}\u0000${row.partition.event_date}\u0000${row.partition.event_hour}`;
     let file = segment.files.get(key);
     if (file === undefined) {
-      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], rejected: 0, duplicates: 0 };
+      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], rejected: 0, duplicates: 0, segment };
       segment.files.set(key, file);
     }
     file.lastOffset = offset;
+    recent.unshift(file);
+    if (recent.length > RECENT_FILES) recent.pop();
     return file;
   }
 
@@ -127,6 +145,7 @@ export class Segments {
   end(segment: KafkaSegment, reason: FlushReason): void {
     if (this.#open.get(segment.tp) !== segment) return;
     this.#open.delete(segment.tp);
+    this.#forgetRecent((f) => f.segment === segment);
     segment.endedBy = reason;
     this.#ended.push(segment);
     this.#onEnd(reason);
@@ -167,6 +186,7 @@ export class Segments {
     const stale = [...(open === undefined ? [] : [open]), ...this.#ended.filter((s) => s.tp === tp)];
     if (stale.length === 0) return false;
     this.#open.delete(tp);
+    this.#forgetRecent((f) => f.segment.tp === tp);
     this.#ended = this.#ended.filter((s) => s.tp !== tp);
     for (const s of stale) for (const f of s.files.values()) this.#bufferedRows -= f.rows.length;
     return true;
@@ -177,9 +197,15 @@ export class Segments {
     const dropped = this.#bufferedRows;
     this.#open = new Map();
     this.#ended = [];
+    this.#recent = [];
     this.#bufferedRows = 0;
     this.stopTimer();
     return dropped;
+  }
+
+  /** Files of ended or dropped segments leave the route cache, which would otherwise keep their rows alive. */
+  #forgetRecent(match: (file: SegmentFile) => boolean): void {
+    if (this.#recent.some(match)) this.#recent = this.#recent.filter((f) => !match(f));
   }
 
   stopTimer(): void {

@@ -1,0 +1,82 @@
+// The one-pass reader the intake uses must give exactly the rows of the decoder and the raw-row builder
+// (and the raw payload exactly protocol's encodePayload), whatever the record holds.
+import { describe, expect, it } from 'vitest';
+import { encodePayload, eventRow, HEADERS, KAFKA_TOPICS, MAX_PAYLOAD_BYTES, SCHEMA_VERSION } from '@city/protocol';
+import { sampleEvent } from '../../../test/support/lake.ts';
+import { rawKind } from '../lake/index.ts';
+import { createRawRowBuilder, createRecordDecoder, createRecordReader, DEFAULT_TOPICS, type KafkaRecord } from './records.ts';
+
+const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
+const PAYLOAD_COLUMN = 6;
+
+function record(value: Buffer | null, headers: KafkaRecord['headers'], key: Buffer | null = Buffer.from('weather-3')): KafkaRecord {
+  return { key, value, timestamp: String(RECEIVED_AT + 5), offset: '41', headers };
+}
+
+const event = sampleEvent('weather', 3);
+const text = JSON.stringify(event);
+const headers = {
+  [HEADERS.gatewayId]: Buffer.from('gw-1'),
+  [HEADERS.receivedAt]: Buffer.from(String(RECEIVED_AT)),
+  [HEADERS.schemaVersion]: Buffer.from(String(SCHEMA_VERSION)),
+  [HEADERS.eventId]: Buffer.from(event.eventId),
+};
+
+const cases: [string, KafkaRecord][] = [
+  ['a valid event', record(Buffer.from(text), headers)],
+  ['a valid event with a repeated key', record(Buffer.from(text.replace('{', '{"kind":"gps",')), headers)],
+  ['non-ASCII text', record(Buffer.from('{"note":"café ☃ 東京"}'), headers)],
+  ['a literal U+FFFD in the payload', record(Buffer.from(text.replace('}', ',"note":"\uFFFD"}')), headers)],
+  ['a leading byte order mark', record(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), headers)],
+  ['invalid UTF-8 inside a string', record(Buffer.concat([Buffer.from(text.slice(0, 20)), Buffer.from([0xc3, 0x28]), Buffer.from(text.slice(20))]), headers)],
+  ['bytes that are not text', record(Buffer.from([0xff, 0x00, 0xfe]), headers)],
+  ['not JSON', record(Buffer.from('{"eventId": '), headers)],
+  ['JSON that is not this kind', record(Buffer.from(JSON.stringify(sampleEvent('gps', 3))), headers)],
+  ['an eventId header that disagrees', record(Buffer.from(text), { ...headers, [HEADERS.eventId]: Buffer.from('other') })],
+  ['no eventId header', record(Buffer.from(text), { [HEADERS.gatewayId]: headers[HEADERS.gatewayId], [HEADERS.receivedAt]: headers[HEADERS.receivedAt], [HEADERS.schemaVersion]: headers[HEADERS.schemaVersion] })],
+  ['no headers', record(Buffer.from(text), undefined)],
+  ['a repeated header and string header values', record(Buffer.from(text), { ...headers, [HEADERS.gatewayId]: [Buffer.from('gw-0'), 'gw-1'], [HEADERS.receivedAt]: String(RECEIVED_AT) })],
+  ['a bad receive time', record(Buffer.from(text), { ...headers, [HEADERS.receivedAt]: Buffer.from('soon') })],
+  ['no key', record(Buffer.from(text), headers, null)],
+  ['no value', record(null, headers)],
+  ['a payload over the size limit', record(Buffer.from(text.replace('}', `,"pad":"${'x'.repeat(MAX_PAYLOAD_BYTES)}"}`)), headers)],
+];
+
+describe('one-pass record reader', () => {
+  const decode = createRecordDecoder(DEFAULT_TOPICS);
+  const raw = createRawRowBuilder(DEFAULT_TOPICS);
+  const read = createRecordReader(DEFAULT_TOPICS, true);
+  const readCuratedOnly = createRecordReader(DEFAULT_TOPICS, false);
+
+  it.each(cases)('gives the decoder’s and the raw builder’s rows for %s', (_name, rec) => {
+    const expectedRow = decode(KAFKA_TOPICS.weather, rec);
+    const expectedRaw = raw(KAFKA_TOPICS.weather, 2, rec, expectedRow);
+    const out = read(KAFKA_TOPICS.weather, 2, rec);
+    expect(out.row).toEqual(expectedRow);
+    expect(out.raw).toEqual(expectedRaw);
+    expect(rawKind(out.raw?.table ?? '')).toBe('weather');
+    // The raw payload is the strict decode of the bytes (base64 when they are not UTF-8), not the lenient text.
+    const { payload, payloadEncoding } = encodePayload(rec.value ?? Buffer.alloc(0));
+    expect(out.raw?.row.slice(PAYLOAD_COLUMN, PAYLOAD_COLUMN + 2)).toEqual([payload, payloadEncoding]);
+    expect(readCuratedOnly(KAFKA_TOPICS.weather, 2, rec)).toEqual({ row: expectedRow, raw: undefined });
+  });
+
+  it('types a valid event as protocol’s eventRow does', () => {
+    const out = read(KAFKA_TOPICS.weather, 0, cases[0]![1]);
+    expect(out.row.rejected).toBeUndefined();
+    expect(out.row.row).toEqual(eventRow('weather', event, { gatewayId: 'gw-1', receivedAt: RECEIVED_AT }));
+  });
+
+  it('keeps non-UTF-8 payloads as base64 and valid ones as their text', () => {
+    const kinds = cases.map(([, rec]) => read(KAFKA_TOPICS.weather, 0, rec).raw?.row[PAYLOAD_COLUMN + 1]);
+    expect(kinds).toContain('base64');
+    expect(kinds).toContain('utf8');
+    expect(read(KAFKA_TOPICS.weather, 0, cases[0]![1]).raw?.row[PAYLOAD_COLUMN]).toBe(text);
+  });
+
+  it('reads dead-letter and unknown topics as the decoder does, with no raw row', () => {
+    const letter = record(Buffer.from('{}'), headers);
+    expect(read(DEFAULT_TOPICS.deadletter, 0, letter)).toEqual({ row: decode(DEFAULT_TOPICS.deadletter, letter), raw: undefined });
+    expect(read('some.other.topic', 0, letter)).toEqual({ row: decode('some.other.topic', letter), raw: undefined });
+  });
+});
