@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { sleep, waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
+import { waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
 import { DEFAULT_FLEET, SIM_KINDS, type SimKind } from '@city/device-sim';
 import { readBufferFile } from '@city/gateway';
 import { cityErrors } from './errors.ts';
@@ -179,6 +179,8 @@ interface Member {
   gateway?: ChildProcess;
   fleet?: ChildProcess;
   fleetLine?: FleetLine;
+  /** Its stdout closed: every stats line has been read. */
+  fleetRead?: Promise<unknown>;
   health?: { stats: Record<string, unknown>; kafka: string };
   /** Records left in the buffer file once the gateway has exited. */
   leftInBuffer?: number;
@@ -268,6 +270,7 @@ export function createCityGateways(options: CityGatewaysOptions): CityGateways {
     const child = spawn(process.execPath, [FLEET_CHILD, JSON.stringify(fleetOptions)], { detached: true, stdio: ['ignore', 'pipe', err, 'ipc'] });
     closeSync(err);
     m.fleet = child;
+    m.fleetRead = once(child.stdout!, 'close');
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         m.fleetLine = JSON.parse(line) as FleetLine;
@@ -296,7 +299,10 @@ export function createCityGateways(options: CityGatewaysOptions): CityGateways {
     },
     close() {
       closing ??= (async () => {
-        await Promise.all(members.map((m) => stopChild(m.fleet)));
+        await Promise.all(members.map(async (m) => {
+          await stopChild(m.fleet);
+          await m.fleetRead;
+        }));
         // No device is left: these are the gateways' final intake counts.
         clearInterval(poller);
         await pollAll();
@@ -309,8 +315,6 @@ export function createCityGateways(options: CityGatewaysOptions): CityGateways {
           }
         }
         process.off('exit', onExit);
-        // Give readline the fleets' last lines.
-        await sleep(0);
       })();
       return closing;
     },
