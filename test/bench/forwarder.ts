@@ -14,7 +14,9 @@
 // Bytes: the growth of the topics' log segments (Kafka stores a produce request's record batches as
 // received, so this is what crossed the uplink, less the request framing), ÷ events; the reference is
 // the events' own bytes (the JSON payloads).
-//   node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--cpu-prof DIR]
+// The buffer's records are backlog to the forwarder, so they go at its replay pace (20,000 records/s by
+// default: batches are what the token bucket allows, often under 2,000); --unpaced turns the pace off.
+//   node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--unpaced] [--cpu-prof DIR]
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -36,12 +38,13 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     codecs: { type: 'string', default: 'none,gzip,lz4,zstd' },
     'cpu-prof': { type: 'string' },
+    unpaced: { type: 'boolean', default: false },
     'producer-child': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--cpu-prof DIR]\n');
+  process.stdout.write('usage: node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--unpaced] [--cpu-prof DIR]\n');
   process.exit(0);
 }
 
@@ -144,7 +147,7 @@ async function startGatewayOn(buffer: string, brokers: string[], compression: Co
   const httpPort = await freePort();
   const config = join(dir, `gw-${compression}.json`);
   // Retries at most a second apart once the proxy opens; nothing waits on close with Kafka away.
-  writeFileSync(config, JSON.stringify({ topics, auth: { mode: 'none' }, drainOnCloseMs: 0, kafka: { requestTimeoutMs: 5_000 }, forward: { maxBackoffMs: 1_000 } }));
+  writeFileSync(config, JSON.stringify({ topics, auth: { mode: 'none' }, drainOnCloseMs: 0, kafka: { requestTimeoutMs: 5_000 }, forward: { maxBackoffMs: 1_000, ...(values.unpaced ? { replayRecordsPerSec: 0 } : {}) } }));
   const gw = gatewayProcess({
     args: ['--config', config, '--id', 'gw-bench', '--host', '127.0.0.1', '--port', String(port), '--buffer', buffer, '--brokers', brokers.join(','), '--compression', compression, '--health-interval', '0', '--http', `127.0.0.1:${httpPort}`],
     port,
@@ -233,7 +236,7 @@ try {
   writeFileSync(payloadFile, records.map((r) => r.value.toString('utf8')).filter((v) => !v.includes('\n')).join('\n'));
   process.stdout.write(
     `forwarder bench: ${recordCount} records in the buffer (${SIM_KINDS.length} kinds, ${perKind * SIM_KINDS.length} devices, ~1 % dead letters), payload ${payloadPerEvent.toFixed(1)} B/event; ` +
-      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
+      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
       `(shared machine: other work runs meanwhile; compare the same-run ratios, not the absolute figures)\n`,
   );
 
