@@ -17,6 +17,7 @@
 // The buffer's records are backlog to the forwarder, so they go at its replay pace (20,000 records/s by
 // default: batches are what the token bucket allows, often under 2,000); --unpaced turns the pace off.
 //   node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--unpaced] [--cpu-prof DIR]
+//     [--gateway-flags=--max-semi-space-size=16]   (node flags after the service's own, for the forwarding gateway)
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -39,12 +40,13 @@ const { values } = parseArgs({
     codecs: { type: 'string', default: 'none,gzip,lz4,zstd' },
     'cpu-prof': { type: 'string' },
     unpaced: { type: 'boolean', default: false },
+    'gateway-flags': { type: 'string', default: '' },
     'producer-child': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--unpaced] [--cpu-prof DIR]\n');
+  process.stdout.write('usage: node test/bench/forwarder.ts [--records 200000] [--rounds 2] [--codecs none,gzip,lz4,zstd] [--unpaced] [--gateway-flags="NODE FLAGS"] [--cpu-prof DIR]\n');
   process.exit(0);
 }
 
@@ -236,7 +238,7 @@ try {
   writeFileSync(payloadFile, records.map((r) => r.value.toString('utf8')).filter((v) => !v.includes('\n')).join('\n'));
   process.stdout.write(
     `forwarder bench: ${recordCount} records in the buffer (${SIM_KINDS.length} kinds, ${perKind * SIM_KINDS.length} devices, ~1 % dead letters), payload ${payloadPerEvent.toFixed(1)} B/event; ` +
-      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
+      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; gateway node flags --max-semi-space-size=2 ${values['gateway-flags']}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
       `(shared machine: other work runs meanwhile; compare the same-run ratios, not the absolute figures)\n`,
   );
 
@@ -247,7 +249,7 @@ try {
       proxy.setMode('drop');
       const copy = join(dir, `run-${round}-${codec}.db`);
       copyBuffer(source, copy);
-      const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, `${run}-${codec}-${round}`)}`];
+      const prof = [...values['gateway-flags'].split(' ').filter(Boolean), ...(cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, `${run}-${codec}-${round}`)}`])];
       const { gw, httpPort } = await startGatewayOn(copy, brokers, codec, prof);
       gateways.push(gw);
       await sleep(2_000);
