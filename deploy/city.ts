@@ -4,8 +4,9 @@
 import { closeOnSignals, parseCommandLine, runMain, textLog } from '@city/protocol';
 import { createCity } from './city/index.ts';
 import { cityErrors } from './city/errors.ts';
+import type { CityStats } from './city/index.ts';
 
-const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S]
+const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N]
   --dir D           state folder: Kafka data, gateway buffer, lake (default ./.city)
   --port P          gateway MQTT port (default 1884; a free one if taken)
   --dashboard-port P  operations dashboard on 127.0.0.1 (default 8080; a free one if taken)
@@ -14,6 +15,10 @@ const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] 
   --scale K         fleet size multiplier over the default small city of 100 devices (default 1)
   --invalid-rate F  fraction of deliberately invalid publishes, 0 to 0.9 (default 0.01)
   --topic-suffix S  use the topics named <standard>.<S> (a second city on the same Kafka)
+  --gateways N      run N gateways as processes of their own (the gateway CLI; ports P, P+1, …), each with
+                    its share of the devices in a process of its own; figures per gateway every 5 s
+                    (default: one gateway inside the city's process)
+  --devices N       simulated devices in all, spread over the kinds like the default fleet (wins over --scale)
 KAFKA_BROKERS=host:port,… uses that cluster instead of starting a broker.`;
 
 const TICK_MS = 5_000;
@@ -39,6 +44,8 @@ async function main(): Promise<number> {
       scale: { type: 'string' },
       'invalid-rate': { type: 'string' },
       'topic-suffix': { type: 'string' },
+      gateways: { type: 'string' },
+      devices: { type: 'string' },
     },
     { usage: USAGE, usageError: (detail) => cityErrors.create('CITY_USAGE', detail) },
   );
@@ -53,12 +60,16 @@ async function main(): Promise<number> {
     scale: numberFlag('scale', values.scale),
     invalidRate: numberFlag('invalid-rate', values['invalid-rate']),
     topicSuffix: values['topic-suffix'],
+    gateways: numberFlag('gateways', values.gateways),
+    devices: numberFlag('devices', values.devices),
     kafkaLog: textLog('kafka', 'info', process.stdout),
   });
   let ticker: NodeJS.Timeout | undefined;
+  const samples: { at: number; stats: CityStats }[] = [];
   const stopped = closeOnSignals(
     () => {
       clearInterval(ticker);
+      if (city.settings.gateways !== undefined) summary(samples);
       say('\nstopping the city…');
       return city.close();
     },
@@ -77,7 +88,7 @@ async function main(): Promise<number> {
   }
   const lake = city.lakeDir;
   say(`
-The city is running: Kafka ${city.brokers().join(',')}, gateway mqtt://127.0.0.1:${city.gatewayPort()}, lake ${lake}
+The city is running: Kafka ${city.brokers().join(',')}, ${city.gatewayPorts().length > 1 ? `${city.gatewayPorts().length} gateways at mqtt://127.0.0.1:${city.gatewayPorts().join(',')}` : `gateway mqtt://127.0.0.1:${city.gatewayPort()}`}, lake ${lake}
 Watch it live: ${city.dashboardUrl()}
 Try, in another terminal (files appear within ~5 s):
   npm run query -- --lake ${lake}
@@ -88,6 +99,7 @@ Try, in another terminal (files appear within ~5 s):
 Ctrl-C stops everything cleanly.
 `);
   const began = Date.now();
+  samples.push({ at: performance.now(), stats: city.stats() });
   ticker = setInterval(() => {
     const s = city.stats();
     say(
@@ -95,10 +107,55 @@ Ctrl-C stops everything cleanly.
         `  gateway accepted ${s.accepted} dead-lettered ${s.deadLettered} buffered ${s.buffered} forwarded ${s.forwarded}` +
         `  lake rows ${s.lakeRows} in ${s.lakeFiles} files (+${s.liveRows} KPI/alert rows)  warehouse rows ${s.warehouseRows} (processed ${s.warehouseProcessedRows})`,
     );
+    const previous = samples.at(-1)!;
+    samples.push({ at: performance.now(), stats: s });
+    if (s.gateways !== undefined) for (const l of rateLines(previous, samples.at(-1)!)) say(l);
   }, TICK_MS);
   const code = await stopped;
+  const end = city.stats().gateways;
+  if (end !== undefined) say(`left in the gateway buffers after closing: ${end.map((g) => `${g.id} ${g.buffered}`).join(', ')}`);
   if (code === 0) say(`stopped. The lake stays in ${lake}; query it with: npm run query -- --lake ${lake}`);
   return code;
+}
+
+type Sample = { at: number; stats: CityStats };
+const perS = (n: number, ms: number) => (ms > 0 ? (n * 1000) / ms : 0);
+const pct = (cpuS: number, ms: number) => (ms > 0 ? (cpuS * 100_000) / ms : NaN);
+const r0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toString() : '?');
+
+/** Rates between two samples: the city's flow, then per gateway (its process and its devices' process). */
+function rateLines(a: Sample, b: Sample): string[] {
+  const ms = b.at - a.at;
+  const x = a.stats;
+  const y = b.stats;
+  const acked = (s: CityStats) => s.accepted + s.deadLettered;
+  const lines = [
+    `    flow: acknowledged ${r0(perS(acked(y) - acked(x), ms))}/s  forwarded ${r0(perS(y.forwarded - x.forwarded, ms))}/s  lake ${r0(perS(y.lakeRows - x.lakeRows, ms))} rows/s` +
+      `  not yet in the lake ${y.forwarded - y.lakeRows}  city process CPU ${r0(pct(y.process.cpuSeconds - x.process.cpuSeconds, ms))}% RSS ${r0(y.process.rssMb)} MB`,
+  ];
+  for (const g of y.gateways ?? []) {
+    const h = x.gateways?.find((p) => p.id === g.id);
+    if (h === undefined) continue;
+    lines.push(
+      `    ${g.id} :${g.port}  devices ${g.connected}/${g.devices}  acknowledged ${r0(perS(g.accepted + g.deadLettered - h.accepted - h.deadLettered, ms))}/s  forwarded ${r0(perS(g.forwarded - h.forwarded, ms))}/s` +
+        `  buffered ${g.buffered} (oldest ${(g.oldestUnsentAgeMs / 1000).toFixed(1)} s)  Kafka ${g.kafka}` +
+        `  gateway CPU ${r0(pct(g.gateway.cpuSeconds - h.gateway.cpuSeconds, ms))}% RSS ${r0(g.gateway.rssMb)} MB  devices CPU ${r0(pct(g.fleet.cpuSeconds - h.fleet.cpuSeconds, ms))}% RSS ${r0(g.fleet.rssMb)} MB`,
+    );
+  }
+  return lines;
+}
+
+/** What the city sustained from the first to the last sample, per gateway and in all (CPU in % of one core). */
+function summary(all: readonly Sample[]): void {
+  const first = all[0];
+  const last = all.at(-1);
+  if (first === undefined || last === undefined || last === first) return;
+  const ms = last.at - first.at;
+  const max = (f: (s: CityStats) => number) => Math.max(...all.map((s) => f(s.stats)));
+  say(`\nsummary over ${(ms / 1000).toFixed(0)} s (the machine is shared: other work runs meanwhile):`);
+  for (const l of rateLines(first, last)) say(l.replace(/ RSS \d+ MB/g, ''));
+  say(`    RSS max: city process ${r0(max((s) => s.process.rssMb))} MB; ` + (last.stats.gateways ?? []).map((g) => `${g.id} ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.gateway.rssMb ?? 0))} MB (its devices ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.fleet.rssMb ?? 0))} MB)`).join(', '));
+  say(`    lag max: not yet in the lake ${max((s) => s.forwarded - s.lakeRows)} records; buffered at a gateway ${max((s) => s.buffered)} records, oldest unsent ${(max((s) => Math.max(0, ...(s.gateways ?? []).map((g) => g.oldestUnsentAgeMs))) / 1000).toFixed(1)} s`);
 }
 
 const code = await runMain('city', main, USAGE);

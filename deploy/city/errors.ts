@@ -11,4 +11,5 @@ export const cityErrors = defineErrors('CITY', {
     canRetry: false,
     action: 'the parts still running were forced; nothing acknowledged is lost (the gateway buffer and Kafka keep it for the next run in the same --dir)',
   },
+  CITY_GATEWAY_FAILED: { message: 'a gateway process of the city, or its devices, failed', canRetry: false, action: 'read the log the message names (in <dir>/logs)' },
 });

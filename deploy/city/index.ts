@@ -12,8 +12,10 @@ import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
 import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
+import { createCityGateways, spreadOverKinds, type CityGatewayFigures, type CityGateways } from './gateways.ts';
 
 export { cityErrors };
+export { spreadOverKinds, splitEvenly, type CityGatewayFigures, type ProcessFigures } from './gateways.ts';
 
 const CitySchema = Type.Object(
   {
@@ -34,6 +36,10 @@ const CitySchema = Type.Object(
     topicSuffix: Type.Optional(Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' })),
     /** Loads the lake into the PGlite warehouse in <dir>/warehouse this often; 0 turns it off. */
     warehouseEveryMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
+    /** Gateways as processes of their own (the gateway CLI), each with its share of the devices in a process of its own; absent: one gateway inside the city's process. */
+    gateways: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** Simulated devices in all, spread over the kinds like the default fleet; wins over scale. */
+    devices: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   },
   { additionalProperties: false },
 );
@@ -76,6 +82,10 @@ export interface CityStats {
   /** Processed partitions (re)placed in the warehouse since start, and their rows. */
   warehouseProcessedPartitions: number;
   warehouseProcessedRows: number;
+  /** With gateways as processes: each one's figures, its devices' process beside it. */
+  gateways?: CityGatewayFigures[];
+  /** The city's own process (Kafka client side, sink, live, dashboard, warehouse loader): CPU time since start and RSS. */
+  process: { cpuSeconds: number; rssMb: number };
 }
 
 export interface City {
@@ -89,8 +99,10 @@ export interface City {
   close(): Promise<void>;
   /** Kafka bootstrap addresses (after start). */
   brokers(): string[];
-  /** The gateway's MQTT port (after start). */
+  /** The gateway's MQTT port (after start); the first one's with several gateways. */
   gatewayPort(): number;
+  /** Every gateway's MQTT port (after start). */
+  gatewayPorts(): number[];
   /** The operations dashboard's address (after start). */
   dashboardUrl(): string;
   stats(): CityStats;
@@ -126,6 +138,7 @@ export function createCity(options: CityOptions = {}): City {
   let dashboard: Dashboard | undefined;
   let fleet: Fleet | undefined;
   let warehouse: CityWarehouse | undefined;
+  let gatewayGroup: CityGateways | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw cityErrors.create('CITY_CLOSED', `${what}: the city is not started`);
     return part;
@@ -173,6 +186,25 @@ export function createCity(options: CityOptions = {}): City {
         life.defer('dashboard', () => screen.close());
         await screen.start();
 
+        if (settings.gateways !== undefined) {
+          const group = createCityGateways({
+            count: settings.gateways,
+            devices: settings.devices ?? Object.values(DEFAULT_FLEET).reduce((n, k) => n + Math.max(1, Math.round(k * settings.scale)), 0),
+            dir,
+            brokers: cluster.brokers,
+            topics,
+            firstPort: settings.port,
+            seed: settings.seed,
+            rate: settings.rate,
+            invalidRate: settings.invalidRate,
+            log,
+          });
+          gatewayGroup = group;
+          life.defer('gateways', () => group.close());
+          await group.start();
+          return;
+        }
+
         const port = settings.port !== 0 && (await portIsFree(settings.port)) ? settings.port : 0;
         const edge = createGateway(
           { gatewayId: 'gw-local-01', mqtt: { host: '127.0.0.1', port }, buffer: { path: join(dir, 'gateway-buffer.db') }, kafka: { brokers: cluster.brokers }, topics, healthIntervalMs: 10_000 },
@@ -182,7 +214,8 @@ export function createCity(options: CityOptions = {}): City {
         life.defer('gateway', () => edge.close());
         await edge.start();
 
-        const devices = Object.fromEntries(Object.entries(DEFAULT_FLEET).map(([kind, n]) => [kind, Math.max(1, Math.round(n * settings.scale))]));
+        const devices =
+          settings.devices !== undefined ? spreadOverKinds(settings.devices) : Object.fromEntries(Object.entries(DEFAULT_FLEET).map(([kind, n]) => [kind, Math.max(1, Math.round(n * settings.scale))]));
         const sim = createFleet({ url: `mqtt://127.0.0.1:${edge.port()}`, seed: settings.seed, ratePerDevice: settings.rate, devices, invalid: { rate: settings.invalidRate } });
         fleet = sim;
         life.defer('fleet', () => sim.stop());
@@ -190,15 +223,41 @@ export function createCity(options: CityOptions = {}): City {
       }),
     close: () => life.close(),
     brokers: () => started(kafka, 'brokers()').brokers,
-    gatewayPort: () => started(gateway, 'gatewayPort()').port(),
+    gatewayPort: () => (gatewayGroup !== undefined ? gatewayGroup.figures()[0]!.port : started(gateway, 'gatewayPort()').port()),
+    gatewayPorts: () => (gatewayGroup !== undefined ? gatewayGroup.figures().map((g) => g.port) : [started(gateway, 'gatewayPorts()').port()]),
     dashboardUrl: () => started(dashboard, 'dashboardUrl()').url(),
     stats() {
-      const f = started(fleet, 'stats()').stats();
-      const g = started(gateway, 'stats()').stats();
       const s = started(sink, 'stats()').stats();
       const liveRows = (s.rows.alerts ?? 0) + (s.rows.kpi_windows ?? 0);
       const lakeRows = Object.entries(s.rows).reduce((n, [table, rows]) => (table.startsWith('raw_') ? n : n + (rows ?? 0)), 0) - liveRows;
+      const cpu = process.cpuUsage();
+      const own = { cpuSeconds: (cpu.user + cpu.system) / 1e6, rssMb: process.memoryUsage.rss() / 2 ** 20 };
+      if (gatewayGroup !== undefined) {
+        const gateways = gatewayGroup.figures();
+        const sum = (key: 'devices' | 'connected' | 'published' | 'accepted' | 'deadLettered' | 'buffered' | 'forwarded') => gateways.reduce((n, x) => n + x[key], 0);
+        return {
+          devices: sum('devices'),
+          connected: sum('connected'),
+          published: sum('published'),
+          accepted: sum('accepted'),
+          deadLettered: sum('deadLettered'),
+          buffered: sum('buffered'),
+          forwarded: sum('forwarded'),
+          lakeRows,
+          lakeFiles: s.files,
+          liveRows,
+          warehouseObjects: warehouse?.stats().objects ?? 0,
+          warehouseRows: warehouse?.stats().rows ?? 0,
+          warehouseProcessedPartitions: warehouse?.stats().processedPartitions ?? 0,
+          warehouseProcessedRows: warehouse?.stats().processedRows ?? 0,
+          gateways,
+          process: own,
+        };
+      }
+      const f = started(fleet, 'stats()').stats();
+      const g = started(gateway, 'stats()').stats();
       return {
+        process: own,
         devices: f.devices,
         connected: f.connected,
         published: f.published + f.invalidPublished,

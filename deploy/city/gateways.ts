@@ -1,0 +1,346 @@
+// A city of several gateways on one machine: each gateway a process of its own, run by the gateway's
+// CLI (`gateway start`) with its own id, MQTT port, status listener and SQLite buffer, and each with its
+// share of the simulated devices in a process of its own (fleet-child.ts), so the load spreads over the
+// machine's cores as it would over a neighbourhood's boards. Figures per gateway come from its /healthz
+// and, per process, from /proc (CPU time, RSS).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
+import { DEFAULT_FLEET, SIM_KINDS, type SimKind } from '@city/device-sim';
+import { readBufferFile } from '@city/gateway';
+import { cityErrors } from './errors.ts';
+
+/** The gateway's CLI entry, found through the package so it is the installed gateway that runs. */
+const GATEWAY_CLI = fileURLToPath(new URL('cli.ts', import.meta.resolve('@city/gateway')));
+const FLEET_CHILD = join(import.meta.dirname, 'fleet-child.ts');
+/** As `npm run gateway` and the service unit start it. */
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=2'];
+const POLL_EVERY_MS = 1_000;
+const STOP_DEADLINE_MS = 45_000;
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+export interface ProcessFigures {
+  pid: number;
+  /** CPU time (user + system) since the process started; NaN where /proc cannot be read. */
+  cpuSeconds: number;
+  rssMb: number;
+  running: boolean;
+}
+
+export interface CityGatewayFigures {
+  id: string;
+  port: number;
+  /** The gateway's status listener (/healthz, /metrics). */
+  statusUrl: string;
+  devices: number;
+  connected: number;
+  /** Publishes of this gateway's devices, valid and invalid, and those of them acknowledged. */
+  published: number;
+  acknowledged: number;
+  accepted: number;
+  deadLettered: number;
+  buffered: number;
+  forwarded: number;
+  oldestUnsentAgeMs: number;
+  kafka: string;
+  gateway: ProcessFigures;
+  fleet: ProcessFigures;
+}
+
+export interface CityGatewaysOptions {
+  count: number;
+  /** Total devices, split evenly over the gateways, each share spread over the kinds like the default fleet. */
+  devices: number;
+  dir: string;
+  brokers: readonly string[];
+  /** Topics of the city when not the standard ones. */
+  topics?: KafkaTopicSet;
+  /** First gateway's MQTT port, the next ones counting up (a free one where taken; 0: always free ones). */
+  firstPort: number;
+  seed: number;
+  rate: number;
+  invalidRate: number;
+  log: Log;
+}
+
+export interface CityGateways {
+  /** Starts the gateways, then their devices' processes (which go on connecting); a part that fails stops what started. */
+  start(): Promise<void>;
+  /** Devices stop first (PUBACKs awaited), then each gateway closes in order (it forwards what it holds). */
+  close(): Promise<void>;
+  figures(): CityGatewayFigures[];
+}
+
+/** `total` devices over the kinds in the default fleet's proportions (largest remainders), at least one each when possible. */
+export function spreadOverKinds(total: number): Record<SimKind, number> {
+  const out = Object.fromEntries(SIM_KINDS.map((k) => [k, 0])) as Record<SimKind, number>;
+  let left = total;
+  if (total >= SIM_KINDS.length) {
+    for (const k of SIM_KINDS) out[k] = 1;
+    left -= SIM_KINDS.length;
+  }
+  const weight = SIM_KINDS.reduce((n, k) => n + DEFAULT_FLEET[k], 0);
+  const shares = SIM_KINDS.map((k) => ({ k, exact: (left * DEFAULT_FLEET[k]) / weight }));
+  let given = 0;
+  for (const s of shares) {
+    out[s.k] += Math.floor(s.exact);
+    given += Math.floor(s.exact);
+  }
+  shares.sort((a, b) => b.exact - Math.floor(b.exact) - (a.exact - Math.floor(a.exact)));
+  for (let i = 0; i < left - given; i++) out[shares[i]!.k]++;
+  return out;
+}
+
+/** `total` split over `parts` as evenly as whole numbers allow, the first ones taking the remainder. */
+export function splitEvenly(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+function procFigures(child: ChildProcess | undefined): ProcessFigures {
+  const pid = child?.pid ?? 0;
+  const running = child !== undefined && child.exitCode === null && child.signalCode === null;
+  if (!running) return { pid, cpuSeconds: NaN, rssMb: 0, running };
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // utime and stime: fields 14 and 15, i.e. 12th and 13th after the command name.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    return { pid, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S, rssMb: rssKb / 1024, running };
+  } catch {
+    return { pid, cpuSeconds: NaN, rssMb: NaN, running };
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+  });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', () => done(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => done(true)));
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+const exitedOf = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+/** SIGTERM, then SIGKILL after the deadline; resolves once the process is gone. */
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || exitedOf(child)) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+interface FleetLine {
+  final: boolean;
+  devices: number;
+  connected: number;
+  published: number;
+  acknowledged: number;
+  invalidPublished: number;
+  invalidAcknowledged: number;
+  errors: number;
+  lastError?: string;
+}
+
+interface Member {
+  id: string;
+  port: number;
+  httpPort: number;
+  devices: Record<SimKind, number>;
+  deviceCount: number;
+  gateway?: ChildProcess;
+  fleet?: ChildProcess;
+  fleetLine?: FleetLine;
+  /** Its stdout closed: every stats line has been read. */
+  fleetRead?: Promise<unknown>;
+  health?: { stats: Record<string, unknown>; kafka: string };
+  /** Records left in the buffer file once the gateway has exited. */
+  leftInBuffer?: number;
+}
+
+export function createCityGateways(options: CityGatewaysOptions): CityGateways {
+  const { log } = options;
+  const logDir = join(options.dir, 'logs');
+  const shares = splitEvenly(options.devices, options.count);
+  const members: Member[] = shares.map((n, i) => ({
+    id: `gw-city-${String(i + 1).padStart(2, '0')}`,
+    port: 0,
+    httpPort: 0,
+    devices: spreadOverKinds(n),
+    deviceCount: n,
+  }));
+  const bufferOf = (m: Member) => join(options.dir, `${m.id}-buffer.db`);
+  let poller: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  // A city that exits without close() (an uncaught error) still asks its gateways to close in order.
+  const onExit = () => {
+    for (const m of members) for (const c of [m.fleet, m.gateway]) if (c !== undefined && !exitedOf(c)) c.kill('SIGTERM');
+  };
+
+  const poll = async (m: Member) => {
+    if (m.gateway === undefined || exitedOf(m.gateway)) return;
+    try {
+      const res = await fetch(`http://127.0.0.1:${m.httpPort}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      const body = (await res.json()) as { stats: Record<string, unknown>; kafka: string };
+      m.health = { stats: body.stats, kafka: body.kafka };
+    } catch {
+      // A busy gateway answers late: the last figures stand until the next poll.
+    }
+  };
+  const pollAll = () => Promise.all(members.map(poll));
+
+  const startGateway = async (m: Member, i: number) => {
+    const wanted = options.firstPort === 0 ? 0 : options.firstPort + i;
+    m.port = wanted !== 0 && (await portIsFree(wanted)) ? wanted : await freePort();
+    m.httpPort = await freePort();
+    const config = join(options.dir, `${m.id}.json`);
+    // What the in-process city gateway has beyond the CLI's defaults: the city's topics, health every 10 s,
+    // any client (the simulators carry no credentials).
+    writeFileSync(config, `${JSON.stringify({ ...(options.topics === undefined ? {} : { topics: options.topics }), healthIntervalMs: 10_000 }, null, 2)}\n`);
+    const out = openSync(join(logDir, `${m.id}.log`), 'a');
+    const args = [
+      ...GATEWAY_NODE_FLAGS,
+      GATEWAY_CLI,
+      'start',
+      '--config', config,
+      '--id', m.id,
+      '--host', '127.0.0.1',
+      '--port', String(m.port),
+      '--buffer', bufferOf(m),
+      '--brokers', options.brokers.join(','),
+      '--auth', 'none',
+      '--http', `127.0.0.1:${m.httpPort}`,
+    ];
+    // Its own process group: a Ctrl-C in the terminal reaches only the city, which closes the parts in order.
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    m.gateway = child;
+    child.once('exit', (code, signal) => {
+      if (closing === undefined) log('error', 'a city gateway exited', { gatewayId: m.id, code, signal, log: join(logDir, `${m.id}.log`) });
+    });
+    await waitFor(
+      async () => {
+        if (exitedOf(child)) throw cityErrors.create('CITY_GATEWAY_FAILED', `${m.id} exited with ${child.exitCode ?? child.signalCode} before listening; see ${join(logDir, `${m.id}.log`)}`);
+        return accepts(m.port);
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: `${m.id} listening on ${m.port}` },
+    );
+  };
+
+  const startFleet = async (m: Member, i: number) => {
+    const fleetOptions = {
+      url: `mqtt://127.0.0.1:${m.port}`,
+      seed: options.seed + i,
+      ratePerDevice: options.rate,
+      devices: m.devices,
+      invalid: { rate: options.invalidRate },
+      // Device ids unique across the city: sim1-vehicle-0 on the first gateway, sim2-vehicle-0 on the second.
+      deviceIdPrefix: `sim${i + 1}`,
+      connectTimeoutMs: 120_000,
+    };
+    const err = openSync(join(logDir, `${m.id}-devices.log`), 'a');
+    const child = spawn(process.execPath, [FLEET_CHILD, JSON.stringify(fleetOptions)], { detached: true, stdio: ['ignore', 'pipe', err, 'ipc'] });
+    closeSync(err);
+    m.fleet = child;
+    m.fleetRead = once(child.stdout!, 'close');
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        m.fleetLine = JSON.parse(line) as FleetLine;
+      } catch {
+        // Not a stats line.
+      }
+    });
+    await waitFor(
+      () => {
+        if (exitedOf(child)) throw cityErrors.create('CITY_GATEWAY_FAILED', `the devices of ${m.id} exited with ${child.exitCode ?? child.signalCode}; see ${join(logDir, `${m.id}-devices.log`)}`);
+        // Up and connecting: thousands of devices take a while, and the counts show them arrive.
+        return m.fleetLine !== undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: `the devices of ${m.id} starting` },
+    );
+  };
+
+  return {
+    async start() {
+      mkdirSync(logDir, { recursive: true });
+      process.on('exit', onExit);
+      await Promise.all(members.map(startGateway));
+      await pollAll();
+      poller = setInterval(() => void pollAll(), POLL_EVERY_MS);
+      poller.unref();
+      await Promise.all(members.map(startFleet));
+    },
+    close() {
+      closing ??= (async () => {
+        await Promise.all(members.map(async (m) => {
+          await stopChild(m.fleet);
+          await m.fleetRead;
+        }));
+        // No device is left: these are the gateways' final intake counts.
+        clearInterval(poller);
+        await pollAll();
+        await Promise.all(members.map((m) => stopChild(m.gateway)));
+        for (const m of members) {
+          try {
+            m.leftInBuffer = readBufferFile(bufferOf(m)).length;
+          } catch (err) {
+            log('warn', 'could not read a city gateway buffer after it closed', { gatewayId: m.id, error: (err as Error).message });
+          }
+        }
+        process.off('exit', onExit);
+      })();
+      return closing;
+    },
+    figures: () =>
+      members.map((m) => {
+        const s = m.health?.stats ?? {};
+        const n = (key: string) => (typeof s[key] === 'number' ? s[key] : 0);
+        const f = m.fleetLine;
+        return {
+          id: m.id,
+          port: m.port,
+          statusUrl: `http://127.0.0.1:${m.httpPort}`,
+          devices: m.deviceCount,
+          connected: f?.connected ?? 0,
+          published: (f?.published ?? 0) + (f?.invalidPublished ?? 0),
+          acknowledged: (f?.acknowledged ?? 0) + (f?.invalidAcknowledged ?? 0),
+          accepted: n('accepted'),
+          deadLettered: n('deadLettered'),
+          buffered: m.leftInBuffer ?? n('bufferDepth'),
+          forwarded: n('forwarded'),
+          oldestUnsentAgeMs: n('oldestUnsentAgeMs'),
+          kafka: m.health?.kafka ?? 'unknown',
+          gateway: procFigures(m.gateway),
+          fleet: procFigures(m.fleet),
+        };
+      }),
+  };
+}
