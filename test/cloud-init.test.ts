@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadGatewayConfig, loadUplinkSecurity } from '@city/gateway';
+import { loadGatewayConfig, loadUplinkSecurity, openRegistry, runDevicesCommand } from '@city/gateway';
 import { USER_DATA, unpackUserData, userDataFiles } from './support/cloud-init.ts';
 import { tempDir } from './support/teardown.ts';
 
@@ -15,9 +15,11 @@ describe('cloud-init example', () => {
       '/etc/city-gateway/gateway.json',
       '/etc/city-gateway/kafka/ca.pem',
       '/etc/city-gateway/kafka/sasl-password',
+      '/run/city-gateway-first-devices/bus-17',
+      '/run/city-gateway-first-devices/air-harbour-3',
       '/etc/city-gateway/environment',
     ]);
-    expect(files.every((f) => f.permissions === '0640')).toBe(true);
+    expect(files.map((f) => f.permissions)).toEqual(['0640', '0640', '0640', '0600', '0600', '0640']);
     // Time sync by the service whose flag the gateway reads.
     expect(readFileSync(USER_DATA, 'utf8')).toMatch(/^ {2}ntp_client: systemd-timesyncd$/m);
   });
@@ -47,5 +49,27 @@ describe('cloud-init example', () => {
     const config = loadGatewayConfig({ file: at.get('/etc/city-gateway/gateway.json')!, env: {} });
     const gone = { ...config, kafka: { ...config.kafka, security: { ...config.kafka.security, sasl: { ...config.kafka.security!.sasl!, passwordFile: join(root, 'nope') } } } };
     expect(() => loadUplinkSecurity(gone)).toThrow(`cannot read the SASL password ${join(root, 'nope')}: ENOENT`);
+  });
+
+  it('registers the first devices with secrets read from files, none on a command line', async () => {
+    const root = tempDir('cloud-init-');
+    const at = unpackUserData(root);
+    const runcmd = readFileSync(USER_DATA, 'utf8').split('\n').filter((l) => /^ {2}- \[gateway, devices, add,/.test(l));
+    expect(runcmd).toHaveLength(2);
+    expect(readFileSync(USER_DATA, 'utf8')).not.toMatch(/--secret,/);
+    const registry = join(root, 'devices.db');
+    const io = { out: () => undefined, err: (t: string) => expect.fail(t) };
+    for (const line of runcmd) {
+      const words = line.replace(/^ {2}- \[/, '').replace(/\]$/, '').split(', ').slice(1);
+      const file = words[words.indexOf('--secret-file') + 1]!;
+      expect(runDevicesCommand([...words.slice(1).map((w) => (w === file ? at.get(file)! : w)), '--registry', registry], io)).toBe(0);
+    }
+    const devices = openRegistry(registry);
+    try {
+      expect(await devices.verify('bus-17', 'replace-with-bus-17-secret')).toEqual({ ok: true });
+      expect(await devices.verify('air-harbour-3', 'replace-with-air-harbour-3-secret')).toEqual({ ok: true });
+    } finally {
+      devices.close();
+    }
   });
 });

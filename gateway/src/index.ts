@@ -32,4 +32,5 @@ export {
   type SystemSample,
 } from './health/index.ts';
 export { CLI_DEFAULTS, loadGatewayConfig, readConfigFile, statusUrlFromConfig, type ConfigSources } from './cli/config.ts';
+export { runDevicesCommand } from './cli/devices.ts';
 export { loadUplinkSecurity } from './options.ts';

@@ -40,6 +40,26 @@ describe('gateway devices CLI', () => {
     expect(await registry.verify('phone-7', secret!)).toEqual({ ok: true });
   });
 
+  it('reads a secret from --secret-file (last line break dropped), and names a file it cannot read', async () => {
+    const dir = tempDir('gw-secret-');
+    const path = join(dir, 'devices.db');
+    const file = join(dir, 'bus-17.secret');
+    writeFileSync(file, 'from-a-file-0123456789\n', { mode: 0o600 });
+    const added = captured();
+    expect(runDevicesCommand(['add', 'bus-17', '--secret-file', file, '--registry', path], added.cli)).toBe(0);
+    expect(added.io.stdout).toBe('added bus-17\n');
+    const registry = openRegistry(path);
+    onTeardown(() => registry.close());
+    expect(await registry.verify('bus-17', 'from-a-file-0123456789')).toEqual({ ok: true });
+
+    const missing = captured();
+    expect(runDevicesCommand(['add', 'bus-18', '--secret-file', join(dir, 'nope'), '--registry', path], missing.cli)).toBe(2);
+    expect(missing.io.stderr).toContain(`--secret-file ${join(dir, 'nope')}: ENOENT`);
+    const both = captured();
+    expect(runDevicesCommand(['add', 'bus-18', '--secret-file', file, '--secret', 'x'.repeat(20), '--registry', path], both.cli)).toBe(2);
+    expect(both.io.stderr).toContain('not both');
+  });
+
   it('reports usage errors and failures with an exit code', () => {
     const path = registryPath();
     const unknown = captured();

@@ -1,5 +1,6 @@
 // `gateway devices add|list|revoke`: manages the device registry file a running gateway reads.
 // A revocation made here reaches a running gateway within auth.recheckMs and drops the live connection.
+import { readFileSync } from 'node:fs';
 import { describeFailure, isHelpWord, parseCommandLine } from '@city/protocol';
 import { SECURE_AUTH, openRegistry, type DeviceRegistry } from '../broker/index.ts';
 import { gatewayErrors } from '../errors.ts';
@@ -9,7 +10,8 @@ const WHERE = `  --registry FILE         registry file (default: auth.registryPa
   --config FILE           the gateway's JSON options file`;
 
 export const DEVICES_USAGE = `usage: gateway devices <command> [options]
-  add <id> [--secret S]   register a device (or re-enable a revoked one); without --secret a secret
+  add <id> [--secret-file F | --secret S]
+                          register a device (or re-enable a revoked one); without a secret one
                           is generated and printed once: it is stored only as a hash
   list [--json]           devices with their state
   revoke <id>             refuse the device from now on; its live connection is dropped
@@ -30,7 +32,7 @@ type Flags = Readonly<Record<string, string | boolean | undefined>>;
 
 interface Subcommand {
   usage: string;
-  options: { secret?: { type: 'string' }; json?: { type: 'boolean' } };
+  options: { secret?: { type: 'string' }; 'secret-file'?: { type: 'string' }; json?: { type: 'boolean' } };
   /** Whether it names one device. */
   takesId: boolean;
   run(registry: DeviceRegistry, deviceId: string | undefined, values: Flags, io: CliIo): number;
@@ -38,15 +40,17 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   add: {
-    usage: `usage: gateway devices add <id> [--secret S] [--registry FILE | --config FILE]
+    usage: `usage: gateway devices add <id> [--secret-file F | --secret S] [--registry FILE | --config FILE]
   registers a device (or re-enables a revoked one with a new secret)
-  --secret S              the device's secret (16 or more characters); without it one is generated
-                          and printed once: only its hash is stored
+  --secret-file F         read the device's secret (16 or more characters) from file F, its last line
+                          break dropped: the secret stays off the command line and out of ps
+  --secret S              the secret itself (seen by ps and shell history: prefer --secret-file)
+                          without either, one is generated and printed once: only its hash is stored
 ${WHERE}`,
-    options: { secret: { type: 'string' } },
+    options: { secret: { type: 'string' }, 'secret-file': { type: 'string' } },
     takesId: true,
     run(registry, deviceId, values, io) {
-      const given = typeof values.secret === 'string' ? values.secret : undefined;
+      const given = secretOf(values);
       const secret = registry.add(deviceId!, given);
       io.out(given === undefined ? `added ${deviceId}\nsecret: ${secret}\n(shown once; only its hash is stored)\n` : `added ${deviceId}\n`);
       return 0;
@@ -91,7 +95,21 @@ ${WHERE}`,
 };
 
 /** Flags that take a value, so the word after them is not taken for the command. */
-const VALUED = new Set(['--registry', '--config', '--secret']);
+const VALUED = new Set(['--registry', '--config', '--secret', '--secret-file']);
+
+/** The secret given with --secret or read from --secret-file (one of them), or undefined. */
+function secretOf(values: Flags): string | undefined {
+  const file = values['secret-file'];
+  if (typeof file !== 'string') return typeof values.secret === 'string' ? values.secret : undefined;
+  if (typeof values.secret === 'string') throw usageError('give --secret or --secret-file, not both');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usageError(`--secret-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return text.replace(/\r?\n$/, '');
+}
 
 /** Index of the subcommand word in argv, or -1. */
 function commandIndex(argv: readonly string[]): number {
