@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic, topicSpecs, type KafkaTopicSet } from '@city/protocol';
 import { PACKAGE_NAME, bootRootfs, buildPackage, ensureRootfs, extractRootfs, type BootedRootfs, type BuiltPackage, type RootfsArch } from '@city/deploy/gateway-package';
 import { ensureTopics } from './support/kafka.ts';
-import { freePort } from './support/net.ts';
+import { freePortOutsideEphemeral } from './support/net.ts';
 import { onTeardown } from './support/teardown.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -48,7 +48,7 @@ async function boot(arch: RootfsArch, config: (ports: { mqtt: number; http: numb
   await extractRootfs(await ensureRootfs(arch), dir);
   onTeardown(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(work, 'debs'), join(dir, 'root', 'debs'), { recursive: true });
-  const ports = { mqtt: await freePort(), http: await freePort() };
+  const ports = { mqtt: await freePortOutsideEphemeral(), http: await freePortOutsideEphemeral() };
   // Written before the install, as first boot does (cloud-init's write_files, then dpkg --force-confold).
   mkdirSync(join(dir, 'etc', PACKAGE_NAME), { recursive: true });
   writeConfig(dir, config(ports));
@@ -79,8 +79,14 @@ function gatewayConfig(arch: string, ports: { mqtt: number; http: number }, topi
 /** Installs a package and waits for the unit to be active; returns ms from dpkg's start to active. */
 async function install(rootfs: BootedRootfs, deb: BuiltPackage, timeoutMs: number): Promise<number> {
   const started = Date.now();
-  await rootfs.sh(`dpkg --force-confold -i /root/debs/${deb.path.split('/').pop()}`, { timeoutMs });
-  await waitActive(rootfs, timeoutMs);
+  try {
+    await rootfs.sh(`dpkg --force-confold -i /root/debs/${deb.path.split('/').pop()}`, { timeoutMs });
+    await waitActive(rootfs, timeoutMs);
+  } catch (err) {
+    // The service's own words on why it did not start.
+    const journal = await rootfs.sh(`journalctl -u ${PACKAGE_NAME} --no-pager -n 40 || true`).catch((e: unknown) => String(e));
+    throw new Error(`${(err as Error).message}\n--- journal of ${PACKAGE_NAME} ---\n${journal}`, { cause: err });
+  }
   expect((await rootfs.sh(`dpkg-query -W -f='\${Version}' ${PACKAGE_NAME}`)).trim()).toBe(deb.version);
   return Date.now() - started;
 }

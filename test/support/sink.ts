@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin, type Message, type Producer } from 'kafkajs';
 import { kafkaTopicSet, recordHeaders, topicSpecs, withTimeout, type EventKind, type KafkaTopicSet } from '@city/protocol';
-import { silentLog } from '@city/protocol';
+import { silentLog, sleep } from '@city/protocol';
 import { createSink, type Sink, type SinkOptions } from '@city/cloud';
 import { ensureTopics } from './kafka.ts';
 import { sampleEvent } from './lake.ts';
@@ -75,7 +75,7 @@ export async function connectTestKafka(brokers: string[], clientId: string): Pro
       for (const p of t.partitions) committed[`${t.topic}/${p.partition}`] = p.offset;
     }
     for (const topic of names(topics)) {
-      for (const p of await admin.fetchTopicOffsets(topic)) end[`${topic}/${p.partition}`] = p.high === '0' ? '-1' : p.high;
+      for (const p of await retriable(() => admin.fetchTopicOffsets(topic))) end[`${topic}/${p.partition}`] = p.high === '0' ? '-1' : p.high;
     }
     return { committed, end };
   };
@@ -94,4 +94,16 @@ export async function connectTestKafka(brokers: string[], clientId: string): Pro
       await withTimeout(Promise.all([producer.disconnect(), admin.disconnect()]), 20_000, 'disconnecting the test producer').catch(() => undefined);
     },
   };
+}
+
+/** Right after a topic is created the broker can answer "not the leader" for a moment: asked again. */
+async function retriable<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= 20 || (err as { retriable?: unknown }).retriable !== true) throw err;
+      await sleep(250);
+    }
+  }
 }
