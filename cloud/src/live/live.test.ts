@@ -63,7 +63,7 @@ async function readTopic(topic: string, groupId: string, count: number): Promise
 }
 
 describe('live engine on Kafka', () => {
-  it('gives the same finished windows with two instances in one group as with one, equal to a direct computation', async () => {
+  it('gives the same finished windows with two instances in one group as with one, equal to a direct computation', { timeout: 180_000 }, async () => {
     const id = `live${randomUUID().slice(0, 8)}`;
     const topics = kafkaTopicSet(id);
     const single = liveTopicSet(`${id}.one`);
@@ -124,7 +124,7 @@ describe('live engine on Kafka', () => {
     };
     const state = (m: Map<string, KpiUpdate>) => [...traffic(m).values()].map((u) => `${u.key}@${u.windowStart.slice(11, 16)}:${String(u.values['samples'])}${u.final ? 'F' : ''}`).join(' ');
     await waitFor(() => done(seenOne.kpis) && done(seenPair.kpis), {
-      timeoutMs: 45_000,
+      timeoutMs: 90_000,
       what: () => `final traffic windows (want ${direct.size}, ${vehicles.length - 40} samples): one ${state(seenOne.kpis)}; pair ${state(seenPair.kpis)}; stats ${JSON.stringify([one.stats(), a.stats(), b.stats()])}`,
     });
 

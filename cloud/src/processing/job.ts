@@ -106,6 +106,9 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
   const report: ProcessReport = { build, built: [], unchanged: 0, late: { partitions: 0, rows: 0 }, retired: { locations: 0, files: 0, orphans: 0 } };
 
   // Row counts per source hour of every kind the tables read, in one statement for the whole run.
+  // The catalog is read while DuckDB counts (the two overlap; both are needed before any build).
+  const snapshotRead = isReader(catalog) ? timed('catalog reads', () => catalog.tables()) : Promise.resolve(undefined);
+  snapshotRead.catch(() => undefined);
   const kinds = [...new Set(tables.flatMap((t) => t.sources))];
   const counts = new Map<string, Map<string, number>>(kinds.map((k) => [k, new Map()]));
   if (kinds.length > 0) {
@@ -122,7 +125,7 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
   // run ends with each table switched or, killed, with nothing visible changed.
   // A catalog that can be read whole (the local one) is read once: a table already there with the same
   // columns and location needs no ensureTable (a lock and a read each), its partitions are in the read.
-  const snapshot = isReader(catalog) ? await timed('catalog reads', () => catalog.tables()) : undefined;
+  const snapshot = await snapshotRead;
   const existingOf = new Map(
     await timed('catalog reads', () =>
       Promise.all(
