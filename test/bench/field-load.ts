@@ -70,7 +70,7 @@ log.setMaxListeners(0);
 const SERVICE_FLAGS = ['--max-semi-space-size=2', `--max-old-space-size=${heapMb}`];
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-/** The CLI as it ships: one ESM bundle (plus the system sampler's worker), better-sqlite3 installed beside it. */
+/** The CLI as it ships: one ESM bundle, its external packages installed beside it. */
 async function bundleGateway(root: string, out: string): Promise<string> {
   mkdirSync(out, { recursive: true });
   // esbuild's CLI (the deploy workspace's), so this script adds no import of its own.
@@ -85,7 +85,13 @@ async function bundleGateway(root: string, out: string): Promise<string> {
       '--platform=node',
       '--format=esm',
       '--target=node22',
+      // As the package ships them: the addon, and the Kafka client's WebAssembly codecs (they read their
+      // .wasm beside themselves), resolved from node_modules beside the bundle.
       '--external:better-sqlite3',
+      '--external:@platformatic/wasm-utils',
+      '--external:@platformatic/dynamic-buffer',
+      '--external:bufferutil',
+      '--external:utf-8-validate',
       // Bundled CommonJS dependencies call require(); give the ESM bundle one.
       "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       '--log-level=warning',
