@@ -1,7 +1,7 @@
 // `sink dashboard`: the operations dashboard (HTTP + server-sent events) until SIGINT/SIGTERM. Builds the
 // page first when it is missing or older than its sources (or with --build).
-import { closeOnSignals, isLogLevel, jsonLog, LOG_LEVELS } from '@city/protocol';
-import { integerFlag, parse, reporter, usageError } from './flags.ts';
+import { closeOnSignals } from '@city/protocol';
+import { brokersFlag, integerFlag, logFlag, parse, reporter } from './flags.ts';
 import { DASHBOARD_USAGE } from './usage.ts';
 import { WAREHOUSE_FLAGS } from './warehouse-flags.ts';
 
@@ -27,11 +27,8 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
   );
   if (parsed === undefined) return 0;
   const { values } = parsed;
-  const brokersText = values.brokers ?? process.env['KAFKA_BROKERS'];
-  if (brokersText === undefined || brokersText.trim() === '') throw usageError('--brokers is required (or set KAFKA_BROKERS)');
-  const level = values['log-level'] ?? 'info';
-  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const log = jsonLog(level);
+  const brokers = brokersFlag(values.brokers);
+  const log = logFlag(values['log-level']);
   const { buildPage, createDashboard, dashboardTopics, DEFAULT_PAGE_DIR, ensurePage } = await import('../dashboard/index.ts');
   const pageDir = values['page-dir'] ?? DEFAULT_PAGE_DIR;
   if (values.build === true) await buildPage(pageDir);
@@ -40,7 +37,7 @@ export async function dashboardCommand(args: readonly string[]): Promise<number>
   // Only when asked: PGlite has one user at a time, and the city's loader may be it.
   const warehouse = values.warehouse === undefined ? undefined : await (await import('./warehouse.ts')).warehouseFromFlags(values);
   const dashboard = createDashboard({
-    brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    brokers,
     host: values.host,
     port: integerFlag(values.port, 'port'),
     groupId: values.group,

@@ -1,5 +1,5 @@
 // Flags shared by the commands, and the one way a command line is parsed (strict; --help prints usage).
-import { parseCommandLine, type Log } from '@city/protocol';
+import { isLogLevel, jsonLog, LOG_LEVELS, parseCommandLine, type Log } from '@city/protocol';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { cloudErrors } from '../errors.ts';
 import type { ObjectStore } from '../ports/store/port.ts';
@@ -15,6 +15,20 @@ export function integerFlag(value: string | undefined, flag: string): number | u
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw usageError(`--${flag} must be a non-negative integer`);
   return Number(value);
+}
+
+/** --brokers (or KAFKA_BROKERS) as a list; a usage error when neither is given. */
+export function brokersFlag(value: string | undefined): string[] {
+  const text = value ?? process.env['KAFKA_BROKERS'];
+  if (text === undefined || text.trim() === '') throw usageError('--brokers is required (or set KAFKA_BROKERS)');
+  return text.split(',').map((b) => b.trim()).filter((b) => b !== '');
+}
+
+/** The JSON log at --log-level (default info); a usage error for an unknown level. */
+export function logFlag(value: string | undefined): Log {
+  const level = value ?? 'info';
+  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  return jsonLog(level);
 }
 
 /** The --s3-* flags of `run` and `query`. */

@@ -1,9 +1,9 @@
 // `sink live`: the live KPIs and alerts as their own consumer group, until SIGINT/SIGTERM; optionally
 // pushing finished windows and alerts to Power BI or a Fabric Eventstream.
 import { readFileSync } from 'node:fs';
-import { closeOnSignals, isLogLevel, jsonLog, kafkaTopicSet, liveTopicSet, LOG_LEVELS, type Log } from '@city/protocol';
+import { closeOnSignals, kafkaTopicSet, liveTopicSet, type Log } from '@city/protocol';
 import type { LiveOutput } from '../live/output.ts';
-import { integerFlag, parse, reporter, usageError } from './flags.ts';
+import { brokersFlag, integerFlag, logFlag, parse, reporter, usageError } from './flags.ts';
 import { LIVE_USAGE } from './usage.ts';
 
 export async function liveCommand(args: readonly string[]): Promise<number> {
@@ -31,11 +31,8 @@ export async function liveCommand(args: readonly string[]): Promise<number> {
   );
   if (parsed === undefined) return 0;
   const { values } = parsed;
-  const brokersText = values.brokers ?? process.env['KAFKA_BROKERS'];
-  if (brokersText === undefined || brokersText.trim() === '') throw usageError('--brokers is required (or set KAFKA_BROKERS)');
-  const level = values['log-level'] ?? 'info';
-  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const log = jsonLog(level);
+  const brokers = brokersFlag(values.brokers);
+  const log = logFlag(values['log-level']);
   let alerts: unknown;
   if (values.alerts !== undefined) {
     try {
@@ -48,7 +45,7 @@ export async function liveCommand(args: readonly string[]): Promise<number> {
   const suffix = values['topic-suffix'];
   const { createLive } = await import('../live/live.ts');
   const live = createLive({
-    brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    brokers,
     groupId: values.group,
     clientId: values['client-id'],
     topics: suffix === undefined ? undefined : kafkaTopicSet(suffix),

@@ -1,9 +1,9 @@
 // `sink run`: consumes Kafka into the lake until SIGINT/SIGTERM (or a consumer crash it cannot recover from).
-import { closeOnSignals, isLogLevel, jsonLog, kafkaSecurityFromEnv, kafkaTopicSet, liveTopicSet, LOG_LEVELS } from '@city/protocol';
+import { closeOnSignals, kafkaSecurityFromEnv, kafkaTopicSet, liveTopicSet } from '@city/protocol';
 import { createCatalog, type CatalogPort } from '../ports/catalog/index.ts';
 import { createSinkHealthServer } from '../sink/health.ts';
 import { createSink } from '../sink/index.ts';
-import { integerFlag, parse, reporter, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
+import { brokersFlag, integerFlag, logFlag, parse, reporter, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { RUN_USAGE } from './usage.ts';
 
 export async function runCommand(args: readonly string[]): Promise<number> {
@@ -41,13 +41,10 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`);
   const bucket = values['s3-bucket'];
-  const brokersText = values.brokers ?? process.env['KAFKA_BROKERS'];
-  if (brokersText === undefined || brokersText.trim() === '') throw usageError('--brokers is required (or set KAFKA_BROKERS)');
+  const brokers = brokersFlag(values.brokers);
   const lakeDir = values.lake ?? (bucket === undefined ? undefined : `s3://${bucket}/${values['s3-prefix'] ?? ''}`);
   if (lakeDir === undefined) throw usageError('--lake (or --s3-bucket) is required');
-  const level = values['log-level'] ?? 'info';
-  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const log = jsonLog(level);
+  const log = logFlag(values['log-level']);
   const http = httpFlag(values.http);
 
   const store = await s3StoreFromFlags(values);
@@ -56,7 +53,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     const sink = createSink({
       store,
       catalog,
-      brokers: brokersText.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+      brokers,
       security: kafkaSecurityFromEnv(process.env),
       lakeDir,
       groupId: values.group,

@@ -1,11 +1,11 @@
 // `sink warehouse init | load | query | status`: the warehouse beside the lake: PGlite (a folder, the
 // default), a PostgreSQL server, or Amazon Redshift through the Data API.
-import { isEventKind, isLogLevel, jsonLog, LOG_LEVELS, sleep, type EventKind } from '@city/protocol';
+import { isEventKind, sleep, type EventKind } from '@city/protocol';
 import type { ObjectStore } from '../ports/store/port.ts';
 import type { Warehouse } from '../warehouse/port.ts';
 import type { CatalogPartition, CatalogPort } from '../ports/catalog/port.ts';
 import { PROCESSED_TABLES, type ProcessedTableName } from '../processing/definitions.ts';
-import { integerFlag, parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
+import { integerFlag, logFlag, parse, S3_FLAGS, s3StoreFromFlags, usageError } from './flags.ts';
 import { formatTable } from './table.ts';
 import { WAREHOUSE_USAGE } from './usage.ts';
 import { WAREHOUSE_FLAGS } from './warehouse-flags.ts';
@@ -127,8 +127,7 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
   }
   const batch = integerFlag(values.batch, 'batch');
   const everyMs = integerFlag(values['every-ms'], 'every-ms');
-  const level = values['log-level'] ?? 'info';
-  if (!isLogLevel(level)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const log = logFlag(values['log-level']);
   const iamRole = values['iam-role'] ?? process.env['REDSHIFT_IAM_ROLE'];
   if (values.spectrum === true && action !== 'init') throw usageError('--spectrum goes with init');
   if (values.spectrum === true && (values.warehouse ?? process.env['WAREHOUSE']) !== 'redshift') throw usageError('--spectrum needs --warehouse redshift');
@@ -149,7 +148,7 @@ export async function warehouseCommand(args: readonly string[]): Promise<number>
     ...(batch === undefined ? {} : { maxObjectsPerBatch: batch }),
     ...(values['live-tables'] === true ? { liveTables: true } : {}),
     ...(warehouse.engine === 'redshift' ? { redshift: { iamRole: iamRole ?? 'default' } } : {}),
-    log: jsonLog(level),
+    log,
   });
   try {
     if (action === 'init') {
