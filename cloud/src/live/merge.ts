@@ -34,6 +34,11 @@ interface MergeState {
 
 interface PartState {
   wm: number;
+  /**
+   * Watermark per KPI: one partition holds several KPIs' keys, whose event times can be far apart (air
+   * quality an hour ahead of traffic); a window is dropped, and a replay floor set, by its own KPI's.
+   */
+  wmByKpi: Map<string, number>;
   nextOffset: bigint | undefined;
   highMark: bigint | undefined;
   floor: number;
@@ -66,6 +71,7 @@ export class Merger {
       nextOffset: undefined,
       highMark: mark === undefined ? undefined : BigInt(mark.highMark),
       floor: mark?.wmAtCommit ?? Number.NEGATIVE_INFINITY,
+      wmByKpi: new Map(),
       windows: new Map(),
     });
   }
@@ -100,7 +106,10 @@ export class Merger {
       w.sources.set(c.source, c);
       w.dirty = true;
     }
-    if (Number.isFinite(c.watermark)) p.wm = Math.max(p.wm, c.watermark);
+    if (Number.isFinite(c.watermark)) {
+      p.wm = Math.max(p.wm, c.watermark);
+      if (def !== undefined) p.wmByKpi.set(c.kpi, Math.max(p.wmByKpi.get(c.kpi) ?? Number.NEGATIVE_INFINITY, c.watermark));
+    }
     if (p.highMark !== undefined && p.nextOffset >= p.highMark) p.highMark = undefined;
   }
 
@@ -125,7 +134,7 @@ export class Merger {
             out.push({ kpi: w.def.name, key: w.key, windowStart: w.start, windowEnd: w.end, final, partial, values: valuesOf(w.def, partial), sources: contributions.length, revision: w.revision });
           }
         }
-        if (!quiet && w.finalSent && !w.dirty && p.wm >= w.end + this.#keepMs) {
+        if (!quiet && w.finalSent && !w.dirty && (p.wmByKpi.get(w.def.name) ?? Number.NEGATIVE_INFINITY) >= w.end + this.#keepMs) {
           p.windows.delete(id);
           continue;
         }
@@ -140,7 +149,8 @@ export class Merger {
         source,
         offset: (minOffset ?? p.nextOffset).toString(),
         // Below every window still open (one may wait past its horizon for a source's final).
-        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: Math.min(p.wm, minHorizon - 1), highMark: p.nextOffset.toString() },
+        // The replay floor: the slowest KPI's watermark here, so no KPI's contributions are dropped by another's.
+        mark: { wmBefore: minOffset === undefined ? p.wm : minWm, wmAtCommit: Math.min(p.wmByKpi.size > 0 ? Math.min(...p.wmByKpi.values()) : p.wm, minHorizon - 1), highMark: p.nextOffset.toString() },
       });
     }
     return { windows: out, commits };

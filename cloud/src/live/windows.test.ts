@@ -232,4 +232,23 @@ describe('merge stage', () => {
     expect(m.stats().openWindows).toBe(1);
     expect(t.commits).toEqual([expect.objectContaining({ source: 'k/0', offset: '3' })]);
   });
+
+  it("drops a window by its own KPI's watermark, not by another KPI's far ahead on the same partition", () => {
+    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 1_000 });
+    const traffic = (source: string, samples: number, watermark: number): Contribution => ({
+      kpi: 'traffic_district_5m', key: 'Oostpark', windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
+      partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
+    });
+    m.add('k/0', 0n, traffic('v/0', 110, T0 + 301_000));
+    // Air quality an hour ahead, keyed onto the same partition of the partials topic.
+    const air = kpiDefinition('air_quality_station_hour')!;
+    m.add('k/0', 1n, { kpi: air.name, key: 'aq-1', windowStart: T0 + 3_600_000, windowEnd: T0 + 7_200_000, source: 'a/0', final: false, revision: 1, watermark: T0 + 3_670_000, partial: mergePartials(air, []) });
+    expect(m.tick().windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, partial: expect.objectContaining({ samples: 110 }) })]);
+    // The other source's final comes later: it joins the same window (not a window of its own).
+    m.add('k/0', 2n, traffic('v/1', 90, T0 + 302_000));
+    expect(m.tick().windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, sources: 2, partial: expect.objectContaining({ samples: 200 }) })]);
+    // The replay floor of the commit is the slowest KPI's watermark, not the air quality's.
+    const [commit] = m.tick().commits;
+    expect(commit?.mark.wmAtCommit).toBeLessThanOrEqual(T0 + 302_000);
+  });
 });
