@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance, quotedString, type DuckDBConnection } from '@duckdb/node-api';
+import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
+import { lazyDuck } from './duck.ts';
 import { LIVE_LAKE_TABLES, type LiveLakeTableName, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { partitionOfKey, tablePrefix, type LakePartition } from '../lake/layout.ts';
@@ -104,18 +105,10 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'live tables loader: /maxObjectsPerBatch must be a positive integer');
   if (!Number.isInteger(maxInserts) || maxInserts < 1 || maxInserts > 32) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'live tables loader: /maxInsertsPerTransaction must be an integer from 1 to 32');
   const log = options.log ?? (() => undefined);
-  let duck: { instance: DuckDBInstance; connection: DuckDBConnection } | undefined;
+  const duck = lazyDuck();
   let closed = false;
 
-  const db = async (): Promise<DuckDBConnection> => {
-    if (duck === undefined) {
-      const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-      const connection = await instance.connect();
-      await connection.run(`SET TimeZone = 'UTC'`);
-      duck = { instance, connection };
-    }
-    return duck.connection;
-  };
+  const db = (): Promise<DuckDBConnection> => duck.connection();
 
   const list = async (table: LiveLakeTableName): Promise<Found[]> => {
     const found: Found[] = [];
@@ -290,9 +283,7 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
     async close() {
       if (closed) return;
       closed = true;
-      duck?.connection.closeSync();
-      duck?.instance.closeSync();
-      duck = undefined;
+      duck.close();
     },
   };
 }

@@ -9,10 +9,12 @@
 // topic-partition and offset range add up to its row count) is recorded as covered, not loaded again.
 // A corrupt or unreadable object is reported with its reason and skipped; the next run tries it again.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance, quotedString, type DuckDBConnection } from '@duckdb/node-api';
+import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
+import { lazyDuck } from './duck.ts';
+import { stageFromManifest } from './manifest.ts';
 import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { liveFiles } from '../lake/reader.ts';
@@ -166,19 +168,11 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     if (isLocalStore(store)) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'warehouse loader: Redshift loads from S3: the lake must be an S3 store');
   }
   const log = options.log ?? (() => undefined);
-  let duck: { instance: DuckDBInstance; connection: DuckDBConnection } | undefined;
+  const duck = lazyDuck();
   let closed = false;
   const live = options.liveTables === true ? createLiveTablesLoader({ warehouse, store, catalog: options.catalog, maxObjectsPerBatch: options.maxObjectsPerBatch, log }) : undefined;
 
-  const db = async (): Promise<DuckDBConnection> => {
-    if (duck === undefined) {
-      const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-      const connection = await instance.connect();
-      await connection.run(`SET TimeZone = 'UTC'`);
-      duck = { instance, connection };
-    }
-    return duck.connection;
-  };
+  const db = (): Promise<DuckDBConnection> => duck.connection();
 
   const processed =
     options.processed === undefined
@@ -291,17 +285,8 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       const byName = new Map(table.columns.map((c) => [c.name, c]));
       const stageColumns = first.columns.map((c) => `${quoteIdent(c.name)} ${byName.has(c.name) ? sqlType(byName.get(c.name) as WarehouseColumn, 'redshift') : redshiftTypeOf(c.type)}`);
       const manifestKey = `${(config.manifestPrefix ?? '_warehouse/manifests/').replace(/\/?$/, '/')}${batchId}-${i}.json`;
-      const manifest = {
-        entries: group.map((o) => ({ url: store.locate(o.key), mandatory: true, meta: { content_length: o.bytes } })),
-      };
-      const scratchPath = await store.scratchPath(manifestKey);
-      await writeFile(scratchPath, JSON.stringify(manifest));
-      await store.put(manifestKey, scratchPath);
+      steps.push(...(await stageFromManifest(store, manifestKey, group, stage, stageColumns, role)));
       manifests.push(manifestKey);
-      steps.push(
-        { sql: `CREATE TEMP TABLE ${quoteIdent(stage)} (${stageColumns.join(', ')})` },
-        { sql: `COPY ${quoteIdent(stage)} FROM ${quoteLiteral(store.locate(manifestKey))} IAM_ROLE ${role} FORMAT AS PARQUET MANIFEST` },
-      );
       const present = new Set(first.columns.map((c) => c.name));
       const cols = table.columns.map((c) => {
         if (c.name === 'event_date') return `CAST(${quoteLiteral(first.partition.event_date)} AS VARCHAR(10)) AS event_date`;
@@ -483,9 +468,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       if (closed) return;
       closed = true;
       await live?.close();
-      duck?.connection.closeSync();
-      duck?.instance.closeSync();
-      duck = undefined;
+      duck.close();
     },
   };
 }

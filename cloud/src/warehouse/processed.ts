@@ -6,7 +6,7 @@
 // so after each load the warehouse holds exactly the rows the catalog's locations hold, never a sum of
 // builds. Killed anywhere, a transaction applies whole or not at all and the next round redoes it.
 import { randomUUID } from 'node:crypto';
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
 import type { CityError, Log } from '@city/protocol';
@@ -16,6 +16,7 @@ import type { CatalogPartition, CatalogReader } from '../ports/catalog/port.ts';
 import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
 import { PROCESSED_TABLES, processedTable, type ProcessedTable, type ProcessedTableName } from '../processing/definitions.ts';
 import { columnList, mergeSql } from './load-sql.ts';
+import { stageFromManifest } from './manifest.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { qualified, quoteIdent, quoteLiteral, sqlType, warehouseTable, type WarehouseColumn, type WarehouseDialect, type WarehouseTable } from './schema.ts';
 import type { TableStatus } from './loader.ts';
@@ -287,15 +288,8 @@ export function createProcessedLoader(options: ProcessedLoadOptions, ctx: Contex
       stages.push(stage);
       const stageColumns = first.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(byName.get(c.name) ?? { name: c.name, type: 'string' }, 'redshift')}`);
       const manifestKey = `${(config.manifestPrefix ?? '_warehouse/manifests/').replace(/\/?$/, '/')}${batchId}-p${i}.json`;
-      const manifest = { entries: p.files.map((f) => ({ url: store.locate(f.key), mandatory: true, meta: { content_length: f.bytes } })) };
-      const scratchPath = await store.scratchPath(manifestKey);
-      await writeFile(scratchPath, JSON.stringify(manifest));
-      await store.put(manifestKey, scratchPath);
+      steps.push(...(await stageFromManifest(store, manifestKey, p.files, stage, stageColumns, role)));
       manifests.push(manifestKey);
-      steps.push(
-        { sql: `CREATE TEMP TABLE ${quoteIdent(stage)} (${stageColumns.join(', ')})` },
-        { sql: `COPY ${quoteIdent(stage)} FROM ${quoteLiteral(store.locate(manifestKey))} IAM_ROLE ${role} FORMAT AS PARQUET MANIFEST` },
-      );
       const present = new Set(first.columns.map((c) => c.name));
       const cols = table.columns.map((c) => {
         if (c.name === 'event_date') return `CAST(${quoteLiteral(p.event_date)} AS VARCHAR(10)) AS event_date`;
