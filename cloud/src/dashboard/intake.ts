@@ -1,12 +1,11 @@
 // Kafka records into the dashboard's state: raw events validated against the event schemas, KPI updates
 // and alerts against the fields of the live engine's contract the screen reads (it may add others).
-import { compileSchema, Type, validateEvent, type CityEvent } from '@city/protocol';
+import { compileSchema, LiveAlertRecord, Type, validateEvent, type CityEvent } from '@city/protocol';
 import type { AlertView, KpiView } from './messages.ts';
 import type { DashboardConfig, DashboardKind } from './options.ts';
 import type { CityStateStore } from './state.ts';
 
 const Iso = Type.String({ minLength: 1, maxLength: 40 });
-const Text = (maxLength: number) => Type.String({ maxLength });
 
 const KpiRecord = Type.Object({
   kpi: Type.String({ minLength: 1, maxLength: 128 }),
@@ -16,21 +15,9 @@ const KpiRecord = Type.Object({
   final: Type.Boolean(),
   values: Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean(), Type.Null()]), { maxProperties: 64 }),
 });
-const AlertRecord = Type.Object({
-  alertId: Type.String({ minLength: 1, maxLength: 256 }),
-  rule: Type.String({ minLength: 1, maxLength: 128 }),
-  key: Type.String({ minLength: 1, maxLength: 128 }),
-  state: Type.Union([Type.Literal('raised'), Type.Literal('cleared')]),
-  raisedAt: Iso,
-  clearedAt: Type.Union([Iso, Type.Null()]),
-  value: Type.Number(),
-  threshold: Type.Number(),
-  severity: Type.Union([Type.Literal('warning'), Type.Literal('critical')]),
-  message: Text(1000),
-});
 
 const validateKpi = compileSchema<KpiView>(KpiRecord);
-const validateAlert = compileSchema<AlertView>(AlertRecord);
+const validateAlert = compileSchema<AlertView>(LiveAlertRecord);
 
 export type Intake = (topic: string, value: Buffer | null) => boolean;
 

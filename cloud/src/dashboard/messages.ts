@@ -78,6 +78,7 @@ export interface KpiView {
   lastFinal?: { windowStart: string; windowEnd: string; values: Record<string, number | string | boolean | null> };
 }
 
+/** An alert transition as the live engine publishes it (LiveAlertRecord; the page cannot import the protocol). */
 export interface AlertView {
   alertId: string;
   rule: string;

@@ -2,7 +2,7 @@
 // another) and a minimum duration (the condition must hold that long, by event time, before the
 // state changes), plus incident and gateway rules. Thresholds are configuration (AlertConfig).
 // An alert's id is its rule, key and the event time its condition began, so a replay raises the same id.
-import { Type, type Static } from '@city/protocol';
+import { Type, type LiveAlertRecord, type Static } from '@city/protocol';
 
 const Threshold = Type.Object(
   {
@@ -61,18 +61,8 @@ export const ALERT_DEFAULTS: AlertConfig = {
 export type ThresholdRule = 'congestion' | 'aqi' | 'wind' | 'gust' | 'heat' | 'fog' | 'backlog';
 export type AlertRule = ThresholdRule | 'incident' | 'gateway_offline';
 
-export interface Alert {
-  alertId: string;
-  rule: AlertRule;
-  key: string;
-  state: 'raised' | 'cleared';
-  raisedAt: string;
-  clearedAt: string | null;
-  value: number;
-  threshold: number;
-  severity: 'warning' | 'critical';
-  message: string;
-}
+/** One raise, escalation or clear: a record of the alerts topic. */
+export type Alert = LiveAlertRecord & { rule: AlertRule };
 
 interface RuleState {
   pendingSince: number | undefined;
