@@ -271,10 +271,20 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     }
   };
 
-  const freeDisk = (): number => {
+  // A statfs per group commit was a syscall per commit for a figure that moves slowly: it is read at
+  // most once a second, less the payload bytes appended since (more than the disk sees: segments are
+  // compressed), and read at once whenever that estimate comes within twice the floor.
+  const disk = { at: Number.NEGATIVE_INFINITY, free: 0, appended: 0 };
+  const freeDisk = (incoming: number): number => {
     if (minFreeDiskBytes === 0) return Number.POSITIVE_INFINITY;
-    const fs = statfsSync(dirname(path));
-    return fs.bavail * fs.bsize;
+    const now = Date.now();
+    if (now - disk.at >= 1000 || disk.free - disk.appended - incoming < 2 * minFreeDiskBytes) {
+      const fs = statfsSync(dirname(path));
+      disk.at = now;
+      disk.free = fs.bavail * fs.bsize;
+      disk.appended = 0;
+    }
+    return disk.free - disk.appended;
   };
 
   /** Evicts oldest-first from the evictable lanes until `need` payload bytes are freed; returns bytes freed. */
@@ -304,7 +314,8 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     // many bytes as arrive keeps the file from growing.
     let need = 0;
     if (maxBytes > 0) need = Math.max(need, bytes + incoming - maxBytes);
-    if (freeDisk() - incoming < minFreeDiskBytes) need = Math.max(need, incoming);
+    if (freeDisk(incoming) - incoming < minFreeDiskBytes) need = Math.max(need, incoming);
+    disk.appended += incoming;
     let room = need > 0 ? evict(need, touched) - need : 0;
     settle(touched, true);
     // room < 0: not enough evictable bytes; refuse records (telemetry first) until the rest fits.
