@@ -213,6 +213,24 @@ describe('topic ownership', () => {
     expect(client.connected).toBe(true);
     expect(gateway.stats().denied['acl-subscribe']).toBe(2);
   });
+
+  it('routes publishes to a subscriber once one is granted (before that aedes routes nothing)', async () => {
+    const { gateway, provision } = await startSecure();
+    const url = `mqtt://127.0.0.1:${gateway.port()}`;
+    const client = await connectDevice(url, 'wx-1', provision('wx-1'));
+    const topic = mqttTopic('wx-1', 'weather');
+    const received: string[] = [];
+    client.on('message', (_topic, payload) => received.push(payload.toString()));
+    const first = eventFor('wx-1');
+    await client.publishAsync(topic, first, { qos: 1 });
+    await client.subscribeAsync(topic, { qos: 1 });
+    const second = eventFor('wx-1');
+    const delivered = new Promise<void>((resolve) => client.once('message', () => resolve()));
+    await client.publishAsync(topic, second, { qos: 1 });
+    await delivered;
+    expect(received).toEqual([second]);
+    expect(gateway.stats()).toMatchObject({ received: 2, accepted: 2 });
+  });
 });
 
 describe('payload size', () => {

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
 import { decodeSegment } from './codec.ts';
+import type { PackedSegment } from './compressor.ts';
 import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './index.ts';
 import type { Gateway, GatewayOptions } from '../index.ts';
 import { testGateway } from '../../../test/support/gateway.ts';
@@ -172,6 +173,23 @@ describe('buffer bookkeeping', () => {
     segments.forEach((segment, j) => {
       expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.length])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.length]));
     });
+  });
+
+  it('keeps the records of a compressed commit as views into its packed blob, value for value', async () => {
+    const dir = tempDir();
+    const buffer = open(join(dir, 'b.db'));
+    const records = Array.from({ length: 40 }, (_, i) => ({ ...record(i % 7 === 0 ? 'emergency' : 'telemetry', 5 + ((i * 31) % 200)), value: Buffer.from(`payload ${i} `.repeat(1 + (i % 9))) }));
+    const { segment, packed } = await new Promise<{ segment: Buffer; packed: PackedSegment | undefined }>((resolve, reject) =>
+      buffer.compress(records, (err, segment, packed) => (err ? reject(err) : resolve({ segment, packed }))),
+    );
+    expect(packed).toBeDefined();
+    buffer.append(records, segment, packed);
+    const held = buffer.peek(100);
+    expect(held.map((r) => r.value.toString())).toEqual(records.map((r) => r.value.toString()));
+    // Held in memory: views into the one blob, none of them the device's own buffer.
+    expect(held.map((r) => r.value.buffer === packed!.data.buffer && r.value.byteOffset - packed!.data.byteOffset)).toEqual(packed!.valueAt);
+    buffer.close();
+    expect(readBufferFile(join(dir, 'b.db')).map((r) => [r.value.toString(), r.lane, r.eventId])).toEqual(records.map((r) => [r.value.toString(), r.lane, r.eventId]));
   });
 
   it('calls back once the WAL is flushed in power-loss mode, and at once in process-crash mode', async () => {

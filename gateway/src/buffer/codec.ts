@@ -25,11 +25,12 @@ export function encodeSegment(first: number, records: readonly StoredRecord[]): 
 }
 
 /**
- * Packs records uncompressed; ids are stored relative to `first`. `first` = null: records not yet
+ * Packs records uncompressed; ids are stored relative to `first`. `valueAt`, when given, receives
+ * where each record's value starts in the blob. `first` = null: records not yet
  * stored (no ids, lane may be unset), packed as if their ids ran from 0 — the compressor's case,
  * which so needs no copy of each record.
  */
-export function packSegment(first: number | null, records: readonly (OutboxRecord & { id?: number })[]): Buffer {
+export function packSegment(first: number | null, records: readonly (OutboxRecord & { id?: number })[], valueAt?: number[]): Buffer {
   let size = 0;
   const lengths = new Array<number>(records.length * 3);
   records.forEach((r, i) => {
@@ -59,6 +60,7 @@ export function packSegment(first: number | null, records: readonly (OutboxRecor
     o += buf.write(r.topic, o);
     o += buf.write(r.key, o);
     if (r.eventId !== null) o += buf.write(r.eventId, o);
+    if (valueAt !== undefined) valueAt[i] = o;
     o += r.value.copy(buf, o);
   });
   return buf;

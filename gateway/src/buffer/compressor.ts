@@ -7,7 +7,13 @@ import { gatewayErrors } from '../errors.ts';
 import { ZSTD_FAST, packSegment } from './codec.ts';
 import type { OutboxRecord } from './records.ts';
 
-export type CompressCallback = (err: Error | null, segment: Buffer) => void;
+/** A commit's records packed uncompressed (what was compressed), with where each value starts. */
+export interface PackedSegment {
+  data: Buffer;
+  valueAt: number[];
+}
+
+export type CompressCallback = (err: Error | null, segment: Buffer, packed?: PackedSegment) => void;
 
 export interface CompressorPool {
   /**
@@ -24,7 +30,7 @@ const COMPRESSORS = 4;
 export function createCompressorPool(size = COMPRESSORS): CompressorPool {
   const idle: ZstdCompress[] = [];
   const busy = new Set<ZstdCompress>();
-  const jobs: { packed: Buffer; callback: CompressCallback }[] = [];
+  const jobs: { packed: PackedSegment; callback: CompressCallback }[] = [];
   let closed = false;
 
   const next = (): void => {
@@ -49,12 +55,13 @@ export function createCompressorPool(size = COMPRESSORS): CompressorPool {
       // A compressor that failed is dropped; a new one is made when needed.
       if (err === null && !closed) idle.push(zz);
       else zz.destroy();
-      job.callback(err, err === null ? Buffer.concat(chunks) : Buffer.alloc(0));
+      if (err === null) job.callback(null, Buffer.concat(chunks), job.packed);
+      else job.callback(err, Buffer.alloc(0));
       next();
     };
     zz.on('data', onData);
     zz.once('error', finish);
-    zz.write(job.packed);
+    zz.write(job.packed.data);
     // Output the flush produced may still be on its way through the stream's nextTick queue when the
     // flush calls back; it has all arrived one event-loop turn later.
     zz.flush(zlibConstants.ZSTD_e_end, () => setImmediate(finish, null));
@@ -62,10 +69,11 @@ export function createCompressorPool(size = COMPRESSORS): CompressorPool {
 
   return {
     compress(records, callback) {
-      let packed: Buffer;
+      let packed: PackedSegment;
       try {
         if (closed) throw gatewayErrors.create('GW_CLOSED', 'the buffer is closed');
-        packed = packSegment(null, records);
+        const valueAt = new Array<number>(records.length);
+        packed = { data: packSegment(null, records, valueAt), valueAt };
       } catch (err) {
         setImmediate(callback, err as Error, Buffer.alloc(0));
         return;

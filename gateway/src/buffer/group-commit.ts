@@ -4,6 +4,7 @@
 // is durable: in power-loss mode after a flush of the WAL that started after its commit.
 import type { Log } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
+import type { PackedSegment } from './compressor.ts';
 import type { OutboxBuffer } from './outbox.ts';
 import type { OutboxRecord } from './records.ts';
 
@@ -36,6 +37,7 @@ interface Cut {
   batch: Done[];
   records: OutboxRecord[];
   segment: Buffer | undefined;
+  packed: PackedSegment | undefined;
   ready: boolean;
 }
 
@@ -60,14 +62,17 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
   const commit = (): void => {
     timer = undefined;
     if (pending.length === 0) return;
-    const cut: Cut = { batch: dones, records: pending, segment: undefined, ready: false };
+    const cut: Cut = { batch: dones, records: pending, segment: undefined, packed: undefined, ready: false };
     pending = [];
     dones = [];
     compressing.push(cut);
-    buffer.compress(cut.records, (err, segment) => {
+    buffer.compress(cut.records, (err, segment, packed) => {
       cut.ready = true;
       // Without a segment (packing failed) append packs the records itself, and reports what is wrong.
-      if (err === null) cut.segment = segment;
+      if (err === null) {
+        cut.segment = segment;
+        cut.packed = packed;
+      }
       while (compressing[0]?.ready) store(compressing.shift()!);
       if (compressing.length > 0) return;
       const waiters = storedWaiters;
@@ -76,11 +81,11 @@ export function createGroupCommit(buffer: OutboxBuffer, options: GroupCommitOpti
     });
   };
 
-  const store = ({ batch, records, segment }: Cut): void => {
+  const store = ({ batch, records, segment, packed }: Cut): void => {
     let failure: Error | undefined;
     let refused: readonly number[] = [];
     try {
-      const result = buffer.append(records, segment);
+      const result = buffer.append(records, segment, packed);
       counts.groupCommits++;
       bufferError = undefined;
       refused = result.refused;

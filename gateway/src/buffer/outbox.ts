@@ -31,7 +31,7 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { gatewayErrors } from '../errors.ts';
 import { decodeSegment, encodeIds, encodeSegment } from './codec.ts';
-import { createCompressorPool, type CompressCallback } from './compressor.ts';
+import { createCompressorPool, type CompressCallback, type PackedSegment } from './compressor.ts';
 import { corruptionReason, isCorruption, moveAside, openChecked, readSegments } from './file.ts';
 import { LANES, laneTotal, zeroLanes, type Durability, type Lane, type LaneCounts, type OutboxRecord, type StoredRecord } from './records.ts';
 import { createWalSync } from './wal-sync.ts';
@@ -89,9 +89,10 @@ export interface OutboxBuffer {
   compress(records: readonly OutboxRecord[], callback: CompressCallback): void;
   /**
    * Appends records in one transaction; survives a process crash when it returns, a power cut after
-   * `sync`. `segment`: these records already packed by `compress` (used unless some are refused).
+   * `sync`. `segment`: these records already packed by `compress` (used unless some are refused);
+   * `packed`: the uncompressed blob `compress` made, which the records kept in memory then point into.
    */
-  append(records: readonly OutboxRecord[], segment?: Buffer): AppendResult;
+  append(records: readonly OutboxRecord[], segment?: Buffer, packed?: PackedSegment): AppendResult;
   /**
    * Calls back once everything appended so far is durable per the durability mode (power-loss: an
    * fdatasync of the WAL on the thread pool; process-crash: at once).
@@ -271,10 +272,20 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     }
   };
 
-  const freeDisk = (): number => {
+  // A statfs per group commit was a syscall per commit for a figure that moves slowly: it is read at
+  // most once a second, less the payload bytes appended since (more than the disk sees: segments are
+  // compressed), and read at once whenever that estimate comes within twice the floor.
+  const disk = { at: Number.NEGATIVE_INFINITY, free: 0, appended: 0 };
+  const freeDisk = (incoming: number): number => {
     if (minFreeDiskBytes === 0) return Number.POSITIVE_INFINITY;
-    const fs = statfsSync(dirname(path));
-    return fs.bavail * fs.bsize;
+    const now = Date.now();
+    if (now - disk.at >= 1000 || disk.free - disk.appended - incoming < 2 * minFreeDiskBytes) {
+      const fs = statfsSync(dirname(path));
+      disk.at = now;
+      disk.free = fs.bavail * fs.bsize;
+      disk.appended = 0;
+    }
+    return disk.free - disk.appended;
   };
 
   /** Evicts oldest-first from the evictable lanes until `need` payload bytes are freed; returns bytes freed. */
@@ -296,7 +307,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     return freed;
   };
 
-  const appendTx = db.transaction((records: readonly OutboxRecord[], packed: Buffer | undefined) => {
+  const appendTx = db.transaction((records: readonly OutboxRecord[], compressed: Buffer | undefined, packed: PackedSegment | undefined) => {
     const touched = new Set<BufferSegment>();
     const evictedBefore = LANES.reduce((n, lane) => n + counts.evicted[lane], 0);
     const incoming = records.reduce((sum, r) => sum + r.value.length, 0);
@@ -304,7 +315,8 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     // many bytes as arrive keeps the file from growing.
     let need = 0;
     if (maxBytes > 0) need = Math.max(need, bytes + incoming - maxBytes);
-    if (freeDisk() - incoming < minFreeDiskBytes) need = Math.max(need, incoming);
+    if (freeDisk(incoming) - incoming < minFreeDiskBytes) need = Math.max(need, incoming);
+    disk.appended += incoming;
     let room = need > 0 ? evict(need, touched) - need : 0;
     settle(touched, true);
     // room < 0: not enough evictable bytes; refuse records (telemetry first) until the rest fits.
@@ -322,16 +334,23 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
     const stored: StoredRecord[] = [];
     const refused: number[] = [];
     let nextId = highestId;
+    // The records kept in memory hold their values as views into the commit's one packed blob, not the
+    // device's own buffers: those (a socket read each) then die young, instead of living in the
+    // segment cache long enough to be promoted and freed only by a full collection.
+    const view = packed !== undefined && skip.size === 0 ? packed : undefined;
     records.forEach((r, i) => {
       if (skip.has(i)) refused.push(i);
-      else stored.push({ ...r, id: ++nextId, lane: r.lane ?? 'telemetry' });
+      else {
+        const value = view === undefined ? r.value : view.data.subarray(view.valueAt[i]!, view.valueAt[i]! + r.value.length);
+        stored.push({ ...r, value, id: ++nextId, lane: r.lane ?? 'telemetry' });
+      }
     });
     let segment: BufferSegment | undefined;
     if (stored.length > 0) {
       const first = stored[0]!.id;
       const keys = new Set<string>();
       for (const r of stored) keys.add(r.key);
-      const data = packed !== undefined && stored.length === records.length ? packed : encodeSegment(first, stored);
+      const data = compressed !== undefined && stored.length === records.length ? compressed : encodeSegment(first, stored);
       insertSegment.run(first, nextId, stored.length, JSON.stringify([...keys]), data);
       segment = { id: first, last: nextId, depth: zeroLanes(), bytes: 0, removed: new Set(), records: stored };
       for (const r of stored) {
@@ -407,11 +426,11 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   return {
     recovered,
     compress: (records, callback) => compressors.compress(records, callback),
-    append(records, segment) {
+    append(records, segment, packed) {
       if (records.length === 0) return { refused: [], evicted: 0 };
       let result: ReturnType<typeof appendTx>;
       try {
-        result = guarded(() => appendTx(records, segment));
+        result = guarded(() => appendTx(records, segment, packed));
       } catch (err) {
         for (const r of records) counts.refused[r.lane ?? 'telemetry']++;
         throw gatewayErrors.create('GW_BUFFER_WRITE', (err as Error).message, err);
