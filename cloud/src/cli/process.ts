@@ -16,6 +16,7 @@ export async function processCommand(args: readonly string[]): Promise<number> {
       to: { type: 'string' },
       rebuild: { type: 'boolean' },
       'grace-ms': { type: 'string' },
+      'every-ms': { type: 'string' },
       engine: { type: 'string' },
       ...S3_FLAGS,
       workgroup: { type: 'string' },
@@ -41,6 +42,13 @@ export async function processCommand(args: readonly string[]): Promise<number> {
   const graceMs = integerFlag(values['grace-ms'], 'grace-ms');
   const engineName = values.engine ?? 'duckdb';
   if (engineName !== 'duckdb' && engineName !== 'athena') throw usageError('--engine must be duckdb or athena');
+
+  const everyMs = integerFlag(values['every-ms'], 'every-ms');
+  if (everyMs !== undefined) {
+    if (engineName !== 'duckdb' || values.lake === undefined) throw usageError('--every-ms builds a local lake: it needs --lake (run it on a schedule with --engine athena from outside)');
+    if (values.rebuild === true) throw usageError('--every-ms and --rebuild do not go together: a rebuild is one run');
+    return processEvery(values.lake, everyMs, { tables: tables.length > 0 ? tables : undefined, from: values.from, to: values.to, graceMs });
+  }
 
   const { runProcessing } = await import('../processing/job.ts');
   const engines = await import('../processing/engine.ts');
@@ -109,4 +117,43 @@ export async function processCommand(args: readonly string[]): Promise<number> {
     await catalog.close();
     await store?.close();
   }
+}
+
+/** Rounds until SIGINT/SIGTERM, one DuckDB engine kept open across them (processing/schedule.ts); a line per round. */
+async function processEvery(
+  lake: string,
+  everyMs: number,
+  scope: { tables: ProcessedTableName[] | undefined; from: string | undefined; to: string | undefined; graceMs: number | undefined },
+): Promise<number> {
+  const { createProcessingSchedule } = await import('../processing/schedule.ts');
+  const schedule = createProcessingSchedule({
+    lakeDir: lake,
+    everyMs,
+    ...(scope.tables === undefined ? {} : { tables: scope.tables }),
+    ...(scope.from === undefined ? {} : { from: scope.from }),
+    ...(scope.to === undefined ? {} : { to: scope.to }),
+    ...(scope.graceMs === undefined ? {} : { graceMs: scope.graceMs }),
+    log: jsonLog('warn'),
+    processed: (report) => {
+      process.stdout.write(
+        `${new Date().toISOString()} build ${report.build}: ${report.built.length} partitions built, ${report.unchanged} unchanged, ` +
+          `${report.late.partitions} rebuilt for ${report.late.rows} late rows, ${report.retired.locations} replaced locations deleted\n`,
+      );
+    },
+  });
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  // The schedule's timer is unref'd: this keeps the process up until a signal.
+  const alive = setInterval(() => undefined, 1 << 30);
+  try {
+    await schedule.round();
+    schedule.start();
+    await stopped;
+  } finally {
+    clearInterval(alive);
+    await schedule.close();
+  }
+  return schedule.stats().errors > 0 && schedule.stats().rounds === 0 ? 1 : 0;
 }

@@ -46,12 +46,13 @@ export const COMPACT_USAGE = `usage:
       location, the partition switched to it, the old location deleted after --grace-ms (default 600000)`;
 
 export const PROCESS_USAGE = `usage:
-  sink process --lake DIR [--table T]… [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--rebuild] [--grace-ms MS]
+  sink process --lake DIR [--table T]… [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--rebuild] [--grace-ms MS] [--every-ms MS]
   sink process --engine athena --s3-bucket B [--s3-prefix P] --workgroup WG --database DB [--region R] [--output-location s3://…] […]
       builds the processed zone (processed/<table>/) from the lake: partitions that are new, still open
       and changed, just closed, or reached by late rows; --rebuild builds every partition considered again.
       Each build is written under a fresh version and switched in the catalog (local, or Glue with athena);
       replaced versions are deleted after --grace-ms (default 600000)
+      --every-ms: a round now, then one every MS until SIGINT/SIGTERM, the DuckDB engine kept open
       tables: traffic_district_5m, camera_flow_15m, air_quality_station_hour, weather_station_hour,
       weather_district_day, incidents, phone_reports_district_hour, gateway_health_hour`;
 

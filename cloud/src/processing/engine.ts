@@ -22,12 +22,19 @@ export interface ProcessingEngine {
    * switches the catalog to the location.
    */
   writeDeferred?(sql: string, location: string, timings?: Record<string, number>): Promise<{ rows: number | undefined; stored: Promise<void> }>;
-  /** Sees tables and partitions registered since it opened. */
+  /**
+   * Sees tables, partitions and files registered, written or switched since it opened or last refreshed
+   * (runProcessing calls it first, so an engine can be kept open across runs).
+   */
   refresh(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** DuckDB over the local lake, reading through the catalog (see ports/query/duckdb.ts). */
+/**
+ * DuckDB over the local lake, reading through the catalog (see ports/query/duckdb.ts). Opening pays a
+ * DuckDB instance and a view per source table (each reads its files' footers); a refresh re-creates only
+ * the views whose files changed, so a long-lived engine pays that once.
+ */
 export async function createDuckDBProcessing(lakeDir: string, store: ObjectStore, catalog: VersionedCatalog & { tables?: unknown }): Promise<ProcessingEngine> {
   // Views of the processed tables' sources only: the job reads nothing else, and each view reads footers.
   const sources = [...new Set(PROCESSED_TABLES.flatMap((t) => t.sources))];

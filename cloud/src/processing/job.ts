@@ -109,6 +109,9 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
   // The catalog is read while DuckDB counts (the two overlap; both are needed before any build).
   const snapshotRead = isReader(catalog) ? timed('catalog reads', () => catalog.tables()) : Promise.resolve(undefined);
   snapshotRead.catch(() => undefined);
+  // An engine kept open across runs (the schedule's) first sees what was written or switched since its
+  // last run: files new in the catalog's locations, a compaction's switch. It re-creates changed views only.
+  await timed('refresh source views', () => engine.refresh());
   const kinds = [...new Set(tables.flatMap((t) => t.sources))];
   const counts = new Map<string, Map<string, number>>(kinds.map((k) => [k, new Map()]));
   if (kinds.length > 0) {

@@ -1,22 +1,32 @@
 // The processing job on a schedule, beside the sink in its process (sink run --process-every-ms, the
-// local city): every round builds what changed (the open hour, hours just closed, late rows), so the
-// processed tables trail the lake by about one interval. Rounds never overlap; close() stops the timer
-// and waits for the round under way to reach a consistent point (a build switches or is abandoned).
+// local city) or on its own (cloud process --every-ms): every round builds what changed (the open hour,
+// hours just closed, late rows), so the processed tables trail the lake by about one interval.
+// The DuckDB engine and its views stay open from round to round: a round re-creates only the views
+// whose files changed (runProcessing refreshes first), then pays its SELECTs and COPYs. A failed round
+// closes the engine; the next opens a fresh one. Rounds never overlap; close() stops the timer, waits
+// for the round under way to reach a consistent point (a build switches or is abandoned), then closes
+// the engine.
 import type { Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
-import { createLocalCatalog } from '../ports/catalog/local.ts';
+import { createLocalCatalog, type LocalCatalog } from '../ports/catalog/local.ts';
 import { createLocalFolderStore } from '../ports/store/local.ts';
 import type { ObjectStore } from '../ports/store/port.ts';
-import { createDuckDBProcessing } from './engine.ts';
-import { runProcessing, type ProcessReport } from './job.ts';
+import type { ProcessedTableName } from './definitions.ts';
+import { createDuckDBProcessing, type ProcessingEngine } from './engine.ts';
+import { runProcessing, type ProcessOptions, type ProcessReport } from './job.ts';
 
 export interface ProcessingScheduleOptions {
   lakeDir: string;
   /** Milliseconds between the end of one round and the start of the next. */
   everyMs: number;
   graceMs?: number;
+  /** Tables and inclusive UTC date range each round considers (all by default). */
+  tables?: readonly ProcessedTableName[];
+  from?: string;
+  to?: string;
   /** The lake's store (a local folder by default; not closed by the schedule). */
   store?: ObjectStore;
+  now?: () => number;
   log: Log;
   /** After each round (tests, the city's stats). */
   processed?: (report: ProcessReport) => void;
@@ -24,9 +34,17 @@ export interface ProcessingScheduleOptions {
 
 export interface ProcessingSchedule {
   start(): void;
+  /** Runs a round now (after the one under way, if any): its report, or undefined if it failed or the schedule is closing. */
+  round(): Promise<ProcessReport | undefined>;
   /** Rounds run so far and partitions they built. */
   stats(): { rounds: number; built: number; late: number; errors: number };
   close(): Promise<void>;
+}
+
+interface Opened {
+  store: ObjectStore;
+  catalog: LocalCatalog;
+  engine: ProcessingEngine;
 }
 
 export function createProcessingSchedule(options: ProcessingScheduleOptions): ProcessingSchedule {
@@ -34,52 +52,83 @@ export function createProcessingSchedule(options: ProcessingScheduleOptions): Pr
   const stats = { rounds: 0, built: 0, late: 0, errors: 0 };
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> | undefined;
+  let opened: Opened | undefined;
+  // Rounds run one after the other: a timer round and a round() call never overlap.
+  let rounds: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
 
-  const once = async (): Promise<void> => {
+  const open = async (): Promise<Opened> => {
     const store = options.store ?? createLocalFolderStore(options.lakeDir);
     const catalog = createLocalCatalog(options.lakeDir);
     try {
-      const engine = await createDuckDBProcessing(options.lakeDir, store, catalog);
-      try {
-        const report = await runProcessing({ store, catalog, engine, signal: abort.signal, log: options.log, ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }) });
-        stats.rounds++;
-        stats.built += report.built.length;
-        stats.late += report.late.partitions;
-        options.log(report.built.length > 0 ? 'info' : 'debug', 'processed', { built: report.built.length, late: report.late, retired: report.retired });
-        options.processed?.(report);
-      } finally {
-        await engine.close();
-      }
+      return { store, catalog, engine: await createDuckDBProcessing(options.lakeDir, store, catalog) };
+    } catch (err) {
+      await shut({ store, catalog });
+      throw err;
+    }
+  };
+  const shut = async (o: Partial<Opened> & Pick<Opened, 'store' | 'catalog'>): Promise<void> => {
+    await o.engine?.close().catch(() => undefined);
+    await o.catalog.close().catch(() => undefined);
+    if (options.store === undefined) await o.store.close().catch(() => undefined);
+  };
+
+  const once = async (): Promise<ProcessReport | undefined> => {
+    if (closing !== undefined) return undefined;
+    try {
+      opened ??= await open();
+      const { store, catalog, engine } = opened;
+      const scope: Partial<ProcessOptions> = {
+        ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+        ...(options.tables === undefined ? {} : { tables: options.tables }),
+        ...(options.from === undefined ? {} : { from: options.from }),
+        ...(options.to === undefined ? {} : { to: options.to }),
+        ...(options.now === undefined ? {} : { now: options.now }),
+      };
+      const report = await runProcessing({ store, catalog, engine, signal: abort.signal, log: options.log, ...scope });
+      stats.rounds++;
+      stats.built += report.built.length;
+      stats.late += report.late.partitions;
+      options.log(report.built.length > 0 ? 'info' : 'debug', 'processed', { built: report.built.length, late: report.late, retired: report.retired });
+      options.processed?.(report);
+      return report;
     } catch (err) {
       stats.errors++;
       options.log('warn', 'processing round failed; the next round tries again', { error: cloudErrors.create('CLD_PROCESSING', errorMessage(err), err) });
-    } finally {
-      await catalog.close();
-      if (options.store === undefined) await store.close();
+      // Whatever state the engine was left in, the next round starts from a fresh one.
+      const failed = opened;
+      opened = undefined;
+      if (failed !== undefined) await shut(failed);
+      return undefined;
     }
+  };
+
+  const enqueue = (): Promise<ProcessReport | undefined> => {
+    const run = rounds.then(once);
+    rounds = run;
+    return run;
   };
 
   const schedule = (): void => {
     if (closing !== undefined) return;
     timer = setTimeout(() => {
-      round = once().finally(() => {
-        round = undefined;
-        schedule();
-      });
+      void enqueue().finally(schedule);
     }, options.everyMs);
     timer.unref();
   };
 
   return {
     start: schedule,
+    round: enqueue,
     stats: () => ({ ...stats }),
     close() {
       closing ??= (async () => {
         clearTimeout(timer);
         abort.abort();
-        await round;
+        await rounds;
+        const last = opened;
+        opened = undefined;
+        if (last !== undefined) await shut(last);
       })();
       return closing;
     },

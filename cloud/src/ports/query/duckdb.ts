@@ -86,6 +86,9 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
   const dbInstance = instance;
   let tables: LakeTableInfo[] = [];
   let closed = false;
+  // What each view was last made of: a refresh re-creates only views whose files or columns changed
+  // (creating one reads every file's footer), so a long-lived lake pays a listing per unchanged table.
+  const madeOf = new Map<string, string>();
 
   const refresh = async (): Promise<void> => {
     try {
@@ -121,11 +124,16 @@ export async function openLake(lakeDir: string, options: OpenLakeOptions = {}): 
         for (let attempt = 1; ; attempt++) {
           const keys = spec.locations === undefined ? await listLiveFiles(store, spec.prefix) : await locationFiles(store, spec.locations);
           if (spec.optional && keys.length === 0) break;
-          try {
-            await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(spec.name)} AS ${await viewSql(db, store, spec, keys)}`);
-          } catch (err) {
-            if (attempt < 20 && VANISHED_FILE.test(errorMessage(err))) continue;
-            throw err;
+          const made = JSON.stringify([spec.columns, spec.partitionKeys, keys]);
+          if (madeOf.get(spec.name) !== made) {
+            madeOf.delete(spec.name);
+            try {
+              await db.run(`CREATE OR REPLACE VIEW ${quotedIdentifier(spec.name)} AS ${await viewSql(db, store, spec, keys)}`);
+            } catch (err) {
+              if (attempt < 20 && VANISHED_FILE.test(errorMessage(err))) continue;
+              throw err;
+            }
+            madeOf.set(spec.name, made);
           }
           next.push({ name: spec.name, files: keys.length });
           break;
