@@ -4,7 +4,8 @@
 import { closeOnSignals, parseCommandLine, runMain, textLog } from '@city/protocol';
 import { createCity } from './city/index.ts';
 import { cityErrors } from './city/errors.ts';
-import type { CityStats } from './city/index.ts';
+import { availableParallelism, loadavg } from 'node:os';
+import type { CityGatewayFigures, CityStats, ProcessFigures } from './city/index.ts';
 
 const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N]
   --dir D           state folder: Kafka data, gateway buffer, lake (default ./.city)
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
   const stopped = closeOnSignals(
     () => {
       clearInterval(ticker);
-      if (city.settings.gateways !== undefined) summary(samples);
+      summary(samples);
       say('\nstopping the city…');
       return city.close();
     },
@@ -109,7 +110,7 @@ Ctrl-C stops everything cleanly.
     );
     const previous = samples.at(-1)!;
     samples.push({ at: performance.now(), stats: s });
-    if (s.gateways !== undefined) for (const l of rateLines(previous, samples.at(-1)!)) say(l);
+    for (const l of rateLines(previous, samples.at(-1)!)) say(l);
   }, TICK_MS);
   const code = await stopped;
   const end = city.stats().gateways;
@@ -123,15 +124,36 @@ const perS = (n: number, ms: number) => (ms > 0 ? (n * 1000) / ms : 0);
 const pct = (cpuS: number, ms: number) => (ms > 0 ? (cpuS * 100_000) / ms : NaN);
 const r0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toString() : '?');
 
+/** CPU (% of one core) of one process of every gateway, summed. */
+function sumCpu(x: CityStats, y: CityStats, ms: number, f: (g: CityGatewayFigures) => ProcessFigures): number {
+  let cpuS = 0;
+  for (const g of y.gateways ?? []) {
+    const h = x.gateways?.find((p) => p.id === g.id);
+    if (h !== undefined) cpuS += f(g).cpuSeconds - f(h).cpuSeconds;
+  }
+  return pct(cpuS, ms);
+}
+
 /** Rates between two samples: the city's flow, then per gateway (its process and its devices' process). */
 function rateLines(a: Sample, b: Sample): string[] {
   const ms = b.at - a.at;
   const x = a.stats;
   const y = b.stats;
   const acked = (s: CityStats) => s.accepted + s.deadLettered;
+  const cpu = (f: (s: CityStats) => number) => r0(pct(f(y) - f(x), ms));
+  const part = (name: string, f: (s: CityStats) => ProcessFigures | undefined) => {
+    const now = f(y);
+    if (now === undefined) return '';
+    return `  ${name} CPU ${r0(pct(now.cpuSeconds - (f(x)?.cpuSeconds ?? NaN), ms))}% RSS ${r0(now.rssMb)} MB`;
+  };
   const lines = [
-    `    flow: acknowledged ${r0(perS(acked(y) - acked(x), ms))}/s  forwarded ${r0(perS(y.forwarded - x.forwarded, ms))}/s  lake ${r0(perS(y.lakeRows - x.lakeRows, ms))} rows/s` +
-      `  not yet in the lake ${y.forwarded - y.lakeRows}  city process CPU ${r0(pct(y.process.cpuSeconds - x.process.cpuSeconds, ms))}% RSS ${r0(y.process.rssMb)} MB`,
+    `    flow: published ${r0(perS(y.published - x.published, ms))}/s  acknowledged ${r0(perS(acked(y) - acked(x), ms))}/s  forwarded ${r0(perS(y.forwarded - x.forwarded, ms))}/s  lake ${r0(perS(y.lakeRows - x.lakeRows, ms))} rows/s` +
+      `  behind: ${y.buffered} at gateways, ${y.forwarded - y.lakeRows} in Kafka not yet in the lake (sink holds ${y.sink.buffered}, ${y.sink.flushes - x.sink.flushes} flushes)  load ${loadavg()[0]!.toFixed(1)}`,
+    `    processes: city CPU ${cpu((s) => s.process.cpuSeconds)}% RSS ${r0(y.process.rssMb)} MB (event-loop delay p99 ${r0(y.loopDelayMs.p99)} ms)` +
+      part('sink', (s) => s.parts.sink) +
+      part('warehouse', (s) => s.parts.warehouse) +
+      part('Kafka', (s) => s.parts.kafka) +
+      (y.gateways === undefined ? '' : `  gateways CPU ${r0(sumCpu(x, y, ms, (g) => g.gateway))}%  devices CPU ${r0(sumCpu(x, y, ms, (g) => g.fleet))}%`),
   ];
   for (const g of y.gateways ?? []) {
     const h = x.gateways?.find((p) => p.id === g.id);
@@ -155,6 +177,22 @@ function summary(all: readonly Sample[]): void {
   say(`\nsummary over ${(ms / 1000).toFixed(0)} s (the machine is shared: other work runs meanwhile):`);
   for (const l of rateLines(first, last)) say(l.replace(/ RSS \d+ MB/g, ''));
   say(`    RSS max: city process ${r0(max((s) => s.process.rssMb))} MB; ` + (last.stats.gateways ?? []).map((g) => `${g.id} ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.gateway.rssMb ?? 0))} MB (its devices ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.fleet.rssMb ?? 0))} MB)`).join(', '));
+  // Per acknowledged event, each kind of process: CPU time is what the shared machine does not distort much.
+  const kinds: [string, (s: CityStats) => ({ cpuSeconds: number } | undefined)[]][] = [
+    ['devices', (s) => (s.gateways ?? []).map((g) => g.fleet)],
+    ['gateways', (s) => (s.gateways ?? []).map((g) => g.gateway)],
+    ['Kafka', (s) => [s.parts.kafka]],
+    ['sink', (s) => [s.parts.sink]],
+    ['warehouse', (s) => [s.parts.warehouse]],
+    [first.stats.gateways !== undefined ? 'city (live engine, dashboard)' : 'city (live engine, dashboard, gateway, devices)', (s) => [s.process]],
+  ];
+  const cpuOf = (s: CityStats, f: (s: CityStats) => ({ cpuSeconds: number } | undefined)[]) => f(s).reduce((n, p) => n + (p !== undefined && Number.isFinite(p.cpuSeconds) ? p.cpuSeconds : 0), 0);
+  const acked = last.stats.accepted + last.stats.deadLettered - first.stats.accepted - first.stats.deadLettered;
+  const costs = kinds.map(([name, f]) => ({ name, us: acked > 0 ? ((cpuOf(last.stats, f) - cpuOf(first.stats, f)) * 1e6) / acked : NaN }));
+  const perEvent = costs.reduce((n, c) => n + c.us, 0) / 1e6;
+  const cores = availableParallelism();
+  say(`    CPU-µs per acknowledged event: ${costs.map((c) => `${c.name} ${r0(c.us)}`).join(', ')}; all ${r0(perEvent * 1e6)}`);
+  say(`    at that cost ${cores} cores carry at most ${r0(cores / perEvent)} events/s with nothing else running (load average now ${loadavg()[0]!.toFixed(1)})`);
   say(`    lag max: not yet in the lake ${max((s) => s.forwarded - s.lakeRows)} records; buffered at a gateway ${max((s) => s.buffered)} records, oldest unsent ${(max((s) => Math.max(0, ...(s.gateways ?? []).map((g) => g.oldestUnsentAgeMs))) / 1000).toFixed(1)} s`);
 }
 
