@@ -7,7 +7,7 @@ import { cityErrors } from './city/errors.ts';
 import { availableParallelism, loadavg } from 'node:os';
 import type { CityGatewayFigures, CityStats, ProcessFigures } from './city/index.ts';
 
-const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N]
+const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N] [--roll-ms MS]
   --dir D           state folder: Kafka data, gateway buffer, lake (default ./.city)
   --port P          gateway MQTT port (default 1884; a free one if taken)
   --dashboard-port P  operations dashboard on 127.0.0.1 (default 8080; a free one if taken)
@@ -20,6 +20,8 @@ const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] 
                     its share of the devices in a process of its own; figures per gateway every 5 s
                     (default: one gateway inside the city's process)
   --devices N       simulated devices in all, spread over the kinds like the default fleet (wins over --scale)
+  --roll-ms MS      the sink cuts lake files after MS of record time and of wall time (default 5000); a longer roll
+                    writes fewer, larger files per event
 KAFKA_BROKERS=host:port,… uses that cluster instead of starting a broker.`;
 
 const TICK_MS = 5_000;
@@ -47,6 +49,7 @@ async function main(): Promise<number> {
       'topic-suffix': { type: 'string' },
       gateways: { type: 'string' },
       devices: { type: 'string' },
+      'roll-ms': { type: 'string' },
     },
     { usage: USAGE, usageError: (detail) => cityErrors.create('CITY_USAGE', detail) },
   );
@@ -63,6 +66,7 @@ async function main(): Promise<number> {
     topicSuffix: values['topic-suffix'],
     gateways: numberFlag('gateways', values.gateways),
     devices: numberFlag('devices', values.devices),
+    rollMs: numberFlag('roll-ms', values['roll-ms']),
     kafkaLog: textLog('kafka', 'info', process.stdout),
   });
   let ticker: NodeJS.Timeout | undefined;

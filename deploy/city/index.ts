@@ -39,6 +39,8 @@ const CitySchema = Type.Object(
     topicSuffix: Type.Optional(Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' })),
     /** Loads the lake into the PGlite warehouse in <dir>/warehouse this often; 0 turns it off. */
     warehouseEveryMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
+    /** The sink cuts its files after this much record time and wall time (the lake grows every roll; each file costs a fixed part of a flush). */
+    rollMs: Type.Integer({ minimum: 1_000, maximum: 3_600_000 }),
     /** Gateways as processes of their own (the gateway CLI), each with its share of the devices in a process of its own; absent: one gateway inside the city's process. */
     gateways: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** Simulated devices in all, spread over the kinds like the default fleet; wins over scale. */
@@ -58,7 +60,7 @@ export interface CityOptions extends Partial<CitySettings> {
 
 export const cityOptions = defineOptions<typeof CitySchema, Omit<CityOptions, 'log' | 'kafkaLog'>>({
   schema: CitySchema,
-  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
+  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000, rollMs: 5_000 },
   error: (detail) => cityErrors.create('CITY_INVALID_OPTIONS', detail),
 });
 
@@ -193,9 +195,9 @@ export function createCity(options: CityOptions = {}): City {
 
         // The sink runs as a process of its own (the sink CLI, with the processing schedule): in this
         // process its flushes waited behind the live engine's, the dashboard's and PGlite's work.
-        // Files cut every 5 s of record time even under steady load, so the lake visibly grows; the sink
+        // Files cut every roll (5 s by default) of record time even under steady load, so the lake visibly grows; the sink
         // also writes the live engine's KPI and alert topics to the lake (tables kpi_windows, alerts).
-        const lake = createCitySink({ brokers: cluster.brokers, lakeDir, logDir: join(dir, 'logs'), topicSuffix: suffix, maxSpanMs: 5_000, maxAgeMs: 5_000, processEveryMs: PROCESS_EVERY_MS, log });
+        const lake = createCitySink({ brokers: cluster.brokers, lakeDir, logDir: join(dir, 'logs'), topicSuffix: suffix, maxSpanMs: settings.rollMs, maxAgeMs: settings.rollMs, processEveryMs: PROCESS_EVERY_MS, log });
         sink = lake;
         life.defer('sink', () => lake.close());
         await lake.start();
