@@ -155,6 +155,7 @@ function rateLines(a: Sample, b: Sample): string[] {
       `  behind: ${y.buffered} at gateways, ${y.forwarded - y.lakeRows} in Kafka not yet in the lake (sink holds ${y.sink.buffered}, ${y.sink.flushes - x.sink.flushes} flushes)  load ${loadavg()[0]!.toFixed(1)}`,
     `    processes: city CPU ${cpu((s) => s.process.cpuSeconds)}% RSS ${r0(y.process.rssMb)} MB (event-loop delay p99 ${r0(y.loopDelayMs.p99)} ms)` +
       part('sink', (s) => s.parts.sink) +
+      part('live', (s) => s.parts.live) +
       part('warehouse', (s) => s.parts.warehouse) +
       part('Kafka', (s) => s.parts.kafka) +
       (y.gateways === undefined ? '' : `  gateways CPU ${r0(sumCpu(x, y, ms, (g) => g.gateway))}%  devices CPU ${r0(sumCpu(x, y, ms, (g) => g.fleet))}%`),
@@ -187,8 +188,9 @@ function summary(all: readonly Sample[]): void {
     ['gateways', (s) => (s.gateways ?? []).map((g) => g.gateway)],
     ['Kafka', (s) => [s.parts.kafka]],
     ['sink', (s) => [s.parts.sink]],
+    ['live engine', (s) => [s.parts.live]],
     ['warehouse', (s) => [s.parts.warehouse]],
-    [first.stats.gateways !== undefined ? 'city (live engine, dashboard)' : 'city (live engine, dashboard, gateway, devices)', (s) => [s.process]],
+    [first.stats.gateways !== undefined ? 'city (dashboard)' : 'city (dashboard, gateway, devices)', (s) => [s.process]],
   ];
   const cpuOf = (s: CityStats, f: (s: CityStats) => ({ cpuSeconds: number } | undefined)[]) => f(s).reduce((n, p) => n + (p !== undefined && Number.isFinite(p.cpuSeconds) ? p.cpuSeconds : 0), 0);
   const acked = last.stats.accepted + last.stats.deadLettered - first.stats.accepted - first.stats.deadLettered;

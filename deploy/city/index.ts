@@ -6,14 +6,15 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
-import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, liveTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
+import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createDashboard, createLive, dashboardTopics, ensurePage, type Dashboard } from '@city/cloud';
+import { createDashboard, dashboardTopics, ensurePage, type Dashboard } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
 import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
 import { createCitySink, type CitySink } from './sink-process.ts';
+import { createCityLive, type CityLive } from './live-process.ts';
 import { pidFigures, type ProcessFigures } from './processes.ts';
 import { createCityGateways, spreadOverKinds, type CityGatewayFigures, type CityGateways } from './gateways.ts';
 
@@ -89,11 +90,11 @@ export interface CityStats {
   warehouseProcessedRows: number;
   /** With gateways as processes: each one's figures, its devices' process beside it. */
   gateways?: CityGatewayFigures[];
-  /** The city's own process (the live engine, the dashboard): CPU time since start and RSS. */
+  /** The city's own process (the dashboard; the gateway and devices without --gateways): CPU time since start and RSS. */
   process: { cpuSeconds: number; rssMb: number };
   /** The sink's process (its Kafka consumer, the lake writer, the processing schedule), the warehouse loader's (PGlite) and the Kafka broker's when the city started it, beside the city's. */
-  parts: { sink: ProcessFigures; warehouse?: ProcessFigures; kafka?: ProcessFigures };
-  /** Event-loop delay of the city's process over the last few seconds (the live engine and the dashboard share that loop). */
+  parts: { sink: ProcessFigures; live?: ProcessFigures; warehouse?: ProcessFigures; kafka?: ProcessFigures };
+  /** Event-loop delay of the city's process over the last few seconds (the dashboard's loop). */
   loopDelayMs: { p99: number; max: number };
   /** The sink's own counters: records read from Kafka, rows buffered in open segments, flushes, and errors retried. */
   sink: { consumed: number; buffered: number; flushes: number; commitErrors: number; writeErrors: number; droppedOnRebalance: number };
@@ -173,6 +174,7 @@ export function createCity(options: CityOptions = {}): City {
   let warehouse: CityWarehouse | undefined;
   let gatewayGroup: CityGateways | undefined;
   let loop: ReturnType<typeof loopDelayWindow> | undefined;
+  let liveEngine: CityLive | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw cityErrors.create('CITY_CLOSED', `${what}: the city is not started`);
     return part;
@@ -202,7 +204,9 @@ export function createCity(options: CityOptions = {}): City {
         life.defer('sink', () => lake.close());
         await lake.start();
         // Live KPIs and alerts for the dashboard, as their own consumer group (the sink's path is untouched).
-        const live = createLive({ brokers: cluster.brokers, topics, liveTopics: liveTopicSet(suffix), ...(suffix === undefined ? {} : { groupId: `city-live-${suffix}`, clientId: `city-live-${suffix}` }), log });
+        // In a process of its own too (the sink CLI's live command): its batches held this loop for seconds.
+        const live = createCityLive({ brokers: cluster.brokers, logDir: join(dir, 'logs'), topicSuffix: suffix, log });
+        liveEngine = live;
         life.defer('live', () => live.close());
         await live.start();
 
@@ -269,6 +273,7 @@ export function createCity(options: CityOptions = {}): City {
       const common = {
         parts: {
           sink: started(sink, 'stats()').process(),
+          ...(liveEngine === undefined ? {} : { live: liveEngine.process() }),
           ...(warehouse === undefined ? {} : { warehouse: warehouse.process() }),
           ...(kafka?.pid === undefined ? {} : { kafka: pidFigures(kafka.pid) }),
         },
