@@ -4,9 +4,10 @@
 import { closeOnSignals, parseCommandLine, runMain, textLog } from '@city/protocol';
 import { createCity } from './city/index.ts';
 import { cityErrors } from './city/errors.ts';
-import type { CityStats } from './city/index.ts';
+import { availableParallelism, loadavg } from 'node:os';
+import type { CityGatewayFigures, CityStats, ProcessFigures } from './city/index.ts';
 
-const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N]
+const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] [--seed N] [--rate R] [--scale K] [--invalid-rate F] [--topic-suffix S] [--gateways N] [--devices N] [--roll-ms MS]
   --dir D           state folder: Kafka data, gateway buffer, lake (default ./.city)
   --port P          gateway MQTT port (default 1884; a free one if taken)
   --dashboard-port P  operations dashboard on 127.0.0.1 (default 8080; a free one if taken)
@@ -19,6 +20,8 @@ const USAGE = `usage: npm run city -- [--dir D] [--port P] [--dashboard-port P] 
                     its share of the devices in a process of its own; figures per gateway every 5 s
                     (default: one gateway inside the city's process)
   --devices N       simulated devices in all, spread over the kinds like the default fleet (wins over --scale)
+  --roll-ms MS      the sink cuts lake files after MS of record time and of wall time (default 5000); a longer roll
+                    writes fewer, larger files per event
 KAFKA_BROKERS=host:port,… uses that cluster instead of starting a broker.`;
 
 const TICK_MS = 5_000;
@@ -46,6 +49,7 @@ async function main(): Promise<number> {
       'topic-suffix': { type: 'string' },
       gateways: { type: 'string' },
       devices: { type: 'string' },
+      'roll-ms': { type: 'string' },
     },
     { usage: USAGE, usageError: (detail) => cityErrors.create('CITY_USAGE', detail) },
   );
@@ -62,6 +66,7 @@ async function main(): Promise<number> {
     topicSuffix: values['topic-suffix'],
     gateways: numberFlag('gateways', values.gateways),
     devices: numberFlag('devices', values.devices),
+    rollMs: numberFlag('roll-ms', values['roll-ms']),
     kafkaLog: textLog('kafka', 'info', process.stdout),
   });
   let ticker: NodeJS.Timeout | undefined;
@@ -69,7 +74,7 @@ async function main(): Promise<number> {
   const stopped = closeOnSignals(
     () => {
       clearInterval(ticker);
-      if (city.settings.gateways !== undefined) summary(samples);
+      summary(samples);
       say('\nstopping the city…');
       return city.close();
     },
@@ -109,7 +114,7 @@ Ctrl-C stops everything cleanly.
     );
     const previous = samples.at(-1)!;
     samples.push({ at: performance.now(), stats: s });
-    if (s.gateways !== undefined) for (const l of rateLines(previous, samples.at(-1)!)) say(l);
+    for (const l of rateLines(previous, samples.at(-1)!)) say(l);
   }, TICK_MS);
   const code = await stopped;
   const end = city.stats().gateways;
@@ -123,15 +128,37 @@ const perS = (n: number, ms: number) => (ms > 0 ? (n * 1000) / ms : 0);
 const pct = (cpuS: number, ms: number) => (ms > 0 ? (cpuS * 100_000) / ms : NaN);
 const r0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toString() : '?');
 
+/** CPU (% of one core) of one process of every gateway, summed. */
+function sumCpu(x: CityStats, y: CityStats, ms: number, f: (g: CityGatewayFigures) => ProcessFigures): number {
+  let cpuS = 0;
+  for (const g of y.gateways ?? []) {
+    const h = x.gateways?.find((p) => p.id === g.id);
+    if (h !== undefined) cpuS += f(g).cpuSeconds - f(h).cpuSeconds;
+  }
+  return pct(cpuS, ms);
+}
+
 /** Rates between two samples: the city's flow, then per gateway (its process and its devices' process). */
 function rateLines(a: Sample, b: Sample): string[] {
   const ms = b.at - a.at;
   const x = a.stats;
   const y = b.stats;
   const acked = (s: CityStats) => s.accepted + s.deadLettered;
+  const cpu = (f: (s: CityStats) => number) => r0(pct(f(y) - f(x), ms));
+  const part = (name: string, f: (s: CityStats) => ProcessFigures | undefined) => {
+    const now = f(y);
+    if (now === undefined) return '';
+    return `  ${name} CPU ${r0(pct(now.cpuSeconds - (f(x)?.cpuSeconds ?? NaN), ms))}% RSS ${r0(now.rssMb)} MB`;
+  };
   const lines = [
-    `    flow: acknowledged ${r0(perS(acked(y) - acked(x), ms))}/s  forwarded ${r0(perS(y.forwarded - x.forwarded, ms))}/s  lake ${r0(perS(y.lakeRows - x.lakeRows, ms))} rows/s` +
-      `  not yet in the lake ${y.forwarded - y.lakeRows}  city process CPU ${r0(pct(y.process.cpuSeconds - x.process.cpuSeconds, ms))}% RSS ${r0(y.process.rssMb)} MB`,
+    `    flow: published ${r0(perS(y.published - x.published, ms))}/s  acknowledged ${r0(perS(acked(y) - acked(x), ms))}/s  forwarded ${r0(perS(y.forwarded - x.forwarded, ms))}/s  lake ${r0(perS(y.lakeRows - x.lakeRows, ms))} rows/s` +
+      `  behind: ${y.buffered} at gateways, ${y.forwarded - y.lakeRows} in Kafka not yet in the lake (sink holds ${y.sink.buffered}, ${y.sink.flushes - x.sink.flushes} flushes)  load ${loadavg()[0]!.toFixed(1)}`,
+    `    processes: city CPU ${cpu((s) => s.process.cpuSeconds)}% RSS ${r0(y.process.rssMb)} MB (event-loop delay p99 ${r0(y.loopDelayMs.p99)} ms)` +
+      part('sink', (s) => s.parts.sink) +
+      part('live', (s) => s.parts.live) +
+      part('warehouse', (s) => s.parts.warehouse) +
+      part('Kafka', (s) => s.parts.kafka) +
+      (y.gateways === undefined ? '' : `  gateways CPU ${r0(sumCpu(x, y, ms, (g) => g.gateway))}%  devices CPU ${r0(sumCpu(x, y, ms, (g) => g.fleet))}%`),
   ];
   for (const g of y.gateways ?? []) {
     const h = x.gateways?.find((p) => p.id === g.id);
@@ -155,6 +182,23 @@ function summary(all: readonly Sample[]): void {
   say(`\nsummary over ${(ms / 1000).toFixed(0)} s (the machine is shared: other work runs meanwhile):`);
   for (const l of rateLines(first, last)) say(l.replace(/ RSS \d+ MB/g, ''));
   say(`    RSS max: city process ${r0(max((s) => s.process.rssMb))} MB; ` + (last.stats.gateways ?? []).map((g) => `${g.id} ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.gateway.rssMb ?? 0))} MB (its devices ${r0(max((s) => s.gateways?.find((x) => x.id === g.id)?.fleet.rssMb ?? 0))} MB)`).join(', '));
+  // Per acknowledged event, each kind of process: CPU time is what the shared machine does not distort much.
+  const kinds: [string, (s: CityStats) => ({ cpuSeconds: number } | undefined)[]][] = [
+    ['devices', (s) => (s.gateways ?? []).map((g) => g.fleet)],
+    ['gateways', (s) => (s.gateways ?? []).map((g) => g.gateway)],
+    ['Kafka', (s) => [s.parts.kafka]],
+    ['sink', (s) => [s.parts.sink]],
+    ['live engine', (s) => [s.parts.live]],
+    ['warehouse', (s) => [s.parts.warehouse]],
+    [first.stats.gateways !== undefined ? 'city (dashboard)' : 'city (dashboard, gateway, devices)', (s) => [s.process]],
+  ];
+  const cpuOf = (s: CityStats, f: (s: CityStats) => ({ cpuSeconds: number } | undefined)[]) => f(s).reduce((n, p) => n + (p !== undefined && Number.isFinite(p.cpuSeconds) ? p.cpuSeconds : 0), 0);
+  const acked = last.stats.accepted + last.stats.deadLettered - first.stats.accepted - first.stats.deadLettered;
+  const costs = kinds.map(([name, f]) => ({ name, us: acked > 0 ? ((cpuOf(last.stats, f) - cpuOf(first.stats, f)) * 1e6) / acked : NaN }));
+  const perEvent = costs.reduce((n, c) => n + c.us, 0) / 1e6;
+  const cores = availableParallelism();
+  say(`    CPU-µs per acknowledged event: ${costs.map((c) => `${c.name} ${r0(c.us)}`).join(', ')}; all ${r0(perEvent * 1e6)}`);
+  say(`    at that cost ${cores} cores carry at most ${r0(cores / perEvent)} events/s with nothing else running (load average now ${loadavg()[0]!.toFixed(1)})`);
   say(`    lag max: not yet in the lake ${max((s) => s.forwarded - s.lakeRows)} records; buffered at a gateway ${max((s) => s.buffered)} records, oldest unsent ${(max((s) => Math.max(0, ...(s.gateways ?? []).map((g) => g.oldestUnsentAgeMs))) / 1000).toFixed(1)} s`);
 }
 

@@ -11,5 +11,6 @@ export const cityErrors = defineErrors('CITY', {
     canRetry: false,
     action: 'the parts still running were forced; nothing acknowledged is lost (the gateway buffer and Kafka keep it for the next run in the same --dir)',
   },
+  CITY_PART_FAILED: { message: 'a part of the city running as a process of its own (the sink, the warehouse loader) failed', canRetry: false, action: 'read the log the message names (in <dir>/logs)' },
   CITY_GATEWAY_FAILED: { message: 'a gateway process of the city, or its devices, failed', canRetry: false, action: 'read the log the message names (in <dir>/logs)' },
 });

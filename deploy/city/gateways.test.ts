@@ -50,6 +50,9 @@ describe('a city of several gateways', () => {
     // Separate processes: neither is the city's, nor each other's.
     const pids = running.gateways!.flatMap((g) => [g.gateway.pid, g.fleet.pid]);
     expect(new Set([...pids, process.pid]).size).toBe(5);
+    // The sink too runs in a process of its own, apart from the city's loop (the live engine, the dashboard).
+    expect([...pids, process.pid]).not.toContain(running.parts.sink.pid);
+    expect(running.parts.sink.running).toBe(true);
     await waitFor(() => (city.stats().gateways ?? []).every((g) => g.forwarded >= 40 && g.connected === 7), { timeoutMs: 60_000, what: 'both gateways forwarding' });
     await waitFor(() => city.stats().lakeRows > 0, { timeoutMs: 30_000, what: 'rows in the lake' });
     for (const g of city.stats().gateways!) {
@@ -69,6 +72,9 @@ describe('a city of several gateways', () => {
       expect(existsSync(join(dir, `${g.id}-buffer.db`))).toBe(true);
       expect(g.accepted).toBeGreaterThan(0);
     }
+    expect(after.parts.sink.running).toBe(false);
+    // The sink wrote and committed what it held before it exited: its final figures hold nothing back.
+    expect(after.sink.buffered).toBe(0);
     const accepted = gateways.reduce((n, g) => n + g.accepted + g.deadLettered, 0);
 
     // What the city's sink had not read yet when it closed is still in Kafka: a sink of the same group

@@ -5,8 +5,8 @@
 // and, per process, from /proc (CPU time, RSS).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,9 @@ import { waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
 import { DEFAULT_FLEET, SIM_KINDS, type SimKind } from '@city/device-sim';
 import { readBufferFile } from '@city/gateway';
 import { cityErrors } from './errors.ts';
+import { exitedOf, freePort, portIsFree, procFigures, stopChild, type ProcessFigures } from './processes.ts';
+
+export type { ProcessFigures };
 
 /** The gateway's CLI entry, found through the package so it is the installed gateway that runs. */
 const GATEWAY_CLI = fileURLToPath(new URL('cli.ts', import.meta.resolve('@city/gateway')));
@@ -21,16 +24,6 @@ const FLEET_CHILD = join(import.meta.dirname, 'fleet-child.ts');
 /** As `npm run gateway` and the service unit start it. */
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=2'];
 const POLL_EVERY_MS = 1_000;
-const STOP_DEADLINE_MS = 45_000;
-const TICKS_PER_S = 100; // USER_HZ on Linux
-
-export interface ProcessFigures {
-  pid: number;
-  /** CPU time (user + system) since the process started; NaN where /proc cannot be read. */
-  cpuSeconds: number;
-  rssMb: number;
-  running: boolean;
-}
 
 export interface CityGatewayFigures {
   id: string;
@@ -101,40 +94,6 @@ export function splitEvenly(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
-function procFigures(child: ChildProcess | undefined): ProcessFigures {
-  const pid = child?.pid ?? 0;
-  const running = child !== undefined && child.exitCode === null && child.signalCode === null;
-  if (!running) return { pid, cpuSeconds: NaN, rssMb: 0, running };
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // utime and stime: fields 14 and 15, i.e. 12th and 13th after the command name.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-    return { pid, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S, rssMb: rssKb / 1024, running };
-  } catch {
-    return { pid, cpuSeconds: NaN, rssMb: NaN, running };
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-  });
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const probe = createServer();
-    probe.once('error', () => done(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => done(true)));
-  });
-}
-
 function accepts(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect(port, '127.0.0.1');
@@ -144,18 +103,6 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => done(false));
   });
-}
-
-const exitedOf = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
-/** SIGTERM, then SIGKILL after the deadline; resolves once the process is gone. */
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || exitedOf(child)) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
-  await exited;
-  clearTimeout(timer);
 }
 
 interface FleetLine {

@@ -4,14 +4,18 @@
 // forwards what it holds, the sink flushes and commits, Kafka stops), within one deadline.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
-import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, liveTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
+import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
-import { createDashboard, createLive, createProcessingSchedule, createSink, dashboardTopics, ensurePage, type Dashboard, type Sink } from '@city/cloud';
+import { createDashboard, dashboardTopics, ensurePage, type Dashboard } from '@city/cloud';
 import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
 import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
+import { createCitySink, type CitySink } from './sink-process.ts';
+import { createCityLive, type CityLive } from './live-process.ts';
+import { pidFigures, type ProcessFigures } from './processes.ts';
 import { createCityGateways, spreadOverKinds, type CityGatewayFigures, type CityGateways } from './gateways.ts';
 
 export { cityErrors };
@@ -36,6 +40,8 @@ const CitySchema = Type.Object(
     topicSuffix: Type.Optional(Type.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' })),
     /** Loads the lake into the PGlite warehouse in <dir>/warehouse this often; 0 turns it off. */
     warehouseEveryMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
+    /** The sink cuts its files after this much record time and wall time (the lake grows every roll; each file costs a fixed part of a flush). */
+    rollMs: Type.Integer({ minimum: 1_000, maximum: 3_600_000 }),
     /** Gateways as processes of their own (the gateway CLI), each with its share of the devices in a process of its own; absent: one gateway inside the city's process. */
     gateways: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** Simulated devices in all, spread over the kinds like the default fleet; wins over scale. */
@@ -55,7 +61,7 @@ export interface CityOptions extends Partial<CitySettings> {
 
 export const cityOptions = defineOptions<typeof CitySchema, Omit<CityOptions, 'log' | 'kafkaLog'>>({
   schema: CitySchema,
-  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000 },
+  defaults: { dir: '.city', port: 1884, dashboardPort: 8080, seed: 1, rate: 1, scale: 1, invalidRate: 0.01, warehouseEveryMs: 15_000, rollMs: 5_000 },
   error: (detail) => cityErrors.create('CITY_INVALID_OPTIONS', detail),
 });
 
@@ -84,8 +90,36 @@ export interface CityStats {
   warehouseProcessedRows: number;
   /** With gateways as processes: each one's figures, its devices' process beside it. */
   gateways?: CityGatewayFigures[];
-  /** The city's own process (Kafka client side, sink, live, dashboard, warehouse loader): CPU time since start and RSS. */
+  /** The city's own process (the dashboard; the gateway and devices without --gateways): CPU time since start and RSS. */
   process: { cpuSeconds: number; rssMb: number };
+  /** The sink's process (its Kafka consumer, the lake writer, the processing schedule), the warehouse loader's (PGlite) and the Kafka broker's when the city started it, beside the city's. */
+  parts: { sink: ProcessFigures; live?: ProcessFigures; warehouse?: ProcessFigures; kafka?: ProcessFigures };
+  /** Event-loop delay of the city's process over the last few seconds (the dashboard's loop). */
+  loopDelayMs: { p99: number; max: number };
+  /** The sink's own counters: records read from Kafka, rows buffered in open segments, flushes, and errors retried. */
+  sink: { consumed: number; buffered: number; flushes: number; commitErrors: number; writeErrors: number; droppedOnRebalance: number };
+}
+
+/** Event-loop delay, kept per second for the last LOOP_WINDOW_S seconds so a stats() call reads a recent window without resetting anything. */
+const LOOP_WINDOW_S = 5;
+
+function loopDelayWindow(): { read(): { p99: number; max: number }; stop(): void } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const seconds: { p99: number; max: number }[] = [];
+  const timer = setInterval(() => {
+    seconds.push({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 });
+    if (seconds.length > LOOP_WINDOW_S) seconds.shift();
+    h.reset();
+  }, 1_000);
+  timer.unref();
+  return {
+    read: () => ({ p99: Math.max(0, ...seconds.map((s) => s.p99)), max: Math.max(0, ...seconds.map((s) => s.max)) }),
+    stop() {
+      clearInterval(timer);
+      h.disable();
+    },
+  };
 }
 
 export interface City {
@@ -133,12 +167,14 @@ export function createCity(options: CityOptions = {}): City {
     errors: lifecycleErrorsFrom(cityErrors, { alreadyStarted: 'CITY_ALREADY_STARTED', closed: 'CITY_CLOSED', timeout: 'CITY_CLOSE_TIMEOUT' }),
   });
   let kafka: KafkaCluster | undefined;
-  let sink: Sink | undefined;
+  let sink: CitySink | undefined;
   let gateway: Gateway | undefined;
   let dashboard: Dashboard | undefined;
   let fleet: Fleet | undefined;
   let warehouse: CityWarehouse | undefined;
   let gatewayGroup: CityGateways | undefined;
+  let loop: ReturnType<typeof loopDelayWindow> | undefined;
+  let liveEngine: CityLive | undefined;
   const started = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw cityErrors.create('CITY_CLOSED', `${what}: the city is not started`);
     return part;
@@ -150,30 +186,32 @@ export function createCity(options: CityOptions = {}): City {
     warehouseDir,
     start: () =>
       life.start(async () => {
-        mkdirSync(dir, { recursive: true });
+        mkdirSync(join(dir, 'logs'), { recursive: true });
+        const delay = loopDelayWindow();
+        loop = delay;
+        life.defer('event-loop monitor', () => delay.stop());
         const cluster = await useKafka({ dataDir: join(dir, 'kafka'), log: kafkaLog });
         kafka = cluster;
         life.defer('kafka', () => cluster.stop());
         await ensureStandardTopics(cluster.brokers, suffix === undefined ? {} : { suffix });
 
-        // Files cut every 5 s of record time even under steady load, so the lake visibly grows.
-        // The sink also writes the live engine's KPI and alert topics to the lake (tables kpi_windows, alerts).
-        const { kpi, alerts } = liveTopicSet(suffix);
-        const lake = createSink({ brokers: cluster.brokers, lakeDir, topics, liveTopics: { kpi, alerts }, ...(suffix === undefined ? {} : { groupId: `city-sink-${suffix}` }), maxSpanMs: 5_000, maxAgeMs: 5_000, log });
+        // The sink runs as a process of its own (the sink CLI, with the processing schedule): in this
+        // process its flushes waited behind the live engine's, the dashboard's and PGlite's work.
+        // Files cut every roll (5 s by default) of record time even under steady load, so the lake visibly grows; the sink
+        // also writes the live engine's KPI and alert topics to the lake (tables kpi_windows, alerts).
+        const lake = createCitySink({ brokers: cluster.brokers, lakeDir, logDir: join(dir, 'logs'), topicSuffix: suffix, maxSpanMs: settings.rollMs, maxAgeMs: settings.rollMs, processEveryMs: PROCESS_EVERY_MS, log });
         sink = lake;
         life.defer('sink', () => lake.close());
         await lake.start();
-        // The processed zone fills as the city runs: the open hour rebuilt every round, closed hours once.
-        const processing = createProcessingSchedule({ lakeDir, everyMs: PROCESS_EVERY_MS, log });
-        life.defer('processing', () => processing.close());
-        processing.start();
         // Live KPIs and alerts for the dashboard, as their own consumer group (the sink's path is untouched).
-        const live = createLive({ brokers: cluster.brokers, topics, liveTopics: liveTopicSet(suffix), ...(suffix === undefined ? {} : { groupId: `city-live-${suffix}`, clientId: `city-live-${suffix}` }), log });
+        // In a process of its own too (the sink CLI's live command): its batches held this loop for seconds.
+        const live = createCityLive({ brokers: cluster.brokers, logDir: join(dir, 'logs'), topicSuffix: suffix, log });
+        liveEngine = live;
         life.defer('live', () => live.close());
         await live.start();
 
         if (settings.warehouseEveryMs > 0) {
-          const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, log });
+          const loading = startCityWarehouse({ lakeDir, dataDir: warehouseDir, everyMs: settings.warehouseEveryMs, logDir: join(dir, 'logs'), log });
           warehouse = loading;
           life.defer('warehouse', () => loading.close());
         }
@@ -181,7 +219,7 @@ export function createCity(options: CityOptions = {}): City {
         // The page is built when missing or stale (Vite, a few seconds) and kept for later runs.
         await ensurePage();
         const dashboardPort = settings.dashboardPort !== 0 && (await portIsFree(settings.dashboardPort)) ? settings.dashboardPort : 0;
-        const screen = createDashboard({ brokers: cluster.brokers, port: dashboardPort, topics: dashboardTopics(suffix), sinkGroup: lake.options.groupId, lakeDir, warehouse: () => warehouse?.warehouse(), log });
+        const screen = createDashboard({ brokers: cluster.brokers, port: dashboardPort, topics: dashboardTopics(suffix), sinkGroup: lake.groupId, lakeDir, warehouse: () => warehouse?.warehouse(), log });
         dashboard = screen;
         life.defer('dashboard', () => screen.close());
         await screen.start();
@@ -232,6 +270,16 @@ export function createCity(options: CityOptions = {}): City {
       const lakeRows = Object.entries(s.rows).reduce((n, [table, rows]) => (table.startsWith('raw_') ? n : n + (rows ?? 0)), 0) - liveRows;
       const cpu = process.cpuUsage();
       const own = { cpuSeconds: (cpu.user + cpu.system) / 1e6, rssMb: process.memoryUsage.rss() / 2 ** 20 };
+      const common = {
+        parts: {
+          sink: started(sink, 'stats()').process(),
+          ...(liveEngine === undefined ? {} : { live: liveEngine.process() }),
+          ...(warehouse === undefined ? {} : { warehouse: warehouse.process() }),
+          ...(kafka?.pid === undefined ? {} : { kafka: pidFigures(kafka.pid) }),
+        },
+        loopDelayMs: loop?.read() ?? { p99: 0, max: 0 },
+        sink: { consumed: s.consumed, buffered: s.buffered, flushes: s.flushes, commitErrors: s.commitErrors, writeErrors: s.writeErrors, droppedOnRebalance: s.droppedOnRebalance },
+      };
       if (gatewayGroup !== undefined) {
         const gateways = gatewayGroup.figures();
         const sum = (key: 'devices' | 'connected' | 'published' | 'accepted' | 'deadLettered' | 'buffered' | 'forwarded') => gateways.reduce((n, x) => n + x[key], 0);
@@ -252,12 +300,14 @@ export function createCity(options: CityOptions = {}): City {
           warehouseProcessedRows: warehouse?.stats().processedRows ?? 0,
           gateways,
           process: own,
+          ...common,
         };
       }
       const f = started(fleet, 'stats()').stats();
       const g = started(gateway, 'stats()').stats();
       return {
         process: own,
+        ...common,
         devices: f.devices,
         connected: f.connected,
         published: f.published + f.invalidPublished,
