@@ -1,9 +1,13 @@
 // The dashboard's Kafka consumer: a group of its own that commits nothing, so every start reads from the
 // end of the event topics (positions are live) and from the start of the alert topic (the alerts raised
 // before the dashboard started are still on screen).
+import { setImmediate } from 'node:timers/promises';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { withTimeout, type Log } from '@city/protocol';
 import type { DashboardConfig } from './options.ts';
+
+/** Records a batch hands over between turns of the event loop. */
+const YIELD_EVERY = 2_000;
 
 export interface RecordHandler {
   (topic: string, value: Buffer | null): void;
@@ -60,7 +64,15 @@ export function createDashboardConsumer(config: DashboardConfig, onRecord: Recor
         autoCommit: false,
         partitionsConsumedConcurrently: 3,
         eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) onRecord(batch.topic, m.value);
+          // A batch holds thousands of records: the page's stream and the HTTP port get a turn now and then.
+          let sinceTurn = 0;
+          for (const m of batch.messages) {
+            onRecord(batch.topic, m.value);
+            if (++sinceTurn === YIELD_EVERY) {
+              sinceTurn = 0;
+              await setImmediate();
+            }
+          }
           lagByPartition.set(`${batch.topic}/${batch.partition}`, { topic: batch.topic, lag: Number(batch.offsetLag()) });
         },
       });
