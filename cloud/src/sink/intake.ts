@@ -92,7 +92,7 @@ export class Intake {
     if ((next !== undefined && offset < next) || (committed !== undefined && offset < committed)) return;
 
     const timestamp = /^\d{1,16}$/.test(record.timestamp) ? Number(record.timestamp) : undefined;
-    const segment = segments.segmentFor(topic, partition, offset, timestamp);
+    const segment = segments.segmentFor(topic, partition, offset, timestamp, tp);
     segment.lastOffset = offset;
     segment.records++;
     segment.bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);

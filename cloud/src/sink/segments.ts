@@ -97,8 +97,7 @@ export class Segments {
    * The open segment of a topic-partition for a record at `offset`, after the record-time rule: a record
    * whose timestamp is maxSpanMs past the segment's first one ends it and starts the next.
    */
-  segmentFor(topic: string, partition: number, offset: bigint, timestamp: number | undefined): KafkaSegment {
-    const tp = tpKey(topic, partition);
+  segmentFor(topic: string, partition: number, offset: bigint, timestamp: number | undefined, tp = tpKey(topic, partition)): KafkaSegment {
     let segment = this.#open.get(tp);
     if (segment !== undefined && timestamp !== undefined && segment.firstTimestamp !== undefined && timestamp - segment.firstTimestamp >= this.#rules.maxSpanMs) {
       this.end(segment, 'span');
