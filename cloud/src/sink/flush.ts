@@ -5,13 +5,13 @@
 // Residual risk: a sink that lost its partitions and writes a non-reproducible segment after the new owner
 // replaced it (both cut differently) can overwrite the newer file; the assignment is checked right before
 // every write to keep that window small. Reproducible segments are identical whoever writes them.
-import { CityError, isEventKind, sleep, type EventKind, type Log } from '@city/protocol';
+import { CityError, isEventKind, sleep, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage, type CloudErrorCode } from '../errors.ts';
-import { partitionPrefix, tablePrefix, tableSchema, type JsonRows, type LakePartition, type LakeTable, type LakeWriter, type ParquetRows } from '../lake/index.ts';
+import { partitionPrefix, tablePrefix, tableSchema, type LakePartition, type LakeTable, type LakeWriter, type ParquetRows } from '../lake/index.ts';
 import type { CatalogPort } from '../ports/catalog/index.ts';
 import type { CommittedOffset, FlushErrorInfo, FlushInfo, SinkStats } from './events.ts';
 import type { Intake, Ownership } from './intake.ts';
-import { EVENT_TEXT_CELLS, eventCells, type EventText } from './records.ts';
+import { eventTextRows } from './records.ts';
 import { fileRows, tpKey, type FlushReason, type SegmentFile, type Segments } from './segments.ts';
 
 export interface FlusherDeps {
@@ -236,27 +236,4 @@ function contentOf(file: SegmentFile): ParquetRows {
   if (file.events.length === 0) return file.rows;
   if (file.rows.length > 0 || !isEventKind(file.table)) throw new Error(`file of ${file.table} holds both cells and event texts`);
   return eventTextRows(file.table, file.events);
-}
-
-function eventTextRows(kind: EventKind, events: readonly EventText[]): JsonRows {
-  const n = events.length;
-  const texts: string[] = new Array(n);
-  const keys: number[] = new Array(n);
-  const eventTime: number[] = new Array(n);
-  const gatewayId: string[] = new Array(n);
-  const receivedAt: number[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const e = events[i] as EventText;
-    texts[i] = e.text;
-    keys[i] = e.keys;
-    eventTime[i] = e.eventTimeMs;
-    gatewayId[i] = e.gatewayId;
-    receivedAt[i] = e.receivedAt;
-  }
-  return {
-    texts,
-    keys,
-    cells: { [EVENT_TEXT_CELLS.eventTime]: eventTime, [EVENT_TEXT_CELLS.gatewayId]: gatewayId, [EVENT_TEXT_CELLS.receivedAt]: receivedAt },
-    row: (i) => eventCells(kind, events[i] as EventText),
-  };
 }

@@ -26,6 +26,7 @@ import {
 } from '@city/protocol';
 // The layout module itself, not the lake's index: decoding must not load DuckDB (the CLI's usage path imports it).
 import { rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
+import type { JsonRows } from '../lake/parquet.ts';
 
 /** Topic names the sink reads; tests and staging use their own set (protocol's kafkaTopicSet(suffix)). */
 export type SinkTopics = KafkaTopicSet;
@@ -86,6 +87,30 @@ export interface EventText {
 /** The row's cells from the text, exactly as the decoder builds them (JSON.parse reads a repeated key's last value). */
 export function eventCells(kind: EventKind, event: EventText): CellValue[] {
   return eventRow(kind, JSON.parse(event.text) as CityEvent, { gatewayId: event.gatewayId, receivedAt: event.receivedAt });
+}
+
+/** Event texts of one file as the lake writer takes them; row() is the decoder's row, for texts DuckDB cannot read. */
+export function eventTextRows(kind: EventKind, events: readonly EventText[]): JsonRows {
+  const n = events.length;
+  const texts: string[] = new Array(n);
+  const keys: number[] = new Array(n);
+  const eventTime: number[] = new Array(n);
+  const gatewayId: string[] = new Array(n);
+  const receivedAt: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i] as EventText;
+    texts[i] = e.text;
+    keys[i] = e.keys;
+    eventTime[i] = e.eventTimeMs;
+    gatewayId[i] = e.gatewayId;
+    receivedAt[i] = e.receivedAt;
+  }
+  return {
+    texts,
+    keys,
+    cells: { [EVENT_TEXT_CELLS.eventTime]: eventTime, [EVENT_TEXT_CELLS.gatewayId]: gatewayId, [EVENT_TEXT_CELLS.receivedAt]: receivedAt },
+    row: (i) => eventCells(kind, events[i] as EventText),
+  };
 }
 
 /** Paths of the objects nested in an event of `kind` whose fields are columns (e.g. location). */
