@@ -23,7 +23,17 @@ export {
   type LakeTable,
   type RawTable,
 } from './layout.ts';
-export { columnDefinitions, createParquetWriter, SQL_TYPES, type ParquetWriteOptions, type ParquetWriter } from './parquet.ts';
+export {
+  columnDefinitions,
+  createParquetWriter,
+  isJsonRows,
+  rowCount,
+  SQL_TYPES,
+  type JsonRows,
+  type ParquetRows,
+  type ParquetWriteOptions,
+  type ParquetWriter,
+} from './parquet.ts';
 export { createLakeWriter, type LakeFile, type LakeWriter } from './writer.ts';
 export { COMPACT_DEFAULTS, compactionOptions, CompactionSchema, type CompactionConfig } from './compaction-options.ts';
 export {

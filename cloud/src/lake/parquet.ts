@@ -1,6 +1,8 @@
 // Parquet through DuckDB: rows go into a scratch table of an in-memory database through the Appender in column chunks, then
 // COPY (SELECT …) TO, typing each column, writes a Snappy Parquet file. Column names, order and types come from the protocol's
 // table schemas; timestamps are TIMESTAMP WITH TIME ZONE, i.e. Parquet timestamps adjusted to UTC.
+// Rows may also come as the JSON texts their values were validated from (JsonRows): DuckDB then parses the texts in one
+// from_json per row and only the JSON text and the few cells that are not in it cross the appender.
 import {
   BOOLEAN,
   DOUBLE,
@@ -13,7 +15,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import type { CellValue, Column, ColumnType, TableSchema } from '@city/protocol';
+import { CityError, type CellValue, type Column, type ColumnType, type TableSchema } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
 
 export const SQL_TYPES: { readonly [T in ColumnType]: string } = {
@@ -38,9 +40,36 @@ export interface ParquetWriteOptions {
   metadata?: Record<string, string>;
 }
 
+/**
+ * Rows given as the JSON texts their values come from: a column with a source path is read from the text
+ * by that path, every other column from `cells`.
+ */
+export interface JsonRows {
+  readonly texts: readonly string[];
+  /** Values of the columns the texts do not give (e.g. the gateway columns, event times as epoch ms), by column name. */
+  readonly cells: { readonly [column: string]: readonly CellValue[] };
+  /**
+   * Keys each text's objects hold as JSON.parse read them (top level plus each nested object). DuckDB reads
+   * the first of a repeated key, JSON.parse the last: a text whose count differs is written from `row` instead.
+   */
+  readonly keys: readonly number[];
+  /** Row `i` as cells in table column order, as the JavaScript reader sees it: the way out when DuckDB cannot read the texts. */
+  row(i: number): CellValue[];
+}
+
+export type ParquetRows = readonly (readonly CellValue[])[] | JsonRows;
+
+export function isJsonRows(rows: ParquetRows): rows is JsonRows {
+  return !Array.isArray(rows);
+}
+
+export function rowCount(rows: ParquetRows): number {
+  return isJsonRows(rows) ? rows.texts.length : rows.length;
+}
+
 export interface ParquetWriter {
-  /** Writes `rows` (cells in table column order) as one Parquet file at `path`, replacing it. */
-  write(table: TableSchema, rows: readonly (readonly CellValue[])[], path: string, options?: ParquetWriteOptions): Promise<void>;
+  /** Writes `rows` (cells in table column order, or JSON texts) as one Parquet file at `path`, replacing it. */
+  write(table: TableSchema, rows: ParquetRows, path: string, options?: ParquetWriteOptions): Promise<void>;
   close(): void;
 }
 
@@ -80,7 +109,117 @@ async function writeFile(
   connection: DuckDBConnection,
   tempTable: string,
   table: TableSchema,
-  rows: readonly (readonly CellValue[])[],
+  rows: ParquetRows,
+  path: string,
+  metadata: Record<string, string> | undefined,
+): Promise<void> {
+  const fail = (err: unknown) =>
+    err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
+  if (!isJsonRows(rows)) {
+    let columns: ScratchColumn[];
+    try {
+      columns = cellColumns(table, rows);
+    } catch (err) {
+      throw fail(err);
+    }
+    return writeScratch(connection, tempTable, table, rows.length, columns, undefined, path, metadata);
+  }
+  let plan: JsonPlan | undefined;
+  try {
+    plan = jsonPlan(table, rows);
+  } catch (err) {
+    throw fail(err);
+  }
+  if (plan !== undefined) {
+    try {
+      return await writeScratch(connection, tempTable, table, rows.texts.length, plan.columns, plan, path, metadata);
+    } catch {
+      // A text DuckDB reads differently from JSON.parse (a repeated key) or not at all (an escaped lone
+      // surrogate): the same rows as the JavaScript reader built them.
+    }
+  }
+  let columns: ScratchColumn[];
+  try {
+    const cells = Array.from({ length: rows.texts.length }, (_, i) => rows.row(i));
+    columns = cellColumns(table, cells);
+  } catch (err) {
+    throw fail(err);
+  }
+  return writeScratch(connection, tempTable, table, rows.texts.length, columns, undefined, path, metadata);
+}
+
+function cellColumns(table: TableSchema, rows: readonly (readonly CellValue[])[]): ScratchColumn[] {
+  return table.columns.map((column, index) => scratchColumn(column, index, rows.length, (r) => (rows[r] as readonly CellValue[])[index] ?? null));
+}
+
+interface JsonPlan {
+  columns: ScratchColumn[];
+  /** The scratch column holding the texts and the one holding JavaScript's key counts. */
+  text: string;
+  keys: string;
+  /** DuckDB type of the struct from_json builds, and the object paths whose keys are counted. */
+  structType: string;
+  objects: string[][];
+}
+
+/** The columns of a JSON write: read from the text by source path, or from the cells; undefined if a column has neither. */
+function jsonPlan(table: TableSchema, rows: JsonRows): JsonPlan | undefined {
+  const n = rows.texts.length;
+  const struct: StructNode = {};
+  const objects = new Set<string>();
+  const columns: ScratchColumn[] = [];
+  let index = 0;
+  for (const column of table.columns) {
+    const cells = rows.cells[column.name];
+    if (cells !== undefined) {
+      columns.push(scratchColumn(column, index++, n, (r) => cells[r] ?? null));
+      continue;
+    }
+    // Event times need protocol's parsing (offsets, sub-millisecond truncation): they come as cells.
+    if (column.source.length === 0 || column.type === 'timestamp') return undefined;
+    let node = struct;
+    for (let i = 0; i < column.source.length - 1; i++) {
+      const key = column.source[i] as string;
+      objects.add(column.source.slice(0, i + 1).join('\u0000'));
+      const child = node[key];
+      if (typeof child === 'string') return undefined;
+      node = node[key] = child ?? {};
+    }
+    node[column.source[column.source.length - 1] as string] = SQL_TYPES[column.type];
+    const field = column.source.map((k) => quotedIdentifier(k)).join('.');
+    columns.push({ column, index: -1, expression: `CAST(s.${field} AS ${SQL_TYPES[column.type]})`, values: undefined, scratchType: 'VARCHAR' });
+  }
+  const text = scratchColumn({ name: 'text', type: 'string', nullable: false, source: [] }, index++, n, (r) => rows.texts[r] ?? null);
+  const keys = scratchColumn({ name: 'keys', type: 'int64', nullable: false, source: [] }, index++, n, (r) => rows.keys[r] ?? null);
+  // Both are appended whatever they hold: they feed from_json and the key check, not an output column.
+  for (const c of [text, keys]) c.values ??= constantValues(c, n);
+  return {
+    columns: [...columns, { ...text, expression: '' }, { ...keys, expression: '' }],
+    text: quotedIdentifier(`c${text.index}`),
+    keys: quotedIdentifier(`c${keys.index}`),
+    structType: JSON.stringify(struct),
+    objects: [...objects].map((o) => o.split('\u0000')),
+  };
+}
+
+interface StructNode {
+  [key: string]: StructNode | string;
+}
+
+function constantValues(c: ScratchColumn, n: number): DuckDBValue[][] {
+  const value = c.constant ?? null;
+  const chunks: DuckDBValue[][] = [];
+  for (let start = 0; start < n; start += CHUNK_ROWS) chunks.push(new Array<DuckDBValue>(Math.min(CHUNK_ROWS, n - start)).fill(value));
+  return chunks;
+}
+
+async function writeScratch(
+  connection: DuckDBConnection,
+  tempTable: string,
+  table: TableSchema,
+  rowCount: number,
+  columns: ScratchColumn[],
+  json: JsonPlan | undefined,
   path: string,
   metadata: Record<string, string> | undefined,
 ): Promise<void> {
@@ -88,16 +227,15 @@ async function writeFile(
   try {
     // A column holding one value in every row (the Kafka topic of a raw file, a gateway id) is a literal
     // in the SELECT instead of a value per row through the appender; the rest go in as their cells.
-    const columns = table.columns.map((column, index) => scratchColumn(column, index, rows));
     const appended = columns.filter((c) => c.values !== undefined);
-    const source = appended.length === 0 ? `range(${rows.length})` : name;
+    let source = appended.length === 0 ? `range(${rowCount})` : name;
     if (appended.length > 0) {
       await connection.run(`CREATE OR REPLACE TABLE ${name} (${appended.map((c) => `${quotedIdentifier(`c${c.index}`)} ${c.scratchType}`).join(', ')})`);
       const appender = await connection.createAppender(tempTable);
       try {
         const types = appended.map((c) => DUCKDB_TYPES[c.scratchType]);
-        for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-          const end = Math.min(start + CHUNK_ROWS, rows.length);
+        for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
+          const end = Math.min(start + CHUNK_ROWS, rowCount);
           const chunk = DuckDBDataChunk.create(types, end - start);
           chunk.setColumns(appended.map((c) => (c.values as DuckDBValue[][])[start / CHUNK_ROWS] as DuckDBValue[]));
           appender.appendDataChunk(chunk);
@@ -110,7 +248,15 @@ async function writeFile(
     const kv = Object.entries(metadata ?? {})
       .map(([key, value]) => `${quotedIdentifier(key)}: ${quotedString(value)}`)
       .join(', ');
-    const select = columns.map((c) => `${c.expression} AS ${quotedIdentifier(c.column.name)}`).join(', ');
+    const select = columns
+      .filter((c) => c.expression !== '')
+      .map((c) => `${c.expression} AS ${quotedIdentifier(c.column.name)}`)
+      .join(', ');
+    if (json !== undefined) {
+      // One parse into the struct for the values; the key count catches a repeated key (DuckDB keeps the first).
+      const counted = [[], ...json.objects].map((path) => `coalesce(len(json_keys(${json.text}${path.length === 0 ? '' : `, ${quotedString(`$.${path.map(jsonPathKey).join('.')}`)}`})), 0)`);
+      source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted.join(' + ')} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
+    }
     await connection.run(
       `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kv === '' ? '' : `, KV_METADATA {${kv}}`})`,
     );
@@ -131,6 +277,8 @@ interface ScratchColumn {
   /** The cells to append, a list per data chunk, or undefined when the expression is a literal. */
   values: DuckDBValue[][] | undefined;
   scratchType: ScratchType;
+  /** The value of every row when the column is a literal. */
+  constant?: DuckDBValue;
 }
 
 /** Integers and timestamps (epoch ms) go in as DOUBLE, exact for safe integers, and are cast in SQL: no BigInt per cell. */
@@ -142,23 +290,25 @@ const SCRATCH_TYPES: { readonly [T in ColumnType]: ScratchType } = {
   timestamp: 'DOUBLE',
 };
 
-function scratchColumn(column: Column, index: number, rows: readonly (readonly CellValue[])[]): ScratchColumn {
+function scratchColumn(column: Column, index: number, rowCount: number, valueAt: (row: number) => CellValue): ScratchColumn {
   const scratchType = SCRATCH_TYPES[column.type];
   const values: DuckDBValue[][] = [];
-  let constant = column.type !== 'double' && rows.length > 0;
-  const first = rows.length > 0 ? ((rows[0] as readonly CellValue[])[index] ?? null) : null;
-  for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-    const end = Math.min(start + CHUNK_ROWS, rows.length);
+  let constant = column.type !== 'double' && rowCount > 0;
+  const first = rowCount > 0 ? valueAt(0) : null;
+  for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
+    const end = Math.min(start + CHUNK_ROWS, rowCount);
     const chunk: DuckDBValue[] = new Array(end - start);
     for (let r = start; r < end; r++) {
-      const value = (rows[r] as readonly CellValue[])[index] ?? null;
+      const value = valueAt(r);
       if (value !== first) constant = false;
       chunk[r - start] = value === null ? null : checked(column, value);
     }
     values.push(chunk);
   }
   const ref = quotedIdentifier(`c${index}`);
-  if (constant) return { column, index, expression: sqlValue(column, first === null ? 'NULL' : literal(first)), values: undefined, scratchType };
+  if (constant) {
+    return { column, index, expression: sqlValue(column, first === null ? 'NULL' : literal(first)), values: undefined, scratchType, constant: first === null ? null : checked(column, first) };
+  }
   return { column, index, expression: sqlValue(column, ref), values, scratchType };
 }
 
@@ -173,6 +323,11 @@ function sqlValue(column: Column, value: string): string {
     default:
       return `CAST(${value} AS ${SQL_TYPES[column.type]})`;
   }
+}
+
+/** A key in a JSON path: quoted, so any field name reads as itself. */
+function jsonPathKey(key: string): string {
+  return JSON.stringify(key);
 }
 
 function literal(value: string | number | boolean): string {

@@ -1,11 +1,11 @@
 // Writes one lake file: Parquet into a scratch file of the object store, then put() makes it the object.
-import { CityError, type CellValue } from '@city/protocol';
+import { CityError } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { ObjectStore } from '../ports/store/index.ts';
 import type { VersionedCatalog } from '../ports/catalog/port.ts';
 import { dataFileName, footerMetadata, partitionPrefix, tableSchema, type LakePartition, type LakeTable } from './layout.ts';
 import { copyObject, filesAt, presentIn } from './versions.ts';
-import { createParquetWriter, type ParquetWriter } from './parquet.ts';
+import { createParquetWriter, type ParquetRows, type ParquetWriter } from './parquet.ts';
 
 export interface LakeFile {
   table: LakeTable;
@@ -15,7 +15,7 @@ export interface LakeFile {
   /** Offsets of the first and last record in the file; they name the file and go in its footer. */
   firstOffset: bigint;
   lastOffset: bigint;
-  rows: readonly (readonly CellValue[])[];
+  rows: ParquetRows;
 }
 
 export interface LakeWriter {

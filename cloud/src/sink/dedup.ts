@@ -8,28 +8,39 @@ const EVICT_SLACK = 1024;
 
 export class DuplicateWindow {
   readonly size: bigint;
-  /** Per topic-partition: event id → offset of its latest record, in offset order. */
-  readonly #seen = new Map<string, Map<string, bigint>>();
+  readonly #width: number;
+  /**
+   * Per topic-partition: event id → offset of its latest record, in offset order. Offsets are kept as
+   * numbers (exact below 2^53, centuries of Kafka offsets): a BigInt per id would be one more heap object
+   * kept for the whole window.
+   */
+  readonly #seen = new Map<string, Map<string, number>>();
+  #lastTp = '';
+  #last: Map<string, number> | undefined;
   /** At most `size` ids are in the window; past this many, the ones below it are evicted. */
   readonly #evictAbove: number;
 
   constructor(size: number) {
     this.size = BigInt(size);
+    this.#width = size;
     this.#evictAbove = size + EVICT_SLACK;
   }
 
   /** Records `eventId` at `offset` and says whether it appeared within the window before it. */
-  isDuplicate(tp: string, eventId: string, offset: bigint): boolean {
-    let seen = this.#seen.get(tp);
+  isDuplicate(tp: string, eventId: string, at: bigint): boolean {
+    let seen = tp === this.#lastTp ? this.#last : this.#seen.get(tp);
     if (seen === undefined) {
       seen = new Map();
       this.#seen.set(tp, seen);
     }
-    const floor = offset - this.size;
+    this.#lastTp = tp;
+    this.#last = seen;
+    const offset = Number(at);
+    const floor = offset - this.#width;
     // Entries are in offset order: evict from the front, in rounds (the answer below checks the floor itself).
     if (seen.size > this.#evictAbove) {
-      for (const [id, at] of seen) {
-        if (at >= floor) break;
+      for (const [id, seenAt] of seen) {
+        if (seenAt >= floor) break;
         seen.delete(id);
       }
     }
@@ -43,5 +54,6 @@ export class DuplicateWindow {
   /** Forgets a topic-partition (before its window is rebuilt from Kafka). */
   forget(tp: string): void {
     this.#seen.delete(tp);
+    if (tp === this.#lastTp) this.#last = undefined;
   }
 }

@@ -5,13 +5,14 @@
 // Residual risk: a sink that lost its partitions and writes a non-reproducible segment after the new owner
 // replaced it (both cut differently) can overwrite the newer file; the assignment is checked right before
 // every write to keep that window small. Reproducible segments are identical whoever writes them.
-import { CityError, sleep, type Log } from '@city/protocol';
+import { CityError, isEventKind, sleep, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage, type CloudErrorCode } from '../errors.ts';
-import { partitionPrefix, tablePrefix, tableSchema, type LakePartition, type LakeTable, type LakeWriter } from '../lake/index.ts';
+import { partitionPrefix, tablePrefix, tableSchema, type LakePartition, type LakeTable, type LakeWriter, type ParquetRows } from '../lake/index.ts';
 import type { CatalogPort } from '../ports/catalog/index.ts';
 import type { CommittedOffset, FlushErrorInfo, FlushInfo, SinkStats } from './events.ts';
 import type { Intake, Ownership } from './intake.ts';
-import { tpKey, type FlushReason, type SegmentFile, type Segments } from './segments.ts';
+import { eventTextRows } from './records.ts';
+import { fileRows, tpKey, type FlushReason, type SegmentFile, type Segments } from './segments.ts';
 
 export interface FlusherDeps {
   segments: Segments;
@@ -92,7 +93,9 @@ export class Flusher {
       }
       for (const file of segment.files.values()) {
         duplicates += file.duplicates;
-        if (file.rows.length === 0) continue;
+        const count = fileRows(file);
+        if (count === 0) continue;
+        const fileContent = contentOf(file);
         for (let attempt = 1; ; attempt++) {
           if (signal.aborted) return;
           // A revoked partition is re-read by its new owner; writing it here would only race that owner.
@@ -108,12 +111,12 @@ export class Flusher {
               kafkaPartition: segment.partition,
               firstOffset: file.firstOffset,
               lastOffset: file.lastOffset,
-              rows: file.rows,
+              rows: fileContent,
             });
             files++;
-            rows += file.rows.length;
+            rows += count;
             rejected += file.rejected;
-            byKind[file.table] = (byKind[file.table] ?? 0) + file.rows.length;
+            byKind[file.table] = (byKind[file.table] ?? 0) + count;
             written.push(file);
             break;
           } catch (err) {
@@ -226,4 +229,11 @@ export class Flusher {
     this.#deps.failed({ error, stage, attempt, retryInMs });
     await sleep(retryInMs, { signal: this.#deps.signal });
   }
+}
+
+/** What the lake writer gets for a file: its cells, or its event texts for DuckDB to read. */
+function contentOf(file: SegmentFile): ParquetRows {
+  if (file.events.length === 0) return file.rows;
+  if (file.rows.length > 0 || !isEventKind(file.table)) throw new Error(`file of ${file.table} holds both cells and event texts`);
+  return eventTextRows(file.table, file.events);
 }

@@ -49,7 +49,7 @@ export class Intake {
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
     this.#decode = deps.decoder ?? createRecordDecoder(deps.topics);
-    this.#read = createRecordReader(deps.topics, deps.rawZone, this.#decode);
+    this.#read = createRecordReader(deps.topics, deps.rawZone, this.#decode, { eventTexts: true });
   }
 
   accept(topic: string, partition: number, record: KafkaRecord): void {
@@ -92,7 +92,7 @@ export class Intake {
     if ((next !== undefined && offset < next) || (committed !== undefined && offset < committed)) return;
 
     const timestamp = /^\d{1,16}$/.test(record.timestamp) ? Number(record.timestamp) : undefined;
-    const segment = segments.segmentFor(topic, partition, offset, timestamp);
+    const segment = segments.segmentFor(topic, partition, offset, timestamp, tp);
     segment.lastOffset = offset;
     segment.records++;
     segment.bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);
@@ -117,7 +117,8 @@ export class Intake {
       stats.duplicates++;
       this.#deps.log('debug', 'duplicate event dropped', { topic, partition, offset: record.offset, kind: decoded.table });
     } else {
-      segments.addRow(file, decoded.row);
+      if (decoded.event !== undefined) segments.addEvent(file, decoded.event);
+      else segments.addRow(file, decoded.row);
       if (raw !== undefined && rawFile !== undefined) segments.addRow(rawFile, raw.row);
     }
     segments.recorded(segment);
@@ -145,6 +146,7 @@ export class Intake {
 /** The event id of a valid event row: the only rows duplicates are dropped from. */
 function keptEventId(decoded: LakeRow): string | undefined {
   if (decoded.rejected !== undefined || !isEventKind(decoded.table)) return undefined;
+  if (decoded.event !== undefined) return decoded.event.eventId;
   const eventId = decoded.row[eventIdColumn(decoded.table)];
   return typeof eventId === 'string' ? eventId : undefined;
 }

@@ -9,6 +9,7 @@ import {
   encodePayload,
   EVENT_KINDS,
   eventRow,
+  eventTable,
   HEADERS,
   headersAsText,
   kafkaTopicSet,
@@ -16,6 +17,7 @@ import {
   partitionOf,
   readRecordHeaders,
   type CellValue,
+  type CityEvent,
   type ReadMeta,
   type EventKind,
   type KafkaHeaders,
@@ -24,6 +26,7 @@ import {
 } from '@city/protocol';
 // The layout module itself, not the lake's index: decoding must not load DuckDB (the CLI's usage path imports it).
 import { rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
+import type { JsonRows } from '../lake/parquet.ts';
 
 /** Topic names the sink reads; tests and staging use their own set (protocol's kafkaTopicSet(suffix)). */
 export type SinkTopics = KafkaTopicSet;
@@ -47,7 +50,10 @@ export interface KafkaRecord {
 export interface LakeRow {
   table: LakeTable;
   partition: LakePartition;
+  /** The cells in table column order; empty when the row is kept as `event` (its JSON text). */
   row: CellValue[];
+  /** A valid event kept as the text it was validated from, for DuckDB to read its columns at the flush. */
+  event?: EventText;
   /** Set when the record was refused here and turned into a dead letter. */
   rejected?: { reason: string; problems: Problem[] };
 }
@@ -67,6 +73,76 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
   };
 }
 
+/** A valid event as its JSON text, with what its row takes from elsewhere than the text. */
+export interface EventText {
+  text: string;
+  eventId: string;
+  eventTimeMs: number;
+  gatewayId: string;
+  receivedAt: number;
+  /** Keys of its objects as JSON.parse read them (see lake/parquet.ts JsonRows). */
+  keys: number;
+}
+
+/** The row's cells from the text, exactly as the decoder builds them (JSON.parse reads a repeated key's last value). */
+export function eventCells(kind: EventKind, event: EventText): CellValue[] {
+  return eventRow(kind, JSON.parse(event.text) as CityEvent, { gatewayId: event.gatewayId, receivedAt: event.receivedAt });
+}
+
+/** Event texts of one file as the lake writer takes them; row() is the decoder's row, for texts DuckDB cannot read. */
+export function eventTextRows(kind: EventKind, events: readonly EventText[]): JsonRows {
+  const n = events.length;
+  const texts: string[] = new Array(n);
+  const keys: number[] = new Array(n);
+  const eventTime: number[] = new Array(n);
+  const gatewayId: string[] = new Array(n);
+  const receivedAt: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i] as EventText;
+    texts[i] = e.text;
+    keys[i] = e.keys;
+    eventTime[i] = e.eventTimeMs;
+    gatewayId[i] = e.gatewayId;
+    receivedAt[i] = e.receivedAt;
+  }
+  return {
+    texts,
+    keys,
+    cells: { [EVENT_TEXT_CELLS.eventTime]: eventTime, [EVENT_TEXT_CELLS.gatewayId]: gatewayId, [EVENT_TEXT_CELLS.receivedAt]: receivedAt },
+    row: (i) => eventCells(kind, events[i] as EventText),
+  };
+}
+
+/** Paths of the objects nested in an event of `kind` whose fields are columns (e.g. location). */
+const OBJECT_PATHS = new Map<EventKind, readonly (readonly string[])[]>(
+  EVENT_KINDS.map((kind) => {
+    const seen = new Map<string, string[]>();
+    for (const column of eventTable(kind).columns) {
+      for (let i = 1; i < column.source.length; i++) seen.set(column.source.slice(0, i).join('.'), column.source.slice(0, i));
+    }
+    return [kind, [...seen.values()]];
+  }),
+);
+
+/** Kinds whose rows DuckDB can build from the text: every timestamp column is the event time (given as a cell). */
+const TEXT_KINDS = new Set<EventKind>(
+  EVENT_KINDS.filter((kind) => eventTable(kind).columns.every((c) => c.type !== 'timestamp' || c.source.length === 0 || (c.source.length === 1 && c.source[0] === 'dateObserved'))),
+);
+
+/** Which columns of an event-text row come as cells rather than from the text. */
+export const EVENT_TEXT_CELLS = { eventTime: 'date_observed', gatewayId: 'gateway_id', receivedAt: 'received_at' } as const;
+
+function countKeys(value: object, paths: readonly (readonly string[])[]): number {
+  let n = 0;
+  for (const _ in value) n++;
+  for (const path of paths) {
+    let node: unknown = value;
+    for (const key of path) node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+    if (typeof node === 'object' && node !== null) for (const _ in node) n++;
+  }
+  return n;
+}
+
 /** A record read once for both zones: its curated (or dead-letter) row and, on event topics with the raw zone on, its raw row. */
 export interface ReadRecord {
   row: LakeRow;
@@ -82,14 +158,17 @@ export function createRecordReader(
   rawZone: boolean,
   /** Decodes the topics that are not event topics (dead letters, the live tables' topics). */
   decode: RecordDecoder = createRecordDecoder(topics),
+  /** Valid events as their text (LakeRow.event) rather than cells, where DuckDB can build the row. */
+  options: { eventTexts?: boolean } = {},
 ): (topic: string, partition: number, record: KafkaRecord) => ReadRecord {
+  const texts = options.eventTexts === true;
   const kindByTopic = new Map<string, EventKind>(EVENT_KINDS.map((kind) => [topics.events[kind], kind]));
   return (topic, partition, record) => {
     const kind = kindByTopic.get(topic);
     if (kind === undefined) return { row: decode(topic, record), raw: undefined };
     const read = readParts(record);
     const parsed: { value?: unknown } = {};
-    const row = decodeEventRecord(kind, record, read, parsed);
+    const row = decodeEventRecord(kind, record, read, parsed, texts && TEXT_KINDS.has(kind));
     if (!rawZone) return { row, raw: undefined };
     // The payload's own eventId, from the parse the decoder made (a payload it did not parse is parsed here).
     const eventId = 'value' in parsed ? eventIdIn(parsed.value) : payloadEventId(record.value);
@@ -146,6 +225,7 @@ function rawPayload(value: Buffer | null, text: string | undefined): Pick<DeadLe
   return encodePayload(value ?? EMPTY);
 }
 
+const NO_CELLS: CellValue[] = [];
 const validateDeadLetter = compileSchema<DeadLetter>(DeadLetter);
 const EMPTY = Buffer.alloc(0);
 
@@ -160,7 +240,7 @@ export function createRecordDecoder(topics: SinkTopics): RecordDecoder {
   };
 }
 
-function decodeEventRecord(kind: EventKind, record: KafkaRecord, read: RecordParts, parsed?: { value?: unknown }): LakeRow {
+function decodeEventRecord(kind: EventKind, record: KafkaRecord, read: RecordParts, parsed?: { value?: unknown }, asText = false): LakeRow {
   const problems = read.problems;
   const { gatewayId, receivedAt, eventId: eventIdHeader } = read.meta;
   const deviceId = read.deviceId;
@@ -177,6 +257,10 @@ function decodeEventRecord(kind: EventKind, record: KafkaRecord, read: RecordPar
       const observed = parseEventTime(decoded.value.dateObserved);
       // decodeEvent already checked the event time; this only narrows the type.
       if ('ms' in observed) {
+        if (asText) {
+          const event = { text: read.text, eventId: decoded.value.eventId, eventTimeMs: observed.ms, gatewayId, receivedAt, keys: countKeys(decoded.value, OBJECT_PATHS.get(kind) ?? []) };
+          return { table: kind, partition: partitionOf(observed.ms), row: NO_CELLS, event };
+        }
         return { table: kind, partition: partitionOf(observed.ms), row: eventRow(kind, decoded.value, { gatewayId, receivedAt }) };
       }
     }

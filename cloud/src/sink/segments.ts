@@ -9,7 +9,7 @@
 // elsewhere still starts every lake partition's first file at the same offset and so replaces that file.
 import type { CellValue } from '@city/protocol';
 import type { LakePartition, LakeTable } from '../lake/index.ts';
-import type { LakeRow } from './records.ts';
+import type { EventText, LakeRow } from './records.ts';
 
 /**
  * Why segments ended: 'rows', 'bytes' and 'span' depend only on the records (reproducible); 'age' (idle),
@@ -30,6 +30,8 @@ export interface SegmentFile {
   firstOffset: bigint;
   lastOffset: bigint;
   rows: CellValue[][];
+  /** Valid events kept as their text until the flush; a file holds rows or events, never both (events only go to event tables). */
+  events: EventText[];
   rejected: number;
   duplicates: number;
   /** The segment the file belongs to. */
@@ -52,6 +54,9 @@ export interface KafkaSegment {
   lastSeenMs: number;
   endedBy?: FlushReason;
 }
+
+/** Rows a file holds, as cells or as event texts. */
+export const fileRows = (file: SegmentFile): number => file.rows.length + file.events.length;
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -92,8 +97,7 @@ export class Segments {
    * The open segment of a topic-partition for a record at `offset`, after the record-time rule: a record
    * whose timestamp is maxSpanMs past the segment's first one ends it and starts the next.
    */
-  segmentFor(topic: string, partition: number, offset: bigint, timestamp: number | undefined): KafkaSegment {
-    const tp = tpKey(topic, partition);
+  segmentFor(topic: string, partition: number, offset: bigint, timestamp: number | undefined, tp = tpKey(topic, partition)): KafkaSegment {
     let segment = this.#open.get(tp);
     if (segment !== undefined && timestamp !== undefined && segment.firstTimestamp !== undefined && timestamp - segment.firstTimestamp >= this.#rules.maxSpanMs) {
       this.end(segment, 'span');
@@ -121,7 +125,7 @@ export class Segments {
     const key = `${row.table}\u0000${row.partition.event_date}\u0000${row.partition.event_hour}`;
     let file = segment.files.get(key);
     if (file === undefined) {
-      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], rejected: 0, duplicates: 0, segment };
+      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], events: [], rejected: 0, duplicates: 0, segment };
       segment.files.set(key, file);
     }
     file.lastOffset = offset;
@@ -132,6 +136,11 @@ export class Segments {
 
   addRow(file: SegmentFile, row: CellValue[]): void {
     file.rows.push(row);
+    this.#bufferedRows++;
+  }
+
+  addEvent(file: SegmentFile, event: EventText): void {
+    file.events.push(event);
     this.#bufferedRows++;
   }
 
@@ -166,7 +175,7 @@ export class Segments {
         continue;
       }
       taken.push(segment);
-      for (const file of segment.files.values()) this.#bufferedRows -= file.rows.length;
+      for (const file of segment.files.values()) this.#bufferedRows -= fileRows(file);
       if (!REPRODUCIBLE.has(segment.endedBy ?? 'close')) stopped.add(segment.tp);
     }
     this.#ended = left;
@@ -188,7 +197,7 @@ export class Segments {
     this.#open.delete(tp);
     this.#forgetRecent((f) => f.segment.tp === tp);
     this.#ended = this.#ended.filter((s) => s.tp !== tp);
-    for (const s of stale) for (const f of s.files.values()) this.#bufferedRows -= f.rows.length;
+    for (const s of stale) for (const f of s.files.values()) this.#bufferedRows -= fileRows(f);
     return true;
   }
 

@@ -1,0 +1,92 @@
+// Benchmark (not a test): the sink's per-record work without Kafka, where the bench with Kafka is too noisy
+// to show it. (1) Intake.accept of valid events of every kind, raw zone on, rows kept as until a flush: CPU
+// µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells
+// and as event texts (DuckDB reads the columns): CPU µs per row, the ratio in the same run.
+//   node --expose-gc test/bench/sink-intake.ts [--events 200000]
+import { parseArgs } from 'node:util';
+import { EVENT_KINDS, eventTable, kafkaTopicSet, recordHeaders, silentLog, type CellValue } from '@city/protocol';
+import { createParquetWriter } from '../../cloud/src/lake/parquet.ts';
+import { DuplicateWindow } from '../../cloud/src/sink/dedup.ts';
+import { emptyStats } from '../../cloud/src/sink/events.ts';
+import { Intake } from '../../cloud/src/sink/intake.ts';
+import { createRecordDecoder, createRecordReader, eventTextRows, type EventText, type KafkaRecord } from '../../cloud/src/sink/records.ts';
+import { Segments } from '../../cloud/src/sink/segments.ts';
+import { sampleEvent } from '../support/lake.ts';
+
+const { values } = parseArgs({ options: { events: { type: 'string' } } });
+const N = Number(values.events ?? 200_000);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with --expose-gc');
+const topics = kafkaTopicSet('intakebench');
+const HOUR = Date.UTC(2026, 10, 29, 6);
+const offsets = new Map<string, number>();
+const records: { topic: string; record: KafkaRecord }[] = [];
+for (let i = 0; i < N; i++) {
+  const kind = EVENT_KINDS[i % EVENT_KINDS.length] as (typeof EVENT_KINDS)[number];
+  const event = sampleEvent(kind, i, { idPrefix: 'b', dateObserved: HOUR + (i % 3600) * 1000 });
+  const headers = recordHeaders({ gatewayId: 'gw-bench', receivedAt: HOUR + 3_600_000, eventId: event.eventId });
+  const topic = topics.events[kind];
+  const offset = offsets.get(topic) ?? 0;
+  offsets.set(topic, offset + 1);
+  records.push({
+    topic,
+    record: {
+      key: Buffer.from(event.deviceId),
+      value: Buffer.from(JSON.stringify(event)),
+      timestamp: String(HOUR + 3_600_000),
+      offset: String(offset),
+      headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)])),
+    },
+  });
+}
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+// (1) intake
+gc();
+const heap0 = process.memoryUsage().heapUsed;
+const segments = new Segments({ maxRows: N, maxBytes: Number.MAX_SAFE_INTEGER, maxSpanMs: Number.MAX_SAFE_INTEGER, maxAgeMs: 3_600_000 }, () => undefined);
+const intake = new Intake({
+  topics,
+  rawZone: true,
+  dedupWindow: 20_000,
+  segments,
+  duplicates: new DuplicateWindow(20_000),
+  ownership: { assigned: new Set(), committed: new Map(), generation: 0 },
+  stats: emptyStats(),
+  seek: () => false,
+  rejected: () => undefined,
+  log: silentLog,
+});
+const c0 = cpuMs();
+for (const { topic, record } of records) intake.accept(topic, 0, record);
+const intakeMs = cpuMs() - c0;
+gc();
+const heapPerRecord = (process.memoryUsage().heapUsed - heap0) / N;
+segments.stopTimer();
+console.log(`intake, raw zone on: ${((intakeMs * 1000) / N).toFixed(2)} CPU µs/record, ${Math.round(heapPerRecord)} heap bytes per buffered record (${segments.bufferedRows} rows buffered)`);
+
+// (2) the writer, one kind per file
+const decode = createRecordDecoder(topics);
+const read = createRecordReader(topics, false, decode, { eventTexts: true });
+const writer = await createParquetWriter();
+const dir = `/tmp/sink-intake-bench-${process.pid}`;
+let cellsMs = 0;
+let textsMs = 0;
+for (const kind of EVENT_KINDS) {
+  const mine = records.filter((r) => r.topic === topics.events[kind]);
+  const cells: CellValue[][] = mine.map((r) => decode(r.topic, r.record).row);
+  const texts: EventText[] = mine.map((r) => read(r.topic, 0, r.record).row.event as EventText);
+  let t = cpuMs();
+  await writer.write(eventTable(kind), cells, `${dir}-cells-${kind}.parquet`);
+  cellsMs += cpuMs() - t;
+  t = cpuMs();
+  await writer.write(eventTable(kind), eventTextRows(kind, texts), `${dir}-texts-${kind}.parquet`);
+  textsMs += cpuMs() - t;
+}
+writer.close();
+const { rmSync } = await import('node:fs');
+for (const kind of EVENT_KINDS) for (const how of ['cells', 'texts']) rmSync(`${dir}-${how}-${kind}.parquet`, { force: true });
+console.log(`writer, curated rows as cells: ${((cellsMs * 1000) / N).toFixed(2)} CPU µs/row; as event texts: ${((textsMs * 1000) / N).toFixed(2)} CPU µs/row; ratio texts/cells ${(textsMs / cellsMs).toFixed(2)}`);
