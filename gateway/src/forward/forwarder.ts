@@ -13,12 +13,12 @@
 // Failures. A batch Kafka did not take stays in the buffer and is resent with capped, jittered backoff.
 // The forwarder tells an unreachable broker from a missing topic (kafka-state.ts) and reports which.
 import { EventEmitter } from 'node:events';
-import { Admin, Producer, ProduceAcks, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
-import { TokenBucket, recordHeaders, sleep, withTimeout } from '@city/protocol';
+import { Admin, Producer, ProduceAcks } from '@platformatic/kafka';
+import { TokenBucket, sleep, withTimeout } from '@city/protocol';
 import type { OutboxBuffer, StoredRecord } from '../buffer/index.ts';
 import { gatewayErrors } from '../errors.ts';
 import { describeKafkaFailure, type KafkaState } from './kafka-state.ts';
-import { createCachingPartitioner } from './partitioner.ts';
+import { createMessageEncoder, type UplinkMessage } from './messages.ts';
 import { clientSecurity, type UplinkSecurity } from './security.ts';
 
 export const REPLAY_ORDERS = ['live-first', 'backlog-first'] as const;
@@ -87,7 +87,8 @@ export function jittered(backoffMs: number, random: () => number = Math.random):
   return Math.round(backoffMs / 2 + random() * (backoffMs / 2));
 }
 
-type UplinkProducer = Producer<string, Buffer, string, string>;
+// Keys and headers go as Buffers (messages.ts), each record with its partition: no serializer or partitioner runs.
+type UplinkProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions): Forwarder {
   const common = () => ({
@@ -99,7 +100,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     ...clientSecurity(typeof options.security === 'function' ? options.security() : options.security),
   });
   const newProducer = (): UplinkProducer =>
-    new Producer<string, Buffer, string, string>({
+    new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...common(),
       // Our loop owns retries (capped backoff, forever); the client only smooths over blips such as a
       // leader election, where its own retry resends the same batch with the same sequence numbers.
@@ -109,8 +110,6 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       acks: ProduceAcks.ALL,
       compression: options.compression,
       autocreateTopics: false,
-      partitioner: createCachingPartitioner(),
-      serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
     });
   const emitter = new EventEmitter<ForwarderEvents>();
   let producer: UplinkProducer | undefined;
@@ -147,20 +146,12 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     boundary = top;
   };
 
-  const toMessages = (records: readonly StoredRecord[]): MessageToProduce<string, Buffer, string, string>[] =>
-    records.map((record) => ({
-      topic: record.topic,
-      key: record.key,
-      value: record.value,
-      headers: recordHeaders({
-        gatewayId: options.gatewayId,
-        receivedAt: record.receivedAt,
-        eventId: record.eventId,
-        replayed: record.id <= boundary,
-        ...(record.clockSynced === undefined ? {} : { clockSynced: record.clockSynced }),
-      }),
-      timestamp: BigInt(record.receivedAt),
-    }));
+  const encode = createMessageEncoder(options.gatewayId);
+  const toMessages = (records: readonly StoredRecord[]): UplinkMessage[] => {
+    const messages = new Array<UplinkMessage>(records.length);
+    for (let i = 0; i < records.length; i++) messages[i] = encode(records[i]!, records[i]!.id <= boundary);
+    return messages;
+  };
 
   const connect = (): UplinkProducer => {
     producer ??= newProducer();
