@@ -173,6 +173,24 @@ describe('forwarder replay', () => {
     expect(f.forwardedTotal()).toBe(11);
   });
 
+  it('sends a paced backlog in slices of a tenth of a second of its pace, not in whatever trickled in', { timeout: 90_000 }, async () => {
+    const topic = `gw-fwd-slices-${randomUUID().slice(0, 8)}`;
+    await createTopic(topic);
+    const buffer = tempBuffer();
+    buffer.append(Array.from({ length: 150 }, (_, i) => rec(topic, `K${i % 3}`, `S-${i}`)));
+    // 50 records/s: a full bucket (50) first, then slices of at least 5.
+    const f = forwarder(buffer, { replayRecordsPerSec: 50 });
+    const sizes: number[] = [];
+    f.on('forwarded', ({ replayed }) => sizes.push(replayed));
+    f.start();
+    await expect.poll(() => buffer.stats().depth, { timeout: 60_000 }).toBe(0);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(150);
+    // The last slice may be the backlog's remainder.
+    expect(sizes.slice(0, -1).filter((n) => n < 5)).toEqual([]);
+    const order = (await consume(topic, 150)).map(idOf);
+    expect(order).toEqual(Array.from({ length: 150 }, (_, i) => `S-${i}`));
+  });
+
   it('marks records that waited through an outage as replayed, and later ones as live', { timeout: 90_000 }, async () => {
     // The topic does not exist yet: every send fails, as while Kafka is away.
     const topic = `gw-fwd-outage-${randomUUID().slice(0, 8)}`;

@@ -131,6 +131,10 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   const byteBucket = new TokenBucket(options.replayBytesPerSec);
   // Neither class is starved: the other always gets at least this share of a batch.
   const minShare = Math.max(1, Math.floor(options.batchSize / 10));
+  // A paced backlog goes in slices of at least a tenth of a second's pace (at most a batch): taking
+  // whatever trickled in since the last send made many small requests (a few hundred records, a few per
+  // partition), and every request, partition batch and compression has a cost of its own.
+  const minBacklogSlice = options.replayRecordsPerSec > 0 ? Math.max(1, Math.min(options.batchSize, Math.floor(options.replayRecordsPerSec / 10))) : 1;
 
   const setState = (next: KafkaState) => {
     const same =
@@ -204,6 +208,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   /** Backlog records the buckets allow now, oldest first, at most `limit`. */
   const takeBacklog = (limit: number): StoredRecord[] => {
     if (backlogKeys.size === 0 || limit <= 0) return [];
+    if (recordBucket.available() < Math.min(limit, minBacklogSlice)) return [];
     const candidates = buffer.peek(Math.min(limit, Math.max(1, Math.floor(recordBucket.available()))), 0, boundary);
     if (candidates.length === 0) {
       // Backlog sent: every device is live again.
@@ -260,7 +265,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       const records = nextBatch();
       if (records.length === 0) {
         // Nothing sendable: either the buffer is empty or the backlog waits for tokens.
-        await idle(backlogKeys.size > 0 ? Math.max(1, Math.min(options.idleMs, recordBucket.waitMs(1))) : options.idleMs);
+        await idle(backlogKeys.size > 0 ? Math.max(1, Math.min(options.idleMs, recordBucket.waitMs(minBacklogSlice))) : options.idleMs);
         continue;
       }
       try {
