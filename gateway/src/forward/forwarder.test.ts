@@ -40,6 +40,9 @@ function forwarder(buffer: OutboxBuffer, overrides: Partial<ForwarderOptions>): 
     expireEveryMs: 1000,
     ...overrides,
   });
+  // A send the broker refuses for a moment (NOT_LEADER_OR_FOLLOWER on a topic just created, seen here) is
+  // retried by the loop; unheard, the 'error' event would throw out of it instead.
+  f.on('error', () => undefined);
   onTeardown(() => f.close());
   return f;
 }
