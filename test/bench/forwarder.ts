@@ -1,8 +1,10 @@
 // Benchmark (not a test): the gateway's forwarder alone — CPU per record and uplink bytes per event for
 // each codec — draining a buffer of N realistic city records to a real broker, beside two references in
 // the same run: the @platformatic/kafka producer alone sending the same records (same batches, one
-// request in flight, idempotent, acks=all, same codec), and Kafka's own producer perf tool sending the
-// same payloads.
+// request in flight, idempotent, acks=all, same codec) — fed as a client is usually fed (string key and
+// headers, its serializers and a partitioner) and fed as the forwarder feeds it (shared Buffers, each
+// record's partition given: gateway/src/forward/messages.ts) — and Kafka's own producer perf tool
+// sending the same payloads.
 //
 // The buffer is filled once: the gateway CLI (as it ships, power-loss durability) takes simulated
 // devices of every kind in burst while Kafka is cut off (a TCP proxy in front of the broker drops every
@@ -27,6 +29,7 @@ import { parseArgs, promisify } from 'node:util';
 import { compatibilityPartitioner, ProduceAcks, Producer, stringSerializer, type MessageToProduce, type Partitioner } from '@platformatic/kafka';
 import { kafkaTopicSet, recordHeaders, sleep, topicSpecs, waitFor } from '@city/protocol';
 import { readBufferFile } from '@city/gateway';
+import { createMessageEncoder } from '../../gateway/src/forward/messages.ts';
 import { createFleet, SIM_KINDS } from '@city/device-sim';
 import { ensureTopics, fetchKafka, startKafka, KAFKA_VERSION, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
@@ -58,11 +61,25 @@ interface ChildJob {
   buffer: string;
   brokers: string[];
   compression: Codec;
+  /** strings: key and headers as strings through the client's serializers; buffers: as the forwarder sends them. */
+  feed: 'strings' | 'buffers';
 }
 
 /** The producer alone: the buffer's records as the forwarder sends them, batch after batch, one request in flight. */
 async function producerChild(job: ChildJob): Promise<void> {
   const records = readBufferFile(job.buffer);
+  if (job.feed === 'buffers') {
+    const encode = createMessageEncoder('gw-producer-alone');
+    const batches = [];
+    for (let i = 0; i < records.length; i += BATCH) batches.push(records.slice(i, i + BATCH).map((r) => encode(r, true)));
+    const before = process.cpuUsage();
+    const producer = new Producer({ clientId: 'producer-alone', bootstrapBrokers: job.brokers, idempotent: true, acks: ProduceAcks.ALL, retries: 3, compression: job.compression, autocreateTopics: false });
+    for (const messages of batches) await producer.send({ messages });
+    const cpu = process.cpuUsage(before);
+    await producer.close();
+    process.stdout.write(`${JSON.stringify({ records: records.length, cpuUs: cpu.user + cpu.system })}\n`);
+    return;
+  }
   const batches: MessageToProduce<string, Buffer, string, string>[][] = [];
   for (let i = 0; i < records.length; i += BATCH) {
     batches.push(
@@ -70,7 +87,7 @@ async function producerChild(job: ChildJob): Promise<void> {
         topic: r.topic,
         key: r.key,
         value: r.value,
-        headers: recordHeaders({ gatewayId: 'gw-producer-alone', receivedAt: r.receivedAt, eventId: r.eventId, replayed: true }),
+        headers: recordHeaders({ gatewayId: 'gw-producer-alone', receivedAt: r.receivedAt, eventId: r.eventId, replayed: true, ...(r.clockSynced === undefined ? {} : { clockSynced: r.clockSynced }) }),
         timestamp: BigInt(r.receivedAt),
       })),
     );
@@ -188,6 +205,7 @@ interface Row {
   forwarderUs: number;
   forwarderS: number;
   producerUs: number;
+  producerBufUs: number;
   perfUs: number;
   forwarderBytes: number;
   producerBytes: number;
@@ -263,16 +281,20 @@ try {
       const forwarderBytes = logBytes(kafka, eventTopics) - bytes0;
       await gw.stop();
 
-      // 3. The producer alone, same records, same broker, same codec.
+      // 3. The producer alone, same records, same broker, same codec: fed strings, then Buffers.
+      const aloneRun = async (feed: ChildJob['feed']) => {
+        const child = spawn(process.execPath, [import.meta.filename, '--producer-child', JSON.stringify({ buffer: source, brokers, compression: codec, feed } satisfies ChildJob)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.pipe(log, { end: false });
+        const [code] = (await once(child, 'exit')) as [number | null];
+        if (code !== 0) throw new Error(`the producer-alone process exited with ${code}; see ${join(dir, 'processes.log')}`);
+        return JSON.parse(out.trim().split('\n').at(-1)!) as { records: number; cpuUs: number };
+      };
       const p0 = logBytes(kafka, eventTopics);
-      const child = spawn(process.execPath, [import.meta.filename, '--producer-child', JSON.stringify({ buffer: source, brokers, compression: codec } satisfies ChildJob)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.pipe(log, { end: false });
-      const [code] = (await once(child, 'exit')) as [number | null];
-      if (code !== 0) throw new Error(`the producer-alone process exited with ${code}; see ${join(dir, 'processes.log')}`);
-      const alone = JSON.parse(out.trim().split('\n').at(-1)!) as { records: number; cpuUs: number };
+      const alone = await aloneRun('strings');
       const producerBytes = logBytes(kafka, eventTopics) - p0;
+      const aloneBuf = await aloneRun('buffers');
 
       // 4. Kafka's perf tool: the same payloads, N records and a short run (its start-up and JIT).
       const perfSet = new Set([perfTopic]);
@@ -287,6 +309,7 @@ try {
         forwarderUs: (((c1 - c0) / TICKS_PER_S) * 1e6) / recordCount,
         forwarderS,
         producerUs: alone.cpuUs / alone.records,
+        producerBufUs: aloneBuf.cpuUs / aloneBuf.records,
         perfUs: ((long.cpuS - short.cpuS) * 1e6) / (recordCount - perfShort),
         forwarderBytes: forwarderBytes / recordCount,
         producerBytes: producerBytes / alone.records,
@@ -295,7 +318,7 @@ try {
       rows.push(row);
       process.stdout.write(
         `  round ${round + 1} ${codec.padEnd(4)}  CPU-µs/record: forwarder ${row.forwarderUs.toFixed(2)} (drained in ${forwarderS.toFixed(1)} s, ${Math.round(recordCount / forwarderS)} records/s), ` +
-          `producer alone ${row.producerUs.toFixed(2)}, perf tool ${row.perfUs.toFixed(2)} (JVM ${long.cpuS.toFixed(2)} s over ${recordCount}, ${short.cpuS.toFixed(2)} s over ${perfShort})  ` +
+          `producer alone ${row.producerUs.toFixed(2)} (fed Buffers ${row.producerBufUs.toFixed(2)}), perf tool ${row.perfUs.toFixed(2)} (JVM ${long.cpuS.toFixed(2)} s over ${recordCount}, ${short.cpuS.toFixed(2)} s over ${perfShort})  ` +
           `bytes/event: forwarder ${row.forwarderBytes.toFixed(1)}, producer alone ${row.producerBytes.toFixed(1)}, perf tool ${row.perfBytes.toFixed(1)} (no key, no headers)\n`,
       );
       if (cpuProfDir !== undefined) process.stdout.write(`    CPU profile of the forwarding gateway: ${join(cpuProfDir, `${run}-${codec}-${round}`)} (node test/bench/cpu-profile.ts FILE)\n`);
@@ -315,13 +338,13 @@ const median = (xs: number[]) => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 process.stdout.write(`medians over ${rounds} round(s), ${recordCount} records, payload ${payloadPerEvent.toFixed(1)} B/event:\n`);
-process.stdout.write('codec  forwarder µs  producer alone µs  perf tool µs  fwd ÷ alone  fwd ÷ perf  (goal fwd ≤ 10 µs)   bytes/event fwd  ÷ payload  alone  perf tool  (goal zstd ≤ 0.3× payload)\n');
+process.stdout.write('codec  forwarder µs  producer alone µs  alone fed Buffers µs  perf tool µs  fwd ÷ alone  fwd ÷ alone fed Buffers  fwd ÷ perf  (goal fwd ≤ 10 µs)   bytes/event fwd  ÷ payload  alone  perf tool  (goal zstd ≤ 0.3× payload)\n');
 for (const codec of codecs) {
   const r = rows.filter((x) => x.codec === codec);
   const m = (f: (x: Row) => number) => median(r.map(f));
   const fwd = m((x) => x.forwarderUs);
   process.stdout.write(
-    `${codec.padEnd(5)}  ${fwd.toFixed(2).padStart(12)}  ${m((x) => x.producerUs).toFixed(2).padStart(17)}  ${m((x) => x.perfUs).toFixed(2).padStart(12)}  ${(fwd / m((x) => x.producerUs)).toFixed(2).padStart(10)}×  ${(fwd / m((x) => x.perfUs)).toFixed(2).padStart(9)}×` +
+    `${codec.padEnd(5)}  ${fwd.toFixed(2).padStart(12)}  ${m((x) => x.producerUs).toFixed(2).padStart(17)}  ${m((x) => x.producerBufUs).toFixed(2).padStart(20)}  ${m((x) => x.perfUs).toFixed(2).padStart(12)}  ${(fwd / m((x) => x.producerUs)).toFixed(2).padStart(10)}×  ${(fwd / m((x) => x.producerBufUs)).toFixed(2).padStart(22)}×  ${(fwd / m((x) => x.perfUs)).toFixed(2).padStart(9)}×` +
       `  ${''.padStart(19)}  ${m((x) => x.forwarderBytes).toFixed(1).padStart(15)}  ${(m((x) => x.forwarderBytes) / payloadPerEvent).toFixed(2).padStart(8)}×  ${m((x) => x.producerBytes).toFixed(1).padStart(5)}  ${m((x) => x.perfBytes).toFixed(1).padStart(9)}\n`,
   );
 }

@@ -13,12 +13,12 @@
 // Failures. A batch Kafka did not take stays in the buffer and is resent with capped, jittered backoff.
 // The forwarder tells an unreachable broker from a missing topic (kafka-state.ts) and reports which.
 import { EventEmitter } from 'node:events';
-import { Admin, Producer, ProduceAcks, stringSerializer, type MessageToProduce } from '@platformatic/kafka';
-import { TokenBucket, recordHeaders, sleep, withTimeout } from '@city/protocol';
+import { Admin, Producer, ProduceAcks } from '@platformatic/kafka';
+import { TokenBucket, sleep, withTimeout } from '@city/protocol';
 import type { OutboxBuffer, StoredRecord } from '../buffer/index.ts';
 import { gatewayErrors } from '../errors.ts';
 import { describeKafkaFailure, type KafkaState } from './kafka-state.ts';
-import { createCachingPartitioner } from './partitioner.ts';
+import { createMessageEncoder, type UplinkMessage } from './messages.ts';
 import { clientSecurity, type UplinkSecurity } from './security.ts';
 
 export const REPLAY_ORDERS = ['live-first', 'backlog-first'] as const;
@@ -87,7 +87,8 @@ export function jittered(backoffMs: number, random: () => number = Math.random):
   return Math.round(backoffMs / 2 + random() * (backoffMs / 2));
 }
 
-type UplinkProducer = Producer<string, Buffer, string, string>;
+// Keys and headers go as Buffers (messages.ts), each record with its partition: no serializer or partitioner runs.
+type UplinkProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions): Forwarder {
   const common = () => ({
@@ -99,7 +100,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     ...clientSecurity(typeof options.security === 'function' ? options.security() : options.security),
   });
   const newProducer = (): UplinkProducer =>
-    new Producer<string, Buffer, string, string>({
+    new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...common(),
       // Our loop owns retries (capped backoff, forever); the client only smooths over blips such as a
       // leader election, where its own retry resends the same batch with the same sequence numbers.
@@ -109,8 +110,6 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       acks: ProduceAcks.ALL,
       compression: options.compression,
       autocreateTopics: false,
-      partitioner: createCachingPartitioner(),
-      serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
     });
   const emitter = new EventEmitter<ForwarderEvents>();
   let producer: UplinkProducer | undefined;
@@ -132,6 +131,10 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   const byteBucket = new TokenBucket(options.replayBytesPerSec);
   // Neither class is starved: the other always gets at least this share of a batch.
   const minShare = Math.max(1, Math.floor(options.batchSize / 10));
+  // A paced backlog goes in slices of at least a tenth of a second's pace (at most a batch): taking
+  // whatever trickled in since the last send made many small requests (a few hundred records, a few per
+  // partition), and every request, partition batch and compression has a cost of its own.
+  const minBacklogSlice = options.replayRecordsPerSec > 0 ? Math.max(1, Math.min(options.batchSize, Math.floor(options.replayRecordsPerSec / 10))) : 1;
 
   const setState = (next: KafkaState) => {
     const same =
@@ -147,20 +150,12 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
     boundary = top;
   };
 
-  const toMessages = (records: readonly StoredRecord[]): MessageToProduce<string, Buffer, string, string>[] =>
-    records.map((record) => ({
-      topic: record.topic,
-      key: record.key,
-      value: record.value,
-      headers: recordHeaders({
-        gatewayId: options.gatewayId,
-        receivedAt: record.receivedAt,
-        eventId: record.eventId,
-        replayed: record.id <= boundary,
-        ...(record.clockSynced === undefined ? {} : { clockSynced: record.clockSynced }),
-      }),
-      timestamp: BigInt(record.receivedAt),
-    }));
+  const encode = createMessageEncoder(options.gatewayId);
+  const toMessages = (records: readonly StoredRecord[]): UplinkMessage[] => {
+    const messages = new Array<UplinkMessage>(records.length);
+    for (let i = 0; i < records.length; i++) messages[i] = encode(records[i]!, records[i]!.id <= boundary);
+    return messages;
+  };
 
   const connect = (): UplinkProducer => {
     producer ??= newProducer();
@@ -213,6 +208,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
   /** Backlog records the buckets allow now, oldest first, at most `limit`. */
   const takeBacklog = (limit: number): StoredRecord[] => {
     if (backlogKeys.size === 0 || limit <= 0) return [];
+    if (recordBucket.available() < Math.min(limit, minBacklogSlice)) return [];
     const candidates = buffer.peek(Math.min(limit, Math.max(1, Math.floor(recordBucket.available()))), 0, boundary);
     if (candidates.length === 0) {
       // Backlog sent: every device is live again.
@@ -269,7 +265,7 @@ export function createForwarder(buffer: OutboxBuffer, options: ForwarderOptions)
       const records = nextBatch();
       if (records.length === 0) {
         // Nothing sendable: either the buffer is empty or the backlog waits for tokens.
-        await idle(backlogKeys.size > 0 ? Math.max(1, Math.min(options.idleMs, recordBucket.waitMs(1))) : options.idleMs);
+        await idle(backlogKeys.size > 0 ? Math.max(1, Math.min(options.idleMs, recordBucket.waitMs(minBacklogSlice))) : options.idleMs);
         continue;
       }
       try {
