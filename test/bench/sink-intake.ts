@@ -1,5 +1,5 @@
 // Benchmark (not a test): the sink's per-record work without Kafka, where the bench with Kafka is too noisy
-// to show it. (1) Intake.accept of valid events of every kind, raw zone on, rows kept as until a flush: CPU
+// to show it. (1) Intake.accept of valid events of every kind, raw zone on, rows kept until a flush: CPU
 // µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells
 // and as event texts (DuckDB reads the columns): CPU µs per row, the ratio in the same run.
 //   node --expose-gc test/bench/sink-intake.ts [--events 200000]
