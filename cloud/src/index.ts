@@ -10,6 +10,13 @@ export {
   topicList,
   // The sink's record decoding, for tools and benchmarks that measure it.
   createRecordDecoder,
+  createRecordReader,
+  DuplicateWindow,
+  emptyStats,
+  eventTextRows,
+  Intake,
+  Segments,
+  type EventText,
   type CommittedOffset,
   type CompactionInfo,
   type FlushErrorInfo,

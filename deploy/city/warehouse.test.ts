@@ -2,8 +2,7 @@
 // totals, answers the dashboard's read queries over IPC, and closes PGlite before it exits.
 import { join } from 'node:path';
 import { silentLog, waitFor } from '@city/protocol';
-import { createPgliteWarehouse } from '@city/cloud';
-import { latestWarehouseLoad } from '../../cloud/src/dashboard/freshness.ts';
+import { createPgliteWarehouse, latestWarehouseLoad } from '@city/cloud';
 import { describe, expect, it } from 'vitest';
 import { onTeardown, tempDir } from '../../test/support/teardown.ts';
 import { writeCityLake } from '../../test/support/warehouse.ts';

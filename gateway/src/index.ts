@@ -5,6 +5,8 @@ export { createGateway, type Gateway, type GatewayEvents, type GatewayStats } fr
 export { GATEWAY_DEFAULTS, gatewayOptions, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 export { gatewayErrors, type GatewayErrorCode } from './errors.ts';
 export { DURABILITY, LANES, readBufferFile, type Durability, type Lane, type LaneCounts, type StoredRecord } from './buffer/index.ts';
+// The forwarder's record encoding, for the benchmark that feeds the producer as the forwarder does.
+export { createMessageEncoder } from './forward/index.ts';
 export { REPLAY_ORDERS, KAFKA_STATES, type KafkaState, type KafkaStateName, type ReplayOrder } from './forward/index.ts';
 export {
   REFUSAL_REASONS,

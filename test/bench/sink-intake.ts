@@ -5,12 +5,18 @@
 //   node --expose-gc test/bench/sink-intake.ts [--events 200000]
 import { parseArgs } from 'node:util';
 import { EVENT_KINDS, eventTable, kafkaTopicSet, recordHeaders, silentLog, type CellValue } from '@city/protocol';
-import { createParquetWriter } from '../../cloud/src/lake/parquet.ts';
-import { DuplicateWindow } from '../../cloud/src/sink/dedup.ts';
-import { emptyStats } from '../../cloud/src/sink/events.ts';
-import { Intake } from '../../cloud/src/sink/intake.ts';
-import { createRecordDecoder, createRecordReader, eventTextRows, type EventText, type KafkaRecord } from '../../cloud/src/sink/records.ts';
-import { Segments } from '../../cloud/src/sink/segments.ts';
+import {
+  createParquetWriter,
+  createRecordDecoder,
+  createRecordReader,
+  DuplicateWindow,
+  emptyStats,
+  eventTextRows,
+  Intake,
+  Segments,
+  type EventText,
+  type KafkaRecord,
+} from '@city/cloud';
 import { sampleEvent } from '../support/lake.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string' } } });

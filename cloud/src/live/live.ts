@@ -8,7 +8,6 @@
 // metadata (see windows.ts). A kill -9 therefore replays only what open windows need, and the replay
 // reproduces the same contributions before it emits anything.
 import { EventEmitter } from 'node:events';
-import { setImmediate } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Message, type Producer } from 'kafkajs';
 import {
   createLifecycle,
@@ -61,8 +60,6 @@ export interface LiveEvents {
 const iso = (ms: number) => new Date(ms).toISOString();
 /** Records per produce request: ~300 B each keeps a request well under the broker's 1 MiB default. */
 const SEND_CHUNK = 1_000;
-/** Records a batch handles between turns of the event loop. */
-const YIELD_EVERY = 2_000;
 
 export class Live extends EventEmitter<LiveEvents> {
   readonly options: Readonly<ResolvedLiveOptions>;
@@ -247,13 +244,7 @@ export class Live extends EventEmitter<LiveEvents> {
     const now = this.options.now();
     const partials = batch.topic === this.options.liveTopics.partials;
     const kind = this.#kindByTopic.get(batch.topic);
-    let sinceTurn = 0;
     for (const message of batch.messages) {
-      // A batch holds thousands of records: the loop gets a turn now and then (timers, the HTTP port).
-      if (++sinceTurn === YIELD_EVERY) {
-        sinceTurn = 0;
-        await setImmediate();
-      }
       if (!isRunning() || isStale() || this.#stop.signal.aborted) return;
       const offset = BigInt(message.offset);
       // Resolving only moves kafkajs's fetch position; what is committed is the engine's business.
