@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type Log } from '@city/protocol';
-import type { SinkStats } from '@city/cloud';
+import { emptyStats as emptySinkStats, type SinkStats } from '@city/cloud';
 import { cityErrors } from './errors.ts';
 import { exitedOf, freePort, procFigures, stopChild, type ProcessFigures } from './processes.ts';
 
@@ -41,24 +41,6 @@ export interface CitySink {
   stats(): SinkStats;
   process(): ProcessFigures;
 }
-
-const emptySinkStats = (): SinkStats => ({
-  consumed: 0,
-  rejected: 0,
-  buffered: 0,
-  flushes: 0,
-  files: 0,
-  rows: {},
-  duplicates: 0,
-  writeErrors: 0,
-  catalogErrors: 0,
-  commitErrors: 0,
-  droppedOnRebalance: 0,
-  compactions: 0,
-  compactedFiles: 0,
-  compactedInputs: 0,
-  compactionErrors: 0,
-});
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 
