@@ -2,15 +2,12 @@
 // city's process its record batches (decode, window, merge) ran 2.5–4.7 s without a break under load,
 // which the dashboard's page updates and stats polls waited behind. Its log goes to <dir>/logs/live.log;
 // the city's log gets its warnings and errors.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type Log } from '@city/protocol';
 import { cityErrors } from './errors.ts';
-import { exitedOf, procFigures, stopChild, type ProcessFigures } from './processes.ts';
+import { exitedOf, procFigures, spawnPart, stopChild, type ProcessFigures } from './processes.ts';
 
 const CLI = fileURLToPath(import.meta.resolve('@city/cloud/cli'));
 
@@ -36,25 +33,14 @@ export function createCityLive(options: { brokers: readonly string[]; logDir: st
   return {
     async start() {
       const args = [CLI, 'live', '--brokers', options.brokers.join(','), '--group', id, '--client-id', id, '--log-level', 'info', ...(options.topicSuffix === undefined ? [] : ['--topic-suffix', options.topicSuffix])];
-      const out = createWriteStream(logPath, { flags: 'a' });
       process.on('exit', onExit);
-      // Its own process group: a Ctrl-C reaches only the city, which closes the parts in order.
-      const c = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = c;
-      c.stdout!.pipe(out, { end: false });
-      const lines = createInterface({ input: c.stderr! });
-      logRead = once(lines, 'close').then(() => out.end());
-      lines.on('line', (line) => {
-        out.write(`${line}\n`);
-        if (!line.startsWith('{')) return;
-        try {
-          const { level, message, time: _time, ...fields } = JSON.parse(line) as Record<string, unknown>;
-          if (message === 'live started') started = true;
-          if (level === 'warn' || level === 'error') log(level, String(message), { part: 'live', ...fields });
-        } catch {
-          // Not a log line.
-        }
+      const part = spawnPart(args, logPath, ({ level, message, time: _time, ...fields }) => {
+        if (message === 'live started') started = true;
+        if (level === 'warn' || level === 'error') log(level, String(message), { part: 'live', ...fields });
       });
+      const c = part.child;
+      child = c;
+      logRead = part.logRead;
       c.once('exit', (code, signal) => {
         if (closing === undefined) log('error', 'the city live engine exited', { code, signal, log: logPath });
       });

@@ -1,9 +1,10 @@
 // What the city's parts that run as processes of their own share: figures from /proc, free ports, and a
 // stop that asks first (SIGTERM) and forces after a deadline.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
 
 const STOP_DEADLINE_MS = 45_000;
 const TICKS_PER_S = 100; // USER_HZ on Linux
@@ -66,4 +67,29 @@ export async function stopChild(child: ChildProcess | undefined): Promise<void> 
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Starts a part (a Node script with its arguments) in a process group of its own — a Ctrl-C reaches only
+ * the city, which closes the parts in order — appending its output to logPath; each JSON log line of its
+ * stderr is handed to onEntry. `logRead` settles once the log has all of its output.
+ */
+export function spawnPart(args: readonly string[], logPath: string, onEntry: (entry: Record<string, unknown>) => void): { child: ChildProcess; logRead: Promise<unknown> } {
+  const out = createWriteStream(logPath, { flags: 'a' });
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(out, { end: false });
+  const lines = createInterface({ input: child.stderr! });
+  const logRead = once(lines, 'close').then(() => out.end());
+  lines.on('line', (line) => {
+    out.write(`${line}\n`);
+    if (!line.startsWith('{')) return;
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return; // Not a log line.
+    }
+    onEntry(entry);
+  });
+  return { child, logRead };
 }

@@ -4,16 +4,13 @@
 // waited behind their work, so at a few thousand events/s a flush of 622 rows took 51 s and the lake
 // fell behind with the sink's CPU idle. Its figures come from its /healthz; the final ones from the
 // "sink closed" line of its log, which the city reads (and copies to <dir>/logs/sink.log).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type Log } from '@city/protocol';
 import { emptyStats as emptySinkStats, type SinkStats } from '@city/cloud';
 import { cityErrors } from './errors.ts';
-import { exitedOf, freePort, procFigures, stopChild, type ProcessFigures } from './processes.ts';
+import { exitedOf, freePort, procFigures, spawnPart, stopChild, type ProcessFigures } from './processes.ts';
 
 const SINK_CLI = fileURLToPath(import.meta.resolve('@city/cloud/cli'));
 const POLL_EVERY_MS = 1_000;
@@ -98,23 +95,7 @@ export function createCitySink(options: CitySinkOptions): CitySink {
         '--log-level', 'info',
         ...(options.topicSuffix === undefined ? [] : ['--topic-suffix', options.topicSuffix]),
       ];
-      const out = createWriteStream(logPath, { flags: 'a' });
-      // Its own process group: a Ctrl-C reaches only the city, which closes the parts in order.
-      const c = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = c;
-      c.stdout!.pipe(out, { end: false });
-      const lines = createInterface({ input: c.stderr! });
-      logRead = once(lines, 'close').then(() => out.end());
-      lines.on('line', (line) => {
-        out.write(`${line}\n`);
-        if (!line.startsWith('{')) return;
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        const { level, message, time: _time, ...fields } = entry;
+      const part = spawnPart(args, logPath, ({ level, message, time: _time, ...fields }) => {
         if (message === 'sink closed') {
           // The totals after its last flush and commit.
           const { buffered: _b, ...rest } = fields as unknown as SinkStats;
@@ -124,6 +105,9 @@ export function createCitySink(options: CitySinkOptions): CitySink {
         // The city's log gets the sink's warnings and errors, as the in-process sink gave them.
         if ((level === 'warn' || level === 'error') && LEVELS.has(level)) log(level, String(message), { part: 'sink', ...fields });
       });
+      const c = part.child;
+      child = c;
+      logRead = part.logRead;
       c.once('exit', (code, signal) => {
         if (closing === undefined) log('error', 'the city sink exited', { code, signal, log: logPath });
       });
