@@ -7,7 +7,8 @@
 //   tables), runs, closes;
 // - steady-state round: the schedule's (sink run --process-every-ms, cloud process --every-ms, the
 //   city) — one engine kept open across rounds; a round refreshes the views (a listing, nothing changed
-//   here) and rebuilds every partition.
+//   here) and rebuilds every partition, deleting the versions the previous round replaced (grace 0), and
+//   like the schedule's rounds between two sweeps (SWEEP_EVERY_MS) does not list the versions for orphans.
 // Goal: the job within 1.5× the SELECTs. Prints wall and CPU (the process's, DuckDB's threads included)
 // figures, ratios and each form's split by phase.
 //   node test/bench/processed.ts [--devices 1000] [--runs 3]
@@ -77,7 +78,7 @@ try {
     timings = {};
     cpu = process.cpuUsage();
     t = performance.now();
-    await runProcessing({ store, catalog, engine: kept, now: () => NOW, rebuild: true, graceMs: 0, timings });
+    await runProcessing({ store, catalog, engine: kept, now: () => NOW, rebuild: true, graceMs: 0, sweepOrphans: false, timings });
     steady.push({ wall: performance.now() - t, cpu: cpuMs(process.cpuUsage(cpu)), timings });
 
     cpu = process.cpuUsage();

@@ -91,6 +91,50 @@ export function switchedParameters(old: CatalogPartition | undefined, now: numbe
   return { ...parameters, [PARAM.retired]: JSON.stringify(retired) };
 }
 
+export interface DueRetirements {
+  locations: number;
+  files: number;
+  /** The partitions whose retired lists lost what was deleted: the catalog must be told. */
+  changed: CatalogPartition[];
+  /** Every partition, as it will be once `changed` is written. */
+  partitions: CatalogPartition[];
+}
+
+/**
+ * Deletes the retired locations of a table's partitions whose grace period has passed, and returns the
+ * partitions without them, for the caller to write to the catalog. A location still current in the
+ * partitions (or in `alsoCurrent`, e.g. the ones a switch about to be written replaces) is kept.
+ */
+export async function deleteDueRetirements(
+  store: ObjectStore,
+  partitions: readonly CatalogPartition[],
+  now: number,
+  graceMs: number,
+  alsoCurrent: ReadonlySet<string> = new Set(),
+): Promise<DueRetirements> {
+  const current = new Set(partitions.map((p) => p.location));
+  const changed: CatalogPartition[] = [];
+  let locations = 0;
+  let files = 0;
+  for (const p of partitions) {
+    const retired = retiredOf(p);
+    if (retired.length === 0) continue;
+    const due = retired.filter((r) => now - r.at >= graceMs && !current.has(r.location) && !alsoCurrent.has(r.location));
+    // A retired location current again is forgotten, not deleted; one still current elsewhere waits.
+    const keep = retired.filter((r) => !due.includes(r) && (alsoCurrent.has(r.location) || !current.has(r.location)));
+    if (due.length === 0) continue;
+    for (const r of due) {
+      const keys = await filesAt(store, r.location);
+      await deleteKeys(store, keys);
+      files += keys.length;
+      locations++;
+    }
+    changed.push({ ...p, parameters: { ...(p.parameters ?? {}), [PARAM.retired]: JSON.stringify(keep) } });
+  }
+  const byId = new Map(changed.map((p) => [p.values.join('/'), p]));
+  return { locations, files, changed, partitions: partitions.map((p) => byId.get(p.values.join('/')) ?? p) };
+}
+
 /**
  * Deletes the retired locations of a table's partitions whose grace period has passed, then drops them
  * from the partitions' parameters. A location still current (or retired more recently elsewhere) is kept.
@@ -104,29 +148,10 @@ export async function retireLocations(
   /** The table's partitions as the caller just wrote them (saves reading the catalog again). */
   known?: readonly CatalogPartition[],
 ): Promise<{ locations: number; files: number; partitions: CatalogPartition[] }> {
-  const partitions = known === undefined ? await catalog.partitions(table) : [...known];
-  const current = new Set(partitions.map((p) => p.location));
-  const changed: CatalogPartition[] = [];
-  let locations = 0;
-  let files = 0;
-  for (const p of partitions) {
-    const retired = retiredOf(p);
-    if (retired.length === 0) continue;
-    const keep = retired.filter((r) => now - r.at < graceMs && !current.has(r.location));
-    const due = retired.filter((r) => now - r.at >= graceMs && !current.has(r.location));
-    if (due.length === 0) continue;
-    for (const r of due) {
-      const keys = await filesAt(store, r.location);
-      await deleteKeys(store, keys);
-      files += keys.length;
-      locations++;
-    }
-    changed.push({ ...p, parameters: { ...(p.parameters ?? {}), [PARAM.retired]: JSON.stringify(keep) } });
-  }
+  const due = await deleteDueRetirements(store, known ?? (await catalog.partitions(table)), now, graceMs);
   // Deleted first, forgotten after: killed in between, the next run deletes nothing twice harmfully.
-  if (changed.length > 0) await catalog.replacePartitions(table, changed);
-  const byId = new Map(changed.map((p) => [p.values.join('/'), p]));
-  return { locations, files, partitions: partitions.map((p) => byId.get(p.values.join('/')) ?? p) };
+  if (due.changed.length > 0) await catalog.replacePartitions(table, due.changed);
+  return { locations: due.locations, files: due.files, partitions: due.partitions };
 }
 
 /**

@@ -18,7 +18,7 @@ import type { ObjectStore } from '../ports/store/index.ts';
 import { PROCESSED_TABLES, processedTablePrefix, tableLatenessMs, type ProcessedTable, type ProcessedTableName } from './definitions.ts';
 import type { ProcessingEngine } from './engine.ts';
 import { processedSql, sourceWindow } from './sql.ts';
-import { DEFAULT_GRACE_MS, newBuildId, PARAM, retireLocations, sweepOrphans, switchedParameters, versionLocation } from '../lake/versions.ts';
+import { DEFAULT_GRACE_MS, deleteDueRetirements, newBuildId, PARAM, sweepOrphans, switchedParameters, versionLocation } from '../lake/versions.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -36,6 +36,11 @@ export interface ProcessOptions {
   rebuild?: boolean;
   /** Milliseconds a replaced location stays readable before it is deleted. */
   graceMs?: number;
+  /**
+   * Look for version folders no partition references (left by a run killed or failed before its switch)
+   * and delete those older than the grace period. True by default; the schedule sweeps less often.
+   */
+  sweepOrphans?: boolean;
   now?: () => number;
   signal?: AbortSignal;
   log?: Log;
@@ -214,15 +219,27 @@ export async function runProcessing(options: ProcessOptions): Promise<ProcessRep
     const finish = (async () => {
       // Every file of the build is durable before the switch makes it visible.
       await Promise.all(stored);
-      // One switch per table: every partition built in this run turns visible in the same catalog call.
-      if (switches.length > 0) await timed('  catalog switch', () => catalog.replacePartitions(table.name, switches));
-      // The partitions as just switched: one job per table at a time, so nobody else changed them.
-      const switched = new Map(existing);
-      for (const p of switches) switched.set(p.values.join('/'), p);
-      const retired = await timed('  retire', () => retireLocations(store, catalog, table.name, now(), graceMs, [...switched.values()]));
-      report.retired.locations += retired.locations;
-      report.retired.files += retired.files;
-      report.retired.orphans += await timed('  sweep orphans', () => sweepOrphans(store, catalog, table.name, prefix, now(), graceMs, retired.partitions));
+      // Locations retired by earlier runs whose grace period has passed are deleted first (none is
+      // current); the switch then turns every partition built in this run visible and forgets the deleted
+      // locations in the same catalog call: one write per table and run. Killed in between, the next run
+      // finds them retired still and deletes nothing more.
+      const replaced = new Set<string>();
+      const next = new Map(existing);
+      for (const p of switches) {
+        const id = p.values.join('/');
+        const location = existing.get(id)?.location;
+        if (location !== undefined && location !== '') replaced.add(location);
+        next.set(id, p);
+      }
+      const due = await timed('  retire', () => deleteDueRetirements(store, [...next.values()], now(), graceMs, replaced));
+      const writes = new Map(switches.map((p) => [p.values.join('/'), p]));
+      for (const p of due.changed) writes.set(p.values.join('/'), p);
+      if (writes.size > 0) await timed('  catalog switch', () => catalog.replacePartitions(table.name, [...writes.values()]));
+      report.retired.locations += due.locations;
+      report.retired.files += due.files;
+      if (options.sweepOrphans !== false) {
+        report.retired.orphans += await timed('  sweep orphans', () => sweepOrphans(store, catalog, table.name, prefix, now(), graceMs, due.partitions));
+      }
       log('debug', 'processed table', { table: table.name, built: switches.length });
     })();
     finish.catch((err: unknown) => {

@@ -1,6 +1,8 @@
 // The schedule keeps one DuckDB engine open across rounds: each round must still see what the sink
 // wrote since the last (new files in a catalog location) and a compaction's switch of a location, so
 // late rows rebuild the final partition they reach, exactly as a freshly opened engine would.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sampleEvent, rowsOf } from '../../../test/support/lake.ts';
 import { writeCityLake } from '../../../test/support/city-lake.ts';
@@ -8,7 +10,9 @@ import { onTeardown, tempDir } from '../../../test/support/teardown.ts';
 import { compactLake, createLakeWriter, partitionPrefix, tablePrefix, tableSchema } from '../lake/index.ts';
 import { createLocalCatalog } from '../ports/catalog/index.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
-import { createProcessingSchedule } from './schedule.ts';
+import { newBuildId, versionLocation } from '../lake/versions.ts';
+import { processedTablePrefix } from './definitions.ts';
+import { createProcessingSchedule, SWEEP_EVERY_MS } from './schedule.ts';
 import type { ProcessReport } from './job.ts';
 
 const START = Date.UTC(2024, 4, 1, 0);
@@ -69,5 +73,47 @@ describe('processing schedule', () => {
     expect(fifth?.late).toEqual({ partitions: 1, rows: 5 });
     expect(failures).toEqual([]);
     expect(schedule.stats()).toMatchObject({ rounds: 5, errors: 0 });
+  });
+
+  it('sweeps orphaned versions on its first round, then at most every SWEEP_EVERY_MS, and again after a failed round', { timeout: 120_000 }, async () => {
+    const dir = tempDir('schedule-sweep-');
+    await writeCityLake(dir, { devices: 60, startMs: START, kinds: ['gateway_health'] });
+    const store = createLocalFolderStore(dir);
+    onTeardown(() => store.close());
+    let at = START + 100 * MIN;
+    // A build killed before its switch: a version folder no partition references.
+    const orphan = async (): Promise<string> => {
+      const key = `${versionLocation(processedTablePrefix('gateway_health_hour'), HOUR0, newBuildId(at - 2 * MIN))}part-00000.parquet`;
+      const scratch = await store.scratchPath(key);
+      writeFileSync(scratch, 'PAR1');
+      await store.put(key, scratch);
+      return key;
+    };
+    const exists = async (key: string) => (await store.list(key.slice(0, key.lastIndexOf('/') + 1))).includes(key);
+    const schedule = createProcessingSchedule({ lakeDir: dir, everyMs: 3_600_000, store, now: () => at, graceMs: MIN, tables: ['gateway_health_hour'], log: () => undefined });
+    onTeardown(() => schedule.close());
+
+    const first = await orphan();
+    expect((await schedule.round())?.retired.orphans).toBe(1);
+    expect(await exists(first)).toBe(false);
+    // Within SWEEP_EVERY_MS of the last sweep a round does not list the versions.
+    const second = await orphan();
+    at += MIN;
+    expect((await schedule.round())?.retired.orphans).toBe(0);
+    expect(await exists(second)).toBe(true);
+    at += SWEEP_EVERY_MS;
+    expect((await schedule.round())?.retired.orphans).toBe(1);
+    expect(await exists(second)).toBe(false);
+    // A failed round (the lake's catalog unreadable) makes the next round sweep.
+    const third = await orphan();
+    at += MIN;
+    const catalogFile = join(dir, '_catalog', 'catalog.json');
+    const saved = readFileSync(catalogFile);
+    writeFileSync(catalogFile, 'not json');
+    expect(await schedule.round()).toBeUndefined();
+    writeFileSync(catalogFile, saved);
+    expect((await schedule.round())?.retired.orphans).toBe(1);
+    expect(await exists(third)).toBe(false);
+    expect(schedule.stats()).toMatchObject({ rounds: 4, errors: 1 });
   });
 });

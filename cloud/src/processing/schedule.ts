@@ -41,6 +41,13 @@ export interface ProcessingSchedule {
   close(): Promise<void>;
 }
 
+/**
+ * A round looks for orphaned version folders (a listing of every table's versions) on the schedule's first
+ * round, after a failed one, and then at most this often: only a run killed or failed before its switch
+ * leaves them, and one younger than the grace period is kept anyway.
+ */
+export const SWEEP_EVERY_MS = 10 * 60_000;
+
 interface Opened {
   store: ObjectStore;
   catalog: LocalCatalog;
@@ -56,6 +63,9 @@ export function createProcessingSchedule(options: ProcessingScheduleOptions): Pr
   // Rounds run one after the other: a timer round and a round() call never overlap.
   let rounds: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
+  /** When the last round that swept for orphans started; undefined: the next round sweeps. */
+  let sweptAt: number | undefined;
+  const now = options.now ?? Date.now;
 
   const open = async (): Promise<Opened> => {
     const store = options.store ?? createLocalFolderStore(options.lakeDir);
@@ -85,7 +95,10 @@ export function createProcessingSchedule(options: ProcessingScheduleOptions): Pr
         ...(options.to === undefined ? {} : { to: options.to }),
         ...(options.now === undefined ? {} : { now: options.now }),
       };
-      const report = await runProcessing({ store, catalog, engine, signal: abort.signal, log: options.log, ...scope });
+      const startedAt = now();
+      const sweep = sweptAt === undefined || startedAt - sweptAt >= SWEEP_EVERY_MS;
+      const report = await runProcessing({ store, catalog, engine, signal: abort.signal, log: options.log, sweepOrphans: sweep, ...scope });
+      if (sweep) sweptAt = startedAt;
       stats.rounds++;
       stats.built += report.built.length;
       stats.late += report.late.partitions;
@@ -98,6 +111,8 @@ export function createProcessingSchedule(options: ProcessingScheduleOptions): Pr
       // Whatever state the engine was left in, the next round starts from a fresh one.
       const failed = opened;
       opened = undefined;
+      // A failed round may have left version folders that nothing references.
+      sweptAt = undefined;
       if (failed !== undefined) await shut(failed);
       return undefined;
     }
