@@ -13,6 +13,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
+import { csvPipe } from './csv-pipe.ts';
 import { lazyDuck } from './duck.ts';
 import { stageFromManifest } from './manifest.ts';
 import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
@@ -247,7 +248,6 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
       });
       return `SELECT ${cols.join(', ')} FROM read_parquet(${quotedString(o.path)})`;
     });
-    const csv = join(scratch, `${randomUUID()}.csv`);
     // DuckDB dedupes by key on the way out (faster than a window over the staged rows in PostgreSQL), so
     // the CSV fills the MERGE source itself. The window materializes every column; a batch seldom holds a
     // key twice (a replay), and finding out reads the key columns only: the window runs only when needed.
@@ -255,10 +255,12 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     const rows = selects.join(' UNION ALL ');
     const twice = await connection.runAndReadAll(`SELECT 1 FROM (${rows}) wh_rows GROUP BY ${key} HAVING count(*) > 1 LIMIT 1`);
     const deduped = twice.currentRowCount === 0 ? rows : `SELECT * FROM (${rows}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1`;
-    await connection.run(`COPY (${deduped}) TO ${quotedString(csv)} (FORMAT csv, HEADER false)`);
+    // The CSV goes through a named pipe, written while the warehouse's COPY reads it.
+    const pipe = await csvPipe(scratch);
+    const write = async () => void (await connection.run(`COPY (${deduped}) TO ${quotedString(pipe)} (FORMAT csv, HEADER false, USE_TMP_FILE false)`));
     return [
       { sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE_TABLE)} (${columnList(table.columns, warehouse.dialect)})` },
-      { copyCsv: { table: SOURCE_TABLE, columns: table.columns.map((c) => c.name), path: csv } },
+      { copyCsv: { table: SOURCE_TABLE, columns: table.columns.map((c) => c.name), path: pipe, write } },
     ];
   };
 

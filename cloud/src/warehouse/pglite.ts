@@ -1,10 +1,11 @@
 // The warehouse on PGlite: PostgreSQL in WebAssembly on a local folder, the city's default. One
 // connection; CSV rows go in through COPY … FROM '/dev/blob', PGlite's route for COPY FROM STDIN.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { CityError } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { LakeValue, QueryResult } from '../ports/query/port.ts';
+import { readCsv } from './csv-pipe.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { checkSchemaName, warehouseError } from './postgres.ts';
 import { quoteIdent } from './schema.ts';
@@ -49,10 +50,13 @@ export async function createPgliteWarehouse(options: PgliteWarehouseOptions): Pr
               }
               continue;
             }
-            const { table, columns, path } = step.copyCsv;
+            const { table, columns } = step.copyCsv;
             const sql = `COPY ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM '/dev/blob' WITH (FORMAT csv)`;
             try {
-              await tx.query(sql, [], { blob: new Blob([await readFile(path)]) });
+              // PGlite takes the rows whole.
+              const chunks: Buffer[] = [];
+              await readCsv(step.copyCsv, (chunk) => void chunks.push(chunk));
+              await tx.query(sql, [], { blob: new Blob(chunks) });
             } catch (err) {
               throw warehouseError(sql, err);
             }

@@ -1,12 +1,12 @@
 // The warehouse on a PostgreSQL server (pg). A transaction runs on one pooled connection between BEGIN
 // and COMMIT; CSV rows stream into a table with COPY … FROM STDIN over pg's copy sub-protocol (no extra
 // package: the few protocol messages are sent from a submittable, below).
-import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import pg from 'pg';
 import { CityError } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { QueryResult, LakeValue } from '../ports/query/port.ts';
+import { readCsv, type CsvSource } from './csv-pipe.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { quoteIdent } from './schema.ts';
 import { VALUE_PARSERS } from './values.ts';
@@ -86,10 +86,10 @@ export function createPostgresWarehouse(options: PostgresWarehouseOptions): Ware
               throw warehouseError(step.sql.slice(0, 200), err);
             }
           } else {
-            const { table, columns, path } = step.copyCsv;
+            const { table, columns } = step.copyCsv;
             const sql = `COPY ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM STDIN WITH (FORMAT csv)`;
             try {
-              await copyFromFile(client, sql, path);
+              await copyFromCsv(client, sql, step.copyCsv);
             } catch (err) {
               throw warehouseError(sql, err);
             }
@@ -132,8 +132,8 @@ interface CopyConnection {
   stream: NodeJS.WritableStream & { writableNeedDrain?: boolean };
 }
 
-/** COPY … FROM STDIN with the file's bytes as the data; resolves when the server has taken every row. */
-export function copyFromFile(client: pg.ClientBase, sql: string, path: string): Promise<void> {
+/** COPY … FROM STDIN with the source's bytes as the data; resolves when the server has taken every row. */
+export function copyFromCsv(client: pg.ClientBase, sql: string, source: CsvSource): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let failure: unknown;
@@ -150,10 +150,10 @@ export function copyFromFile(client: pg.ClientBase, sql: string, path: string): 
       handleCopyInResponse(connection: CopyConnection) {
         void (async () => {
           try {
-            for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-              connection.sendCopyFromChunk(chunk as Buffer);
+            await readCsv(source, async (chunk) => {
+              connection.sendCopyFromChunk(chunk);
               if (connection.stream.writableNeedDrain === true) await once(connection.stream, 'drain');
-            }
+            });
             connection.endCopyFrom();
           } catch (err) {
             failure = err;

@@ -30,7 +30,7 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { DuckDBInstance, quotedString } from '@duckdb/node-api';
 import type { ObjectStore } from '../ports/store/port.ts';
-import { copyFromFile } from './postgres.ts';
+import { copyFromCsv } from './postgres.ts';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type TestS3 } from '../../../test/support/s3.ts';
@@ -185,7 +185,7 @@ function startFakeDataApi(options: FakeDataApiOptions): FakeDataApi {
       }
       const csv = join(scratch, `${randomUUID()}.csv`);
       await connection.run(`COPY (SELECT * FROM read_parquet(${quotedString(local)})) TO ${quotedString(csv)} (FORMAT csv, HEADER false)`);
-      await copyFromFile(db, `COPY "${table}" FROM STDIN WITH (FORMAT csv)`, csv);
+      await copyFromCsv(db, `COPY "${table}" FROM STDIN WITH (FORMAT csv)`, { path: csv });
     }
   };
 
