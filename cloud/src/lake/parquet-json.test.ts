@@ -1,13 +1,11 @@
 // Rows written from their JSON texts (DuckDB reads the columns) must be the rows the JavaScript reader
 // builds from the same texts, cell for cell, whatever the text looks like.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS, eventRow, eventTable, parseEventTime, type CellValue, type CityEvent, type EventKind } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
-import { createParquetWriter, type JsonRows, type ParquetWriter } from './parquet.ts';
+import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
+import type { JsonRows } from './parquet.ts';
 
 const META = { gatewayId: 'gw-1', receivedAt: Date.UTC(2024, 4, 1, 0, 0, 1, 999) };
 
@@ -35,36 +33,20 @@ function jsonRows(kind: EventKind, texts: string[], fallbacks: { n: number }): J
 }
 
 describe('Parquet writer: rows from JSON texts', () => {
-  let dir: string;
-  let writer: ParquetWriter;
-  let reader: DuckDBInstance;
-  let db: DuckDBConnection;
+  const fx = parquetFixture('cloud-parquet-json-');
   let n = 0;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cloud-parquet-json-'));
-    writer = await createParquetWriter();
-    reader = await DuckDBInstance.create(':memory:');
-    db = await reader.connect();
-  });
-  afterAll(async () => {
-    writer?.close();
-    db?.closeSync();
-    reader?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   /** Writes the texts both ways and returns how many rows differ (each way) and how many fell back to cells. */
   async function compare(kind: EventKind, texts: string[]): Promise<{ differ: number; rows: number; fallbacks: number }> {
     const fallbacks = { n: 0 };
-    const asJson = join(dir, `json-${++n}.parquet`);
-    const asCells = join(dir, `cells-${n}.parquet`);
-    await writer.write(eventTable(kind), jsonRows(kind, texts, fallbacks), asJson);
+    const asJson = join(fx.dir, `json-${++n}.parquet`);
+    const asCells = join(fx.dir, `cells-${n}.parquet`);
+    await fx.writer.write(eventTable(kind), jsonRows(kind, texts, fallbacks), asJson);
     const cells: CellValue[][] = texts.map((t, i) => eventRow(kind, JSON.parse(t) as CityEvent, { gatewayId: META.gatewayId, receivedAt: META.receivedAt + i }));
-    await writer.write(eventTable(kind), cells, asCells);
+    await fx.writer.write(eventTable(kind), cells, asCells);
     // Doubles compared by their bits' text, so -0 and 0 or a last-digit difference count.
     const cols = eventTable(kind).columns.map((c) => (c.type === 'double' ? `CAST("${c.name}" AS VARCHAR)` : `"${c.name}"`)).join(', ');
-    const r = await db.runAndReadAll(
+    const r = await fx.db.runAndReadAll(
       `SELECT (SELECT count(*) FROM (SELECT ${cols} FROM '${asJson}' EXCEPT ALL SELECT ${cols} FROM '${asCells}'))
             + (SELECT count(*) FROM (SELECT ${cols} FROM '${asCells}' EXCEPT ALL SELECT ${cols} FROM '${asJson}')) AS d,
               (SELECT count(*) FROM '${asJson}') AS n`,

@@ -1,12 +1,10 @@
 // Columns holding one value in every row are written as SQL literals, and integers and timestamps go in
 // as DOUBLE: the files must read back exactly as the cells, with the column types of the table schema.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
 import { CityError, type CellValue, type TableSchema } from '@city/protocol';
-import { createParquetWriter, SQL_TYPES, type ParquetWriter } from './parquet.ts';
+import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
+import { SQL_TYPES } from './parquet.ts';
 
 const TABLE: TableSchema = {
   name: 'literals',
@@ -24,30 +22,14 @@ const AT = Date.UTC(2026, 10, 29, 6, 0, 0, 123);
 const BIG = Number.MAX_SAFE_INTEGER;
 
 describe('Parquet writer: constant columns and integers', () => {
-  let dir: string;
-  let writer: ParquetWriter;
-  let reader: DuckDBInstance;
-  let db: DuckDBConnection;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cloud-parquet-literals-'));
-    writer = await createParquetWriter();
-    reader = await DuckDBInstance.create(':memory:');
-    db = await reader.connect();
-  });
-  afterAll(async () => {
-    writer?.close();
-    db?.closeSync();
-    reader?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const fx = parquetFixture('cloud-parquet-literals-');
 
   async function roundTrip(name: string, rows: CellValue[][]): Promise<unknown[][]> {
-    const path = join(dir, `${name}.parquet`);
-    await writer.write(TABLE, rows, path);
-    const types = (await db.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${path}'))`)).getRows();
+    const path = join(fx.dir, `${name}.parquet`);
+    await fx.writer.write(TABLE, rows, path);
+    const types = (await fx.db.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${path}'))`)).getRows();
     expect(types).toEqual(TABLE.columns.map((c) => [c.name, SQL_TYPES[c.type] === 'TIMESTAMPTZ' ? 'TIMESTAMP WITH TIME ZONE' : SQL_TYPES[c.type]]));
-    const back = await db.runAndReadAll(`SELECT "text", "count", ratio, flag, epoch_ms("at"), nothing FROM read_parquet('${path}', file_row_number = true) ORDER BY file_row_number`);
+    const back = await fx.db.runAndReadAll(`SELECT "text", "count", ratio, flag, epoch_ms("at"), nothing FROM read_parquet('${path}', file_row_number = true) ORDER BY file_row_number`);
     return back.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
   }
 
@@ -75,7 +57,7 @@ describe('Parquet writer: constant columns and integers', () => {
     for (const [index, value] of [[1, BIG + 2], [1, 1.5], [4, AT + 0.5]] as const) {
       const rows: CellValue[][] = [['a', 1, 1, true, AT, null], ['b', 2, 2, true, AT, null]];
       (rows[1] as CellValue[])[index] = value;
-      const err = await writer.write(TABLE, rows, join(dir, 'bad.parquet')).catch((e: unknown) => e);
+      const err = await fx.writer.write(TABLE, rows, join(fx.dir, 'bad.parquet')).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CityError);
       expect((err as Error).message).toContain(TABLE.columns[index]!.name);
     }

@@ -2,11 +2,11 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { CityError, DEADLETTER_TABLE, eventRow, eventTable, type CellValue, type EventKind } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
+import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
-import { createParquetWriter, type ParquetWriter } from './parquet.ts';
 import { createLakeWriter } from './writer.ts';
 
 const META = { gatewayId: 'gw-1', receivedAt: Date.UTC(2024, 4, 1, 0, 0, 1, 999) };
@@ -14,29 +14,13 @@ const rowsOf = (kind: EventKind, n: number, from = 0): CellValue[][] =>
   Array.from({ length: n }, (_, i) => eventRow(kind, sampleEvent(kind, from + i), META));
 
 describe('Parquet writer (DuckDB)', () => {
-  let dir: string;
-  let writer: ParquetWriter;
-  let reader: DuckDBInstance;
-  let db: DuckDBConnection;
+  const fx = parquetFixture('cloud-parquet-');
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cloud-parquet-'));
-    writer = await createParquetWriter();
-    reader = await DuckDBInstance.create(':memory:');
-    db = await reader.connect();
-  });
-  afterAll(async () => {
-    writer?.close();
-    db?.closeSync();
-    reader?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const all = async (sql: string) => (await db.runAndReadAll(sql)).getRowObjects();
+  const all = fx.all;
 
   it('writes the table columns in order with their SQL types', async () => {
-    const path = join(dir, 'types.parquet');
-    await writer.write(eventTable('traffic_camera'), rowsOf('traffic_camera', 10), path);
+    const path = join(fx.dir, 'types.parquet');
+    await fx.writer.write(eventTable('traffic_camera'), rowsOf('traffic_camera', 10), path);
     const described = await all(`DESCRIBE SELECT * FROM read_parquet('${path}')`);
     const expected = { string: 'VARCHAR', int64: 'BIGINT', double: 'DOUBLE', boolean: 'BOOLEAN', timestamp: 'TIMESTAMP WITH TIME ZONE' };
     expect(described.map((r) => [r.column_name, r.column_type])).toEqual(
@@ -46,54 +30,54 @@ describe('Parquet writer (DuckDB)', () => {
   });
 
   it('stores timestamps as UTC-adjusted Parquet timestamps and compresses with Snappy', async () => {
-    const path = join(dir, 'utc.parquet');
-    await writer.write(eventTable('vehicle'), rowsOf('vehicle', 5), path);
+    const path = join(fx.dir, 'utc.parquet');
+    await fx.writer.write(eventTable('vehicle'), rowsOf('vehicle', 5), path);
     const schema = await all(`SELECT name, logical_type FROM parquet_schema('${path}') WHERE name IN ('date_observed', 'received_at')`);
     expect(schema).toHaveLength(2);
     for (const column of schema) expect(String(column.logical_type)).toMatch(/isAdjustedToUTC=(1|true)/);
     const codecs = await all(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
     expect(codecs).toEqual([{ compression: 'SNAPPY' }]);
     // The same instants whatever the reader's session time zone.
-    await db.run(`SET TimeZone = 'America/New_York'`);
+    await fx.db.run(`SET TimeZone = 'America/New_York'`);
     const back = await all(
       `SELECT epoch_ms(date_observed) AS observed, epoch_ms(received_at) AS received,
               received_at = TIMESTAMPTZ '2024-05-01 00:00:01.999+00' AS same
        FROM read_parquet('${path}') ORDER BY seq`,
     );
-    await db.run(`SET TimeZone = 'UTC'`);
+    await fx.db.run(`SET TimeZone = 'UTC'`);
     expect(back.map((r) => r.observed)).toEqual([0, 1, 2, 3, 4].map((i) => BigInt(Date.UTC(2024, 4, 1) + i * 1000)));
     expect(back.every((r) => r.received === BigInt(META.receivedAt) && r.same === true)).toBe(true);
   });
 
   it('round-trips values and NULLs exactly', async () => {
-    const path = join(dir, 'values.parquet');
+    const path = join(fx.dir, 'values.parquet');
     const rows = rowsOf('vehicle', 300);
-    await writer.write(eventTable('vehicle'), rows, path);
+    await fx.writer.write(eventTable('vehicle'), rows, path);
     const columns = eventTable('vehicle').columns;
     const select = columns.map((c) => (c.type === 'timestamp' ? `epoch_ms(${c.name}) AS ${c.name}` : c.name)).join(', ');
-    const back = (await db.runAndReadAll(`SELECT ${select} FROM read_parquet('${path}') ORDER BY seq`)).getRows();
+    const back = (await fx.db.runAndReadAll(`SELECT ${select} FROM read_parquet('${path}') ORDER BY seq`)).getRows();
     expect(back.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)))).toEqual(rows);
     expect(rows.some((r) => r.includes(null))).toBe(true);
   });
 
   it('writes more rows than one DuckDB chunk, and an empty file', async () => {
-    const path = join(dir, 'big.parquet');
-    await writer.write(eventTable('gps'), rowsOf('gps', 5000), path);
+    const path = join(fx.dir, 'big.parquet');
+    await fx.writer.write(eventTable('gps'), rowsOf('gps', 5000), path);
     expect((await all(`SELECT count(DISTINCT event_id) AS n FROM read_parquet('${path}')`))[0]).toEqual({ n: 5000n });
-    const empty = join(dir, 'empty.parquet');
-    await writer.write(DEADLETTER_TABLE, [], empty);
+    const empty = join(fx.dir, 'empty.parquet');
+    await fx.writer.write(DEADLETTER_TABLE, [], empty);
     expect((await all(`SELECT count(*) AS n FROM read_parquet('${empty}')`))[0]).toEqual({ n: 0n });
   });
 
   it('refuses a value that does not fit its column, with a catalogued error', async () => {
     const rows = rowsOf('gps', 2);
     (rows[1] as CellValue[])[2] = 'not a number'; // seq, an int64
-    const err = await writer.write(eventTable('gps'), rows, join(dir, 'bad.parquet')).catch((e: unknown) => e);
+    const err = await fx.writer.write(eventTable('gps'), rows, join(fx.dir, 'bad.parquet')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CityError);
     expect(err).toMatchObject({ code: 'CLD_PARQUET_WRITE', canRetry: true });
     expect((err as Error).message).toMatch(/seq/);
     // The writer stays usable after a failed write.
-    await writer.write(eventTable('gps'), rowsOf('gps', 2), join(dir, 'after.parquet'));
+    await fx.writer.write(eventTable('gps'), rowsOf('gps', 2), join(fx.dir, 'after.parquet'));
   });
 });
 

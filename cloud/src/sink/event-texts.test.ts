@@ -1,14 +1,11 @@
 // The intake keeps valid events as their text; the lake writer has DuckDB read the columns from it. The
 // files must hold the decoder's rows, and for what the gateway sends DuckDB must read the texts itself
 // (a silent fall back to the JavaScript rows would cost the per-record work this path removes).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS, eventTable, HEADERS, SCHEMA_VERSION, type CellValue, type EventKind } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
-import { createParquetWriter, type ParquetWriter } from '../lake/parquet.ts';
+import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
 import { createRecordDecoder, createRecordReader, DEFAULT_TOPICS, eventTextRows, type EventText, type KafkaRecord } from './records.ts';
 
 const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
@@ -25,25 +22,9 @@ function record(kind: EventKind, n: number): KafkaRecord {
 }
 
 describe('valid events kept as text', () => {
-  let dir: string;
-  let writer: ParquetWriter;
-  let reader: DuckDBInstance;
-  let db: DuckDBConnection;
+  const fx = parquetFixture('sink-event-texts-');
   const decode = createRecordDecoder(DEFAULT_TOPICS);
   const read = createRecordReader(DEFAULT_TOPICS, true, decode, { eventTexts: true });
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sink-event-texts-'));
-    writer = await createParquetWriter();
-    reader = await DuckDBInstance.create(':memory:');
-    db = await reader.connect();
-  });
-  afterAll(async () => {
-    writer?.close();
-    db?.closeSync();
-    reader?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it.each(EVENT_KINDS)('writes the decoder’s %s rows, DuckDB reading every text', async (kind) => {
     const records = Array.from({ length: 200 }, (_, n) => record(kind, n));
@@ -59,12 +40,12 @@ describe('valid events kept as text', () => {
     const rows = eventTextRows(kind, events);
     let fellBack = 0;
     const counted = { ...rows, row: (i: number) => (fellBack++, rows.row(i)) };
-    await writer.write(eventTable(kind), counted, join(dir, `${kind}-text.parquet`));
-    await writer.write(eventTable(kind), cells, join(dir, `${kind}-cells.parquet`));
+    await fx.writer.write(eventTable(kind), counted, join(fx.dir, `${kind}-text.parquet`));
+    await fx.writer.write(eventTable(kind), cells, join(fx.dir, `${kind}-cells.parquet`));
     expect(fellBack).toBe(0);
-    const a = join(dir, `${kind}-text.parquet`);
-    const b = join(dir, `${kind}-cells.parquet`);
-    const diff = await db.runAndReadAll(
+    const a = join(fx.dir, `${kind}-text.parquet`);
+    const b = join(fx.dir, `${kind}-cells.parquet`);
+    const diff = await fx.db.runAndReadAll(
       `SELECT (SELECT count(*) FROM (FROM '${a}' EXCEPT ALL FROM '${b}')) + (SELECT count(*) FROM (FROM '${b}' EXCEPT ALL FROM '${a}')) AS d, (SELECT count(*) FROM '${a}') AS n`,
     );
     expect(diff.getRows()[0]).toEqual([0n, 200n]);
