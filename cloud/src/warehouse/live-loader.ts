@@ -9,11 +9,11 @@
 // older than the newest in the table (the lake's files do not arrive in emission order) has them
 // raised to just past it, inside the same transaction. On a fresh table the live engine's times stand.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
-import { lazyDuck } from './duck.ts';
+import { footerRows, lazyDuck, objectFile } from './duck.ts';
 import { LIVE_LAKE_TABLES, type LiveLakeTableName, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import { partitionOfKey, tablePrefix, type LakePartition } from '../lake/layout.ts';
@@ -130,18 +130,9 @@ export function createLiveTablesLoader(options: LiveLoadOptions): LiveTablesLoad
 
   const inspect = async (object: Found, scratch: string): Promise<Inspected | SkippedObject> => {
     try {
-      let path: string;
-      if (isLocalStore(store)) path = store.locate(object.key);
-      else {
-        if (store.download === undefined) throw new Error(`the store at ${store.root} cannot download objects`);
-        path = join(scratch, `${randomUUID()}.parquet`);
-        await store.download(object.key, path);
-      }
-      const bytes = (await stat(path)).size;
+      const { path, bytes } = await objectFile(store, object.key, scratch);
       const connection = await db();
-      const meta = await connection.runAndReadAll(`SELECT num_rows FROM parquet_file_metadata(${quotedString(path)})`);
-      const rows = Number(meta.getRows()[0]?.[0] ?? Number.NaN);
-      if (!Number.isSafeInteger(rows)) throw new Error('no row count in the footer');
+      const rows = await footerRows(connection, path);
       // Every page decoded once here, so a corrupt one fails before the transaction, not inside it.
       await connection.run(`SELECT count(*) FROM read_parquet(${quotedString(path)}) WHERE emitted_at IS NOT NULL`);
       return { ...object, path, rows, bytes };

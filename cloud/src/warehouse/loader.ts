@@ -9,12 +9,12 @@
 // topic-partition and offset range add up to its row count) is recorded as covered, not loaded again.
 // A corrupt or unreadable object is reported with its reason and skipped; the next run tries it again.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
 import { csvPipe } from './csv-pipe.ts';
-import { lazyDuck } from './duck.ts';
+import { footerRows, lazyDuck, objectFile } from './duck.ts';
 import { stageFromManifest } from './manifest.ts';
 import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
@@ -210,22 +210,12 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
 
   /** Local path, row count, size and columns of an object; undefined (with the reason) when unreadable. */
   const inspect = async (object: LakeObject, scratch: string): Promise<Inspected | SkippedObject> => {
-    let path: string;
     try {
-      if (isLocalStore(store)) {
-        path = store.locate(object.key);
-      } else {
-        if (store.download === undefined) throw new Error(`the store at ${store.root} cannot download objects`);
-        path = join(scratch, `${randomUUID()}.parquet`);
-        await store.download(object.key, path);
-      }
-      const bytes = (await stat(path)).size;
+      const { path, bytes } = await objectFile(store, object.key, scratch);
       const connection = await db();
-      const meta = await connection.runAndReadAll(`SELECT num_rows FROM parquet_file_metadata(${quotedString(path)})`);
-      const rows = Number(meta.getRows()[0]?.[0] ?? Number.NaN);
+      const rows = await footerRows(connection, path);
       const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quotedString(path)})`);
       const columns = described.getRowObjects().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
-      if (!Number.isSafeInteger(rows)) throw new Error('no row count in the footer');
       if (!columns.some((c) => c.name === 'event_id')) throw new Error('no event_id column');
       // Reading every row once proves the pages decode, so a corrupt page fails here, not mid-transaction.
       await connection.run(`SELECT count(event_id) FROM read_parquet(${quotedString(path)})`);

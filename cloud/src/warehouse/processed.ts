@@ -6,7 +6,7 @@
 // so after each load the warehouse holds exactly the rows the catalog's locations hold, never a sum of
 // builds. Killed anywhere, a transaction applies whole or not at all and the next round redoes it.
 import { randomUUID } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
 import type { CityError, Log } from '@city/protocol';
@@ -15,6 +15,7 @@ import { filesAt, PARAM } from '../lake/versions.ts';
 import type { CatalogPartition, CatalogReader } from '../ports/catalog/port.ts';
 import { isLocalStore, type ObjectStore } from '../ports/store/port.ts';
 import { PROCESSED_TABLES, processedTable, type ProcessedTable, type ProcessedTableName } from '../processing/definitions.ts';
+import { footerRows, objectFile } from './duck.ts';
 import { columnList, mergeSql } from './load-sql.ts';
 import { stageFromManifest } from './manifest.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
@@ -226,17 +227,10 @@ export function createProcessedLoader(options: ProcessedLoadOptions, ctx: Contex
     const files: ReadyPartition['files'] = [];
     let rows = 0;
     for (const key of await filesAt(store, p.location)) {
-      let path: string;
-      if (isLocalStore(store)) path = store.locate(key);
-      else {
-        if (store.download === undefined) throw new Error(`the store at ${store.root} cannot download objects`);
-        path = join(scratch, `${randomUUID()}.parquet`);
-        await store.download(key, path);
-      }
-      const bytes = (await stat(path)).size;
-      const meta = await connection.runAndReadAll(`SELECT num_rows FROM parquet_file_metadata(${quotedString(path)})`);
-      const n = Number(meta.getRows()[0]?.[0] ?? Number.NaN);
-      if (!Number.isSafeInteger(n)) throw new Error(`${key}: no row count in the footer`);
+      const { path, bytes } = await objectFile(store, key, scratch);
+      const n = await footerRows(connection, path).catch((err: unknown) => {
+        throw new Error(`${key}: ${errorMessage(err)}`);
+      });
       // The file's own columns (no Hive columns from its path): Redshift's COPY maps them by position.
       const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quotedString(path)}, hive_partitioning = false)`);
       const columns = described.getRowObjects().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
