@@ -9,7 +9,8 @@ import { createSink, openLake } from '@city/cloud';
 import { DEFAULT_FLEET, SIM_KINDS } from '@city/device-sim';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { onTeardown, tempDir } from '../../test/support/teardown.ts';
-import { createCity, splitEvenly, spreadOverKinds } from './index.ts';
+import { spreadDevices } from '@city/device-sim';
+import { createCity, splitEvenly } from './index.ts';
 
 const brokers = inject('kafkaBrokers');
 
@@ -17,11 +18,11 @@ describe('a city of several gateways', () => {
   it('splits devices over gateways and kinds like the default fleet', () => {
     expect(splitEvenly(10_000, 4)).toEqual([2500, 2500, 2500, 2500]);
     expect(splitEvenly(7, 3)).toEqual([3, 2, 2]);
-    const spread = spreadOverKinds(2500);
+    const spread = spreadDevices(2500);
     expect(Object.values(spread).reduce((a, b) => a + b, 0)).toBe(2500);
     for (const kind of SIM_KINDS) expect(spread[kind]).toBeGreaterThanOrEqual(Math.floor((2493 * DEFAULT_FLEET[kind]) / 100));
     // Fewer devices than kinds: no kind gets more than one.
-    expect(Object.values(spreadOverKinds(3)).filter((n) => n > 0)).toEqual([1, 1, 1]);
+    expect(Object.values(spreadDevices(3)).filter((n) => n > 0)).toEqual([1, 1, 1]);
   });
 
   it('refuses a gateway count out of range', () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
-import { DEFAULT_FLEET, SIM_KINDS, type SimKind } from '@city/device-sim';
+import { spreadDevices, type SimKind } from '@city/device-sim';
 import { readBufferFile } from '@city/gateway';
 import { cityErrors } from './errors.ts';
 import { exitedOf, freePort, portIsFree, procFigures, stopChild, type ProcessFigures } from './processes.ts';
@@ -69,26 +69,6 @@ export interface CityGateways {
   figures(): CityGatewayFigures[];
 }
 
-/** `total` devices over the kinds in the default fleet's proportions (largest remainders), at least one each when possible. */
-export function spreadOverKinds(total: number): Record<SimKind, number> {
-  const out = Object.fromEntries(SIM_KINDS.map((k) => [k, 0])) as Record<SimKind, number>;
-  let left = total;
-  if (total >= SIM_KINDS.length) {
-    for (const k of SIM_KINDS) out[k] = 1;
-    left -= SIM_KINDS.length;
-  }
-  const weight = SIM_KINDS.reduce((n, k) => n + DEFAULT_FLEET[k], 0);
-  const shares = SIM_KINDS.map((k) => ({ k, exact: (left * DEFAULT_FLEET[k]) / weight }));
-  let given = 0;
-  for (const s of shares) {
-    out[s.k] += Math.floor(s.exact);
-    given += Math.floor(s.exact);
-  }
-  shares.sort((a, b) => b.exact - Math.floor(b.exact) - (a.exact - Math.floor(a.exact)));
-  for (let i = 0; i < left - given; i++) out[shares[i]!.k]++;
-  return out;
-}
-
 /** `total` split over `parts` as evenly as whole numbers allow, the first ones taking the remainder. */
 export function splitEvenly(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
@@ -141,7 +121,7 @@ export function createCityGateways(options: CityGatewaysOptions): CityGateways {
     id: `gw-city-${String(i + 1).padStart(2, '0')}`,
     port: 0,
     httpPort: 0,
-    devices: spreadOverKinds(n),
+    devices: spreadDevices(n),
     deviceCount: n,
   }));
   const bufferOf = (m: Member) => join(options.dir, `${m.id}-buffer.db`);

@@ -9,17 +9,17 @@ import { join, resolve } from 'node:path';
 import { createLifecycle, defineOptions, lifecycleErrorsFrom, jsonLog, kafkaTopicSet, silentLog, Type, type Log, type Static } from '@city/protocol';
 import { createGateway, type Gateway } from '@city/gateway';
 import { createDashboard, dashboardTopics, ensurePage, type Dashboard } from '@city/cloud';
-import { createFleet, DEFAULT_FLEET, type Fleet } from '@city/device-sim';
+import { createFleet, DEFAULT_FLEET, spreadDevices, type Fleet } from '@city/device-sim';
 import { ensureStandardTopics, useKafka, type KafkaCluster } from '../kafka/index.ts';
 import { cityErrors } from './errors.ts';
 import { startCityWarehouse, type CityWarehouse } from './warehouse.ts';
 import { createCitySink, type CitySink } from './sink-process.ts';
 import { createCityLive, type CityLive } from './live-process.ts';
 import { pidFigures, type ProcessFigures } from './processes.ts';
-import { createCityGateways, spreadOverKinds, type CityGatewayFigures, type CityGateways } from './gateways.ts';
+import { createCityGateways, type CityGatewayFigures, type CityGateways } from './gateways.ts';
 
 export { cityErrors };
-export { spreadOverKinds, splitEvenly, type CityGatewayFigures, type ProcessFigures } from './gateways.ts';
+export { splitEvenly, type CityGatewayFigures, type ProcessFigures } from './gateways.ts';
 
 const CitySchema = Type.Object(
   {
@@ -253,7 +253,7 @@ export function createCity(options: CityOptions = {}): City {
         await edge.start();
 
         const devices =
-          settings.devices !== undefined ? spreadOverKinds(settings.devices) : Object.fromEntries(Object.entries(DEFAULT_FLEET).map(([kind, n]) => [kind, Math.max(1, Math.round(n * settings.scale))]));
+          settings.devices !== undefined ? spreadDevices(settings.devices) : Object.fromEntries(Object.entries(DEFAULT_FLEET).map(([kind, n]) => [kind, Math.max(1, Math.round(n * settings.scale))]));
         const sim = createFleet({ url: `mqtt://127.0.0.1:${edge.port()}`, seed: settings.seed, ratePerDevice: settings.rate, devices, invalid: { rate: settings.invalidRate } });
         fleet = sim;
         life.defer('fleet', () => sim.stop());

@@ -13,6 +13,7 @@ export {
   type SimKind,
 } from './device.ts';
 export { createDevice } from './devices.ts';
+export { spreadDevices } from './cli-options.ts';
 export {
   DEFAULT_DEFECTS,
   INVALID_DEFECTS,
