@@ -102,8 +102,9 @@ export interface DueRetirements {
 
 /**
  * Deletes the retired locations of a table's partitions whose grace period has passed, and returns the
- * partitions without them, for the caller to write to the catalog. A location still current in the
- * partitions (or in `alsoCurrent`, e.g. the ones a switch about to be written replaces) is kept.
+ * partitions without them, for the caller to write to the catalog (deleted first, forgotten after: killed
+ * in between, the next run deletes nothing twice harmfully). A location still current in the partitions
+ * (or in `alsoCurrent`, e.g. the ones a switch about to be written replaces) is kept.
  */
 export async function deleteDueRetirements(
   store: ObjectStore,
@@ -133,25 +134,6 @@ export async function deleteDueRetirements(
   }
   const byId = new Map(changed.map((p) => [p.values.join('/'), p]));
   return { locations, files, changed, partitions: partitions.map((p) => byId.get(p.values.join('/')) ?? p) };
-}
-
-/**
- * Deletes the retired locations of a table's partitions whose grace period has passed, then drops them
- * from the partitions' parameters. A location still current (or retired more recently elsewhere) is kept.
- */
-export async function retireLocations(
-  store: ObjectStore,
-  catalog: VersionedCatalog,
-  table: string,
-  now: number,
-  graceMs: number,
-  /** The table's partitions as the caller just wrote them (saves reading the catalog again). */
-  known?: readonly CatalogPartition[],
-): Promise<{ locations: number; files: number; partitions: CatalogPartition[] }> {
-  const due = await deleteDueRetirements(store, known ?? (await catalog.partitions(table)), now, graceMs);
-  // Deleted first, forgotten after: killed in between, the next run deletes nothing twice harmfully.
-  if (due.changed.length > 0) await catalog.replacePartitions(table, due.changed);
-  return { locations: due.locations, files: due.files, partitions: due.partitions };
 }
 
 /**
