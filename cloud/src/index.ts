@@ -14,6 +14,7 @@ export {
   DuplicateWindow,
   emptyStats,
   eventTextRows,
+  packedEventRows,
   Intake,
   Segments,
   type EventText,

@@ -25,8 +25,9 @@ import {
   type Problem,
 } from '@city/protocol';
 // The layout module itself, not the lake's index: decoding must not load DuckDB (the CLI's usage path imports it).
-import { rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
-import type { JsonRows } from '../lake/parquet.ts';
+import { RAW_COLUMNS, rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
+import { PackedColumn, PackedRows, type PackedType } from '../lake/packed.ts';
+import type { JsonRows, PackedTableRows } from '../lake/parquet.ts';
 
 /** Topic names the sink reads; tests and staging use their own set (protocol's kafkaTopicSet(suffix)). */
 export type SinkTopics = KafkaTopicSet;
@@ -111,6 +112,60 @@ export function eventTextRows(kind: EventKind, events: readonly EventText[]): Js
     cells: { [EVENT_TEXT_CELLS.eventTime]: eventTime, [EVENT_TEXT_CELLS.gatewayId]: gatewayId, [EVENT_TEXT_CELLS.receivedAt]: receivedAt },
     row: (i) => eventCells(kind, events[i] as EventText),
   };
+}
+
+/** Packed columns of an event file that are not table columns: the texts and their key counts. */
+const EVENT_PACK = { text: '#text', keys: '#keys' } as const;
+
+/** An event file's packed columns: the texts, their key counts and the cells the texts do not give. */
+export function eventTextPack(): PackedRows {
+  return new PackedRows([
+    new PackedColumn(EVENT_PACK.text, 'string', { constant: false }),
+    new PackedColumn(EVENT_PACK.keys, 'int64'),
+    new PackedColumn(EVENT_TEXT_CELLS.eventTime, 'timestamp'),
+    new PackedColumn(EVENT_TEXT_CELLS.gatewayId, 'string'),
+    new PackedColumn(EVENT_TEXT_CELLS.receivedAt, 'timestamp'),
+  ]);
+}
+
+export function packEvent(packed: PackedRows, event: EventText): void {
+  const [text, keys, eventTime, gatewayId, receivedAt] = packed.columns as [PackedColumn, PackedColumn, PackedColumn, PackedColumn, PackedColumn];
+  text.pushJsonText(event.text);
+  keys.push(event.keys);
+  eventTime.push(event.eventTimeMs);
+  gatewayId.push(event.gatewayId);
+  receivedAt.push(event.receivedAt);
+}
+
+/** A packed event file as the lake writer takes it; row() is the decoder's row, for texts DuckDB cannot read. */
+export function packedEventRows(kind: EventKind, packed: PackedRows): PackedTableRows {
+  let texts: CellValue[] | undefined;
+  let gateways: CellValue[] = [];
+  let received: CellValue[] = [];
+  return {
+    packed,
+    json: {
+      text: EVENT_PACK.text,
+      keys: EVENT_PACK.keys,
+      row(i) {
+        if (texts === undefined) {
+          texts = packed.column(EVENT_PACK.text)?.values() ?? [];
+          gateways = packed.column(EVENT_TEXT_CELLS.gatewayId)?.values() ?? [];
+          received = packed.column(EVENT_TEXT_CELLS.receivedAt)?.values() ?? [];
+        }
+        const event = { text: String(texts[i]), gatewayId: String(gateways[i]), receivedAt: Number(received[i]), eventId: '', eventTimeMs: 0, keys: 0 };
+        return eventCells(kind, event);
+      },
+    },
+  };
+}
+
+/** Kafka's key, headers and payload differ record by record: no point looking for one value. */
+const RAW_VARYING = new Set(['record_key', 'headers', 'payload', 'kafka_offset', 'event_id']);
+
+/** A raw file's packed columns, the raw table's. */
+export function rawRowPack(): PackedRows {
+  return new PackedRows(RAW_COLUMNS.map((c) => new PackedColumn(c.name, c.type as PackedType, { constant: !RAW_VARYING.has(c.name) })));
 }
 
 /** Paths of the objects nested in an event of `kind` whose fields are columns (e.g. location). */

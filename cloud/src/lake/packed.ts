@@ -1,0 +1,202 @@
+// Rows kept off the JavaScript heap until their file is written. Each column holds its values as UTF-8
+// text joined by US (0x1F) in one growable buffer; the Parquet writer hands DuckDB the whole buffer and
+// string_split gives the values back in order. Holding a file's rows as JS objects until the flush made
+// the garbage collector copy and mark every one of them; a buffer is one object whatever it holds.
+// Escapes: RS (0x1E) alone is a null; a value's own RS and US are written as RS 0x02 and RS 0x01.
+import type { CellValue, ColumnType } from '@city/protocol';
+
+/** Column types a packed column holds: doubles are left out (their text would lose -0). */
+export type PackedType = Exclude<ColumnType, 'double'>;
+
+const US = 0x1f;
+const RS = 0x1e;
+const SPECIAL = /[\x1e\x1f]/;
+const EMPTY = Buffer.alloc(0);
+
+export class PackedColumn {
+  readonly name: string;
+  readonly type: PackedType;
+  #buf: Buffer = EMPTY;
+  #len = 0;
+  /** Values in the buffer. */
+  #written = 0;
+  /** While every value pushed equals the first, only this count grows (a file's topic, its gateway). */
+  #same = 0;
+  #first: CellValue = null;
+  #constant: boolean;
+  #nulls = false;
+  #escaped = false;
+  /** The first value the column's type cannot hold: reported when the file is written, as the cell writer does. */
+  #error: TypeError | undefined;
+
+  /** `constant`: look for a value shared by every row (a literal in the SQL instead of a value per row). */
+  constructor(name: string, type: PackedType, options: { constant?: boolean } = {}) {
+    this.name = name;
+    this.type = type;
+    this.#constant = options.constant ?? true;
+  }
+
+  get length(): number {
+    return this.#written + this.#same;
+  }
+
+  /** Whether every value is the same: then `first` is it and nothing is in the buffer. */
+  get constant(): boolean {
+    return this.#constant && this.#same > 0;
+  }
+
+  get first(): CellValue {
+    return this.#first;
+  }
+
+  get error(): TypeError | undefined {
+    return this.#error;
+  }
+
+  push(value: CellValue): void {
+    if (this.#constant) {
+      if (this.#same === 0 && this.#written === 0 && this.#holds(value)) {
+        this.#first = value;
+        this.#same = 1;
+        return;
+      }
+      if (value === this.#first) {
+        this.#same++;
+        return;
+      }
+      this.#constant = false;
+      const n = this.#same;
+      this.#same = 0;
+      for (let i = 0; i < n; i++) this.#write(this.#first);
+    }
+    this.#write(value);
+  }
+
+  /** A text JSON.parse accepted: it holds no raw control character, so no escape (a string column only). */
+  pushJsonText(text: string): void {
+    if (this.#constant || this.type !== 'string') return this.push(text);
+    this.#separate(text.length * 3);
+    this.#len += this.#buf.write(text, this.#len, 'utf8');
+    this.#written++;
+  }
+
+  #separate(room: number): void {
+    const need = this.#len + room + 1;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 256));
+      this.#buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
+    }
+    if (this.#written > 0) this.#buf[this.#len++] = US;
+  }
+
+  #holds(value: CellValue): boolean {
+    switch (this.type) {
+      case 'string':
+        return value === null || typeof value === 'string';
+      case 'boolean':
+        return value === null || typeof value === 'boolean';
+      default:
+        return value === null || Number.isSafeInteger(value);
+    }
+  }
+
+  #write(value: CellValue): void {
+    let text: string;
+    if (value === null) {
+      this.#nulls = true;
+      this.#separate(1);
+      this.#buf[this.#len++] = RS;
+      this.#written++;
+      return;
+    }
+    switch (this.type) {
+      case 'string':
+        if (typeof value !== 'string') return this.#wrong(value);
+        text = value;
+        if (SPECIAL.test(text)) {
+          this.#escaped = true;
+          text = text.replace(/\x1e/g, '\x1e\x02').replace(/\x1f/g, '\x1e\x01');
+        }
+        break;
+      case 'boolean':
+        if (typeof value !== 'boolean') return this.#wrong(value);
+        text = value ? 'true' : 'false';
+        break;
+      case 'int64':
+      case 'timestamp':
+        // Integers and epoch milliseconds: safe integers, exact as decimal text.
+        if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.#wrong(value);
+        text = String(value);
+        break;
+    }
+    this.#separate(text.length * 3);
+    this.#len += this.#buf.write(text, this.#len, 'utf8');
+    this.#written++;
+  }
+
+  #wrong(value: CellValue): void {
+    this.#error ??= new TypeError(`column ${this.name} (${this.type}) cannot hold ${JSON.stringify(value)}`);
+    // Keeps the row count right; the file is refused at write time anyway.
+    this.#separate(1);
+    this.#buf[this.#len++] = RS;
+    this.#nulls = true;
+    this.#written++;
+  }
+
+  /** The values as UTF-8 bytes joined by US (empty for a constant column). */
+  bytes(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+
+  /** SQL turning `ref`, one value of the split text, back into the VARCHAR value (or NULL). */
+  sqlText(ref: string): string {
+    let expr = ref;
+    if (this.#nulls) expr = `nullif(${expr}, chr(30))`;
+    if (this.#escaped) expr = `replace(replace(${expr}, chr(30) || chr(1), chr(31)), chr(30) || chr(2), chr(30))`;
+    return expr;
+  }
+
+  /** The values as cells again, in JavaScript (for a write that cannot go through DuckDB's reading). */
+  values(): CellValue[] {
+    if (this.constant) return new Array<CellValue>(this.#same).fill(this.#first);
+    if (this.#written === 0) return [];
+    const parts = this.#buf.toString('utf8', 0, this.#len).split('\x1f');
+    const out: CellValue[] = new Array(parts.length);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string;
+      if (part === '\x1e') {
+        out[i] = null;
+        continue;
+      }
+      const text = this.#escaped ? part.replace(/\x1e\x01/g, '\x1f').replace(/\x1e\x02/g, '\x1e') : part;
+      out[i] = this.type === 'string' ? text : this.type === 'boolean' ? text === 'true' : Number(text);
+    }
+    return out;
+  }
+}
+
+/** A file's rows as packed columns by column name (table columns, or an event file's texts and cells). */
+export class PackedRows {
+  readonly columns: readonly PackedColumn[];
+  readonly #byName: Map<string, PackedColumn>;
+
+  constructor(columns: readonly PackedColumn[]) {
+    this.columns = columns;
+    this.#byName = new Map(columns.map((c) => [c.name, c]));
+  }
+
+  get rows(): number {
+    return this.columns[0]?.length ?? 0;
+  }
+
+  column(name: string): PackedColumn | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** Appends a row given as cells in column order. */
+  pushRow(row: readonly CellValue[]): void {
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) (columns[i] as PackedColumn).push(row[i] ?? null);
+  }
+}
