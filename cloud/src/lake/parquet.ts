@@ -313,10 +313,8 @@ function packedPlan(table: TableSchema, rows: PackedTableRows): PackedPlan | und
   let source = unnests.length === 0 ? `range(${n})` : `(SELECT ${unnests.join(', ')})`;
   if (json !== undefined) {
     // As for JsonRows: one parse into the struct; the key count catches a repeated key.
-    const counted = [[], ...[...objects].map((o) => o.split('\u0000'))].map(
-      (path) => `coalesce(len(json_keys(${textExpr}${path.length === 0 ? '' : `, ${quotedString(`$.${path.map(jsonPathKey).join('.')}`)}`})), 0)`,
-    );
-    source = `(SELECT *, from_json(${textExpr}, ${quotedString(JSON.stringify(struct))}) AS s FROM ${source} WHERE CASE WHEN ${counted.join(' + ')} = ${keysExpr} THEN true ELSE error('a JSON text repeats a key') END)`;
+    const counted = keyCount(textExpr, [...objects].map((o) => o.split('\u0000')));
+    source = `(SELECT *, from_json(${textExpr}, ${quotedString(JSON.stringify(struct))}) AS s FROM ${source} WHERE CASE WHEN ${counted} = ${keysExpr} THEN true ELSE error('a JSON text repeats a key') END)`;
   }
   return { select: select.join(', '), source, params };
 }
@@ -385,8 +383,8 @@ async function writeScratch(
       .join(', ');
     if (json !== undefined) {
       // One parse into the struct for the values; the key count catches a repeated key (DuckDB keeps the first).
-      const counted = [[], ...json.objects].map((path) => `coalesce(len(json_keys(${json.text}${path.length === 0 ? '' : `, ${quotedString(`$.${path.map(jsonPathKey).join('.')}`)}`})), 0)`);
-      source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted.join(' + ')} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
+      const counted = keyCount(json.text, json.objects);
+      source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
     }
     await connection.run(
       `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kvMetadata(metadata)})`,
@@ -454,6 +452,12 @@ function sqlValue(column: Column, value: string): string {
     default:
       return `CAST(${value} AS ${SQL_TYPES[column.type]})`;
   }
+}
+
+/** SQL counting the keys of a text's top-level object and of the objects at `objects`, in one parse of the text (json_keys over a list of paths). */
+function keyCount(text: string, objects: readonly (readonly string[])[]): string {
+  const paths = ['$', ...objects.map((path) => `$.${path.map(jsonPathKey).join('.')}`)].map(quotedString).join(', ');
+  return `list_sum(list_transform(json_keys(${text}, [${paths}]), k -> coalesce(len(k), 0)))`;
 }
 
 /** A key in a JSON path: quoted, so any field name reads as itself. */
