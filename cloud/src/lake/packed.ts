@@ -12,6 +12,8 @@ const US = 0x1f;
 const RS = 0x1e;
 const SPECIAL = /[\x1e\x1f]/;
 const EMPTY = Buffer.alloc(0);
+/** Up to this many UTF-16 units a string is written byte by byte when ASCII (a native call costs more). */
+const SHORT_TEXT = 48;
 
 export class PackedColumn {
   readonly name: string;
@@ -72,22 +74,42 @@ export class PackedColumn {
     this.#write(value);
   }
 
-  /** A text JSON.parse accepted: it holds no raw control character, so no escape (a string column only). */
+  /** A text JSON.parse accepted (or JSON.stringify wrote): no raw control character, so no escape (a string column only). */
   pushJsonText(text: string): void {
     if (this.#constant || this.type !== 'string') return this.push(text);
     this.#separate(text.length * 3);
-    this.#len += this.#buf.write(text, this.#len, 'utf8');
+    this.#text(text);
     this.#written++;
   }
 
   #separate(room: number): void {
     const need = this.#len + room + 1;
     if (need > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 256));
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 1024));
       this.#buf.copy(grown, 0, 0, this.#len);
       this.#buf = grown;
     }
     if (this.#written > 0) this.#buf[this.#len++] = US;
+  }
+
+  /** Writes `text` as UTF-8 at the end (room made already): short ASCII byte by byte, the rest by the encoder. */
+  #text(text: string): void {
+    const n = text.length;
+    if (n <= SHORT_TEXT) {
+      const buf = this.#buf;
+      const at = this.#len;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i] = c;
+      }
+      if (i === n) {
+        this.#len = at + n;
+        return;
+      }
+    }
+    this.#len += this.#buf.write(text, this.#len, 'utf8');
   }
 
   #holds(value: CellValue): boolean {
@@ -102,7 +124,6 @@ export class PackedColumn {
   }
 
   #write(value: CellValue): void {
-    let text: string;
     if (value === null) {
       this.#nulls = true;
       this.#separate(1);
@@ -111,28 +132,50 @@ export class PackedColumn {
       return;
     }
     switch (this.type) {
-      case 'string':
+      case 'string': {
         if (typeof value !== 'string') return this.#wrong(value);
-        text = value;
+        let text = value;
         if (SPECIAL.test(text)) {
           this.#escaped = true;
           text = text.replace(/\x1e/g, '\x1e\x02').replace(/\x1f/g, '\x1e\x01');
         }
+        this.#separate(text.length * 3);
+        this.#text(text);
         break;
+      }
       case 'boolean':
         if (typeof value !== 'boolean') return this.#wrong(value);
-        text = value ? 'true' : 'false';
+        this.#separate(5);
+        this.#text(value ? 'true' : 'false');
         break;
       case 'int64':
       case 'timestamp':
         // Integers and epoch milliseconds: safe integers, exact as decimal text.
         if (typeof value !== 'number' || !Number.isSafeInteger(value)) return this.#wrong(value);
-        text = String(value);
+        this.#separate(17);
+        this.#int(value);
         break;
     }
-    this.#separate(text.length * 3);
-    this.#len += this.#buf.write(text, this.#len, 'utf8');
     this.#written++;
+  }
+
+  /** A safe integer's decimal digits, without making its string. */
+  #int(value: number): void {
+    const buf = this.#buf;
+    let v = value;
+    if (v < 0) {
+      buf[this.#len++] = 0x2d;
+      v = -v;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    let at = this.#len + digits;
+    this.#len = at;
+    do {
+      const q = Math.floor(v / 10);
+      buf[--at] = 0x30 + (v - q * 10);
+      v = q;
+    } while (v > 0);
   }
 
   #wrong(value: CellValue): void {

@@ -18,6 +18,7 @@ import {
   eventTextRows,
   packedEventRows,
   packEvent,
+  packRawRow,
   rawRowPack,
   type EventText,
   type KafkaRecord,
@@ -91,7 +92,7 @@ describe('valid events kept as text', () => {
     for (const r of records) {
       const out = read(DEFAULT_TOPICS.events[kind], 0, r);
       packEvent(packed, out.row.event as EventText);
-      raw.pushRow(out.raw?.row ?? []);
+      packRawRow(raw, out.raw?.row ?? []);
       rawCells.push(out.raw?.row ?? []);
       cells.push(decode(DEFAULT_TOPICS.events[kind], r).row);
     }

@@ -168,6 +168,25 @@ export function rawRowPack(): PackedRows {
   return new PackedRows(RAW_COLUMNS.map((c) => new PackedColumn(c.name, c.type as PackedType, { constant: !RAW_VARYING.has(c.name) })));
 }
 
+const RAW_HEADERS = RAW_COLUMNS.findIndex((c) => c.name === 'headers');
+const RAW_PAYLOAD = RAW_COLUMNS.findIndex((c) => c.name === 'payload');
+const RAW_VALID = RAW_COLUMNS.findIndex((c) => c.name === 'valid');
+
+/**
+ * Appends a raw row to its packed columns. The headers are JSON.stringify's text, and a valid record's
+ * payload is a text JSON.parse accepted (or base64): neither holds a raw control character to escape.
+ */
+export function packRawRow(packed: PackedRows, row: readonly CellValue[]): void {
+  const columns = packed.columns;
+  const clean = row[RAW_VALID] === true;
+  for (let i = 0; i < columns.length; i++) {
+    const value = row[i] ?? null;
+    const column = columns[i] as PackedColumn;
+    if (typeof value === 'string' && (i === RAW_HEADERS || (clean && i === RAW_PAYLOAD))) column.pushJsonText(value);
+    else column.push(value);
+  }
+}
+
 /** Paths of the objects nested in an event of `kind` whose fields are columns (e.g. location). */
 const OBJECT_PATHS = new Map<EventKind, readonly (readonly string[])[]>(
   EVENT_KINDS.map((kind) => {
@@ -374,9 +393,15 @@ function rejected(record: KafkaRecord, problems: Problem[], context: RejectConte
 }
 
 function recordTimestamp(record: KafkaRecord): number | undefined {
-  const parsed = /^\d{1,16}$/.test(record.timestamp) ? parseEventTime(Number(record.timestamp)) : undefined;
-  return parsed !== undefined && 'ms' in parsed ? parsed.ms : undefined;
+  // Records of a batch mostly share their timestamp: the last answer is kept.
+  const text = record.timestamp;
+  if (text === lastTimestamp.text) return lastTimestamp.ms;
+  const parsed = /^\d{1,16}$/.test(text) ? parseEventTime(Number(text)) : undefined;
+  const ms = parsed !== undefined && 'ms' in parsed ? parsed.ms : undefined;
+  lastTimestamp = { text, ms };
+  return ms;
 }
+let lastTimestamp: { text: string; ms: number | undefined } = { text: '', ms: undefined };
 
 function payloadEventId(value: Buffer | null): string | undefined {
   if (value === null) return undefined;

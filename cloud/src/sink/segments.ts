@@ -10,7 +10,7 @@
 import type { CellValue } from '@city/protocol';
 import { rawKind, type LakePartition, type LakeTable } from '../lake/layout.ts';
 import type { PackedRows } from '../lake/packed.ts';
-import { eventTextPack, packEvent, rawRowPack, type EventText, type LakeRow } from './records.ts';
+import { eventTextPack, packEvent, packRawRow, rawRowPack, type EventText, type LakeRow } from './records.ts';
 
 /**
  * Why segments ended: 'rows', 'bytes' and 'span' depend only on the records (reproducible); 'age' (idle),
@@ -141,7 +141,8 @@ export class Segments {
   }
 
   addRow(file: SegmentFile, row: CellValue[]): void {
-    if (file.packed !== undefined) file.packed.pushRow(row);
+    // Only raw files hold packed rows added as cells (event files get theirs through addEvent).
+    if (file.packed !== undefined) packRawRow(file.packed, row);
     else file.rows.push(row);
     this.#bufferedRows++;
   }
