@@ -78,6 +78,23 @@ describe('packed rows', () => {
     expect(await compare([...same, rawRow(5, 'k', 'other')])).toEqual([0n, 31n]);
   });
 
+  it('spreads large columns over chunks, a value larger than a chunk too, and reuses the chunks of a released file', async () => {
+    const big = 'x'.repeat(1_500_000);
+    const rows = Array.from({ length: 9_000 }, (_, i) => rawRow(i, `device-${i % 97}`, i === 4_000 ? big : `{"n":${i},"pad":"${'p'.repeat(200)}"}`));
+    const first = pack(rows);
+    expect((first.column('payload') as PackedColumn).parts().length).toBeGreaterThan(2);
+    await writer.write(RAW, { packed: first }, join(dir, 'chunks-a.parquet'));
+    await writer.write(RAW, rows, join(dir, 'chunks-a-cells.parquet'));
+    first.release();
+    expect(() => (first.column('payload') as PackedColumn).push('late')).toThrow(/released/);
+    // The next file is written into the chunks the first gave back.
+    const other = rows.map((r, i) => rawRow(i + 1, `other-${i}`, String(r[6]).toUpperCase()));
+    await writer.write(RAW, { packed: pack(other) }, join(dir, 'chunks-b.parquet'));
+    await writer.write(RAW, other, join(dir, 'chunks-b-cells.parquet'));
+    expect(await differ(join(dir, 'chunks-a.parquet'), join(dir, 'chunks-a-cells.parquet'))).toEqual([0n, 9_000n]);
+    expect(await differ(join(dir, 'chunks-b.parquet'), join(dir, 'chunks-b-cells.parquet'))).toEqual([0n, 9_000n]);
+  });
+
   it('refuses at write time a value its column cannot hold, as the cell writer does', async () => {
     const packed = pack([rawRow(1, 'd', 'x'), ['city.phone', 3, 1.5, null, 'd', '{}', 'x', 'utf8', null, 'gw', null, true]]);
     await expect(writer.write(RAW, { packed }, join(dir, 'bad.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE', message: expect.stringContaining('kafka_offset') });

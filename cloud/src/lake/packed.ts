@@ -1,7 +1,8 @@
 // Rows kept off the JavaScript heap until their file is written. Each column holds its values as UTF-8
-// text joined by US (0x1F) in one growable buffer; the Parquet writer hands DuckDB the whole buffer and
-// string_split gives the values back in order. Holding a file's rows as JS objects until the flush made
-// the garbage collector copy and mark every one of them; a buffer is one object whatever it holds.
+// text joined by US (0x1F) in buffer chunks; the Parquet writer hands DuckDB each chunk and string_split
+// gives the values back in order. Holding a file's rows as JS objects until the flush made the garbage
+// collector copy and mark every one of them; a chunk is one object whatever it holds. Chunks of written
+// files are reused: new external memory is what makes V8 run full collections, a reused chunk is not new.
 // Escapes: RS (0x1E) alone is a null; a value's own RS and US are written as RS 0x02 and RS 0x01.
 import type { CellValue, ColumnType } from '@city/protocol';
 
@@ -12,16 +13,44 @@ const US = 0x1f;
 const RS = 0x1e;
 const SPECIAL = /[\x1e\x1f]/;
 const EMPTY = Buffer.alloc(0);
+/** A column's first chunk is small (most columns of a file are), the next ones large. */
+const FIRST_CHUNK = 16 * 1024;
+const NEXT_CHUNK = 1024 * 1024;
+/** Free chunks kept for reuse, per size: at most 8 MiB and 64 MiB idle. */
+const POOL: ReadonlyMap<number, { free: Buffer[]; keep: number }> = new Map([
+  [FIRST_CHUNK, { free: [], keep: 512 }],
+  [NEXT_CHUNK, { free: [], keep: 64 }],
+]);
+
+function takeChunk(size: number): Buffer {
+  return POOL.get(size)?.free.pop() ?? Buffer.allocUnsafe(size);
+}
+
+function giveChunk(chunk: Buffer): void {
+  const pool = POOL.get(chunk.length);
+  if (pool !== undefined && pool.free.length < pool.keep) pool.free.push(chunk);
+}
+
+/** A filled chunk: its bytes up to `len`, holding `values` values. */
+interface Chunk {
+  buf: Buffer;
+  len: number;
+  values: number;
+}
 /** Up to this many UTF-16 units a string is written byte by byte when ASCII (a native call costs more). */
 const SHORT_TEXT = 48;
 
 export class PackedColumn {
   readonly name: string;
   readonly type: PackedType;
+  /** Filled chunks, then the one being filled (#buf up to #len, holding #inChunk values). */
+  #chunks: Chunk[] = [];
   #buf: Buffer = EMPTY;
   #len = 0;
-  /** Values in the buffer. */
+  #inChunk = 0;
+  /** Values in the chunks. */
   #written = 0;
+  #released = false;
   /** While every value pushed equals the first, only this count grows (a file's topic, its gateway). */
   #same = 0;
   #first: CellValue = null;
@@ -79,17 +108,22 @@ export class PackedColumn {
     if (this.#constant || this.type !== 'string') return this.push(text);
     this.#separate(text.length * 3);
     this.#text(text);
-    this.#written++;
   }
 
+  /** Makes room for a value of up to `room` bytes, and writes the separator before it. */
   #separate(room: number): void {
-    const need = this.#len + room + 1;
-    if (need > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 1024));
-      this.#buf.copy(grown, 0, 0, this.#len);
-      this.#buf = grown;
+    if (this.#len + room + 1 > this.#buf.length) {
+      if (this.#released) throw new Error(`packed column ${this.name} was released`);
+      if (this.#inChunk > 0) this.#chunks.push({ buf: this.#buf, len: this.#len, values: this.#inChunk });
+      else if (this.#buf !== EMPTY) giveChunk(this.#buf);
+      const size = this.#buf === EMPTY && this.#chunks.length === 0 ? FIRST_CHUNK : NEXT_CHUNK;
+      this.#buf = room + 1 > size ? Buffer.allocUnsafe(room + 1) : takeChunk(size);
+      this.#len = 0;
+      this.#inChunk = 0;
     }
-    if (this.#written > 0) this.#buf[this.#len++] = US;
+    if (this.#inChunk > 0) this.#buf[this.#len++] = US;
+    this.#inChunk++;
+    this.#written++;
   }
 
   /** Writes `text` as UTF-8 at the end (room made already): short ASCII byte by byte, the rest by the encoder. */
@@ -128,7 +162,6 @@ export class PackedColumn {
       this.#nulls = true;
       this.#separate(1);
       this.#buf[this.#len++] = RS;
-      this.#written++;
       return;
     }
     switch (this.type) {
@@ -156,7 +189,6 @@ export class PackedColumn {
         this.#int(value);
         break;
     }
-    this.#written++;
   }
 
   /** A safe integer's decimal digits, without making its string. */
@@ -184,12 +216,25 @@ export class PackedColumn {
     this.#separate(1);
     this.#buf[this.#len++] = RS;
     this.#nulls = true;
-    this.#written++;
   }
 
-  /** The values as UTF-8 bytes joined by US (empty for a constant column). */
-  bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.#len);
+  /** The values as UTF-8 bytes joined by US, a part per chunk, each holding whole values (none for a constant column). */
+  parts(): Uint8Array[] {
+    if (this.#released) throw new Error(`packed column ${this.name} was released`);
+    const parts = this.#chunks.map((c) => c.buf.subarray(0, c.len));
+    if (this.#inChunk > 0) parts.push(this.#buf.subarray(0, this.#len));
+    return parts;
+  }
+
+  /** Gives the chunks back for other columns to reuse; the column holds nothing after. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const c of this.#chunks) giveChunk(c.buf);
+    if (this.#buf !== EMPTY) giveChunk(this.#buf);
+    this.#chunks = [];
+    this.#buf = EMPTY;
+    this.#len = 0;
   }
 
   /** SQL turning `ref`, one value of the split text, back into the VARCHAR value (or NULL). */
@@ -204,7 +249,7 @@ export class PackedColumn {
   values(): CellValue[] {
     if (this.constant) return new Array<CellValue>(this.#same).fill(this.#first);
     if (this.#written === 0) return [];
-    const parts = this.#buf.toString('utf8', 0, this.#len).split('\x1f');
+    const parts = this.parts().flatMap((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('utf8').split('\x1f'));
     const out: CellValue[] = new Array(parts.length);
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string;
@@ -235,6 +280,11 @@ export class PackedRows {
 
   column(name: string): PackedColumn | undefined {
     return this.#byName.get(name);
+  }
+
+  /** After the file is written: its chunks go back for reuse. */
+  release(): void {
+    for (const c of this.columns) c.release();
   }
 
   /** Appends a row given as cells in column order. */

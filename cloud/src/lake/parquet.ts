@@ -254,12 +254,12 @@ interface PackedPlan {
   /** COPY's SELECT list and what it selects from. */
   select: string;
   source: string;
-  /** The packed columns' buffers, bound as $1, $2, … */
+  /** The packed columns' chunks, bound as $1, $2, … */
   params: DuckDBValue[];
 }
 
 /**
- * The SELECT over packed rows: each packed column's buffer is one parameter that string_split turns back
+ * The SELECT over packed rows: each chunk of a packed column is a parameter that string_split turns back
  * into its values (unnests side by side keep rows together); a column holding one value is a literal.
  * Undefined when a JSON file's column is neither packed nor readable from the text.
  */
@@ -272,9 +272,12 @@ function packedPlan(table: TableSchema, rows: PackedTableRows): PackedPlan | und
     if (c.error !== undefined) throw c.error;
     if (c.length !== n) throw new Error(`packed column ${c.name} holds ${c.length} values for ${n} rows`);
     if (c.constant) return c.first === null ? 'NULL' : quotedString(String(c.first));
-    params.push(blobValue(c.bytes()));
-    const ref = quotedIdentifier(`c${params.length}`);
-    unnests.push(`unnest(string_split(decode($${params.length}), chr(31))) AS ${ref}`);
+    const lists = c.parts().map((part) => {
+      params.push(blobValue(part));
+      return `string_split(decode($${params.length}), chr(31))`;
+    });
+    const ref = quotedIdentifier(`c${unnests.length + 1}`);
+    unnests.push(`unnest(${lists.length === 1 ? lists[0] : `flatten([${lists.join(', ')}])`}) AS ${ref}`);
     return c.sqlText(ref);
   };
   const json = rows.json;

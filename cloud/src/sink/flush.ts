@@ -113,6 +113,8 @@ export class Flusher {
               lastOffset: file.lastOffset,
               rows: fileContent,
             });
+            // Written: its chunks serve the next files (nothing reads a written file's rows again).
+            file.packed?.release();
             files++;
             rows += count;
             rejected += file.rejected;
