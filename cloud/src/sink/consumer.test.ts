@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { coordinatorNotReady } from './consumer.ts';
 
 // kafkajs's own error of a protocol error code, as its broker responses raise them.
-const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error') as { createErrorFromCode(code: number): object };
+const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error') as { createErrorFromCode(code: number): Error };
 const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSConnectionError } = kafkajs;
 
 describe('coordinatorNotReady', () => {
