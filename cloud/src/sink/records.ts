@@ -129,12 +129,13 @@ export function eventTextPack(): PackedRows {
 }
 
 export function packEvent(packed: PackedRows, event: EventText): void {
-  const [text, keys, eventTime, gatewayId, receivedAt] = packed.columns as [PackedColumn, PackedColumn, PackedColumn, PackedColumn, PackedColumn];
-  text.pushJsonText(event.text);
-  keys.push(event.keys);
-  eventTime.push(event.eventTimeMs);
-  gatewayId.push(event.gatewayId);
-  receivedAt.push(event.receivedAt);
+  // In eventTextPack's order; indexed rather than destructured (no iterator per event).
+  const columns = packed.columns as readonly PackedColumn[];
+  (columns[0] as PackedColumn).pushJsonText(event.text);
+  (columns[1] as PackedColumn).push(event.keys);
+  (columns[2] as PackedColumn).push(event.eventTimeMs);
+  (columns[3] as PackedColumn).push(event.gatewayId);
+  (columns[4] as PackedColumn).push(event.receivedAt);
 }
 
 /** A packed event file as the lake writer takes it; row() is the decoder's row, for texts DuckDB cannot read. */
