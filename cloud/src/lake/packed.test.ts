@@ -76,6 +76,9 @@ describe('packed rows', () => {
     expect(await compare(same, false)).toEqual([0n, 30n]);
     // A value that differs only late ends the run of equal ones.
     expect(await compare([...same, rawRow(5, 'k', 'other')])).toEqual([0n, 31n]);
+    // A text with a NUL in every row cannot be a SQL literal (DuckDB's parser ends the string there).
+    const nul = Array.from({ length: 3 }, () => ['city.phone', 3, 1, null, 'a\u0000b', '{}', 'p\u0000q', 'utf8', null, 'g\u0000', 1, true]);
+    expect(await compare(nul)).toEqual([0n, 3n]);
   });
 
   it('spreads large columns over chunks, a value larger than a chunk too, and reuses the chunks of a released file', async () => {

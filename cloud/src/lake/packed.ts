@@ -146,10 +146,12 @@ export class PackedColumn {
     this.#len += this.#buf.write(text, this.#len, 'utf8');
   }
 
+  /** Whether `value` may be the column's one value (a literal in the SQL). */
   #holds(value: CellValue): boolean {
     switch (this.type) {
       case 'string':
-        return value === null || typeof value === 'string';
+        // A NUL ends a SQL string literal early in DuckDB's parser: such a text is never the literal.
+        return value === null || (typeof value === 'string' && !value.includes('\u0000'));
       case 'boolean':
         return value === null || typeof value === 'boolean';
       default:

@@ -425,8 +425,9 @@ const SCRATCH_TYPES: { readonly [T in ColumnType]: ScratchType } = {
 function scratchColumn(column: Column, index: number, rowCount: number, valueAt: (row: number) => CellValue): ScratchColumn {
   const scratchType = SCRATCH_TYPES[column.type];
   const values: DuckDBValue[][] = [];
-  let constant = column.type !== 'double' && rowCount > 0;
   const first = rowCount > 0 ? valueAt(0) : null;
+  // A NUL ends a SQL string literal early in DuckDB's parser: such a text goes in as cells.
+  let constant = column.type !== 'double' && rowCount > 0 && !(typeof first === 'string' && first.includes('\u0000'));
   for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, rowCount);
     const chunk: DuckDBValue[] = new Array(end - start);
