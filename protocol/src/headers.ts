@@ -54,7 +54,17 @@ export function headerText(headers: KafkaHeaders | undefined, name: string): str
 /** Every header as text, names sorted (the raw zone keeps them so). */
 export function headersAsText(headers: KafkaHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of Object.keys(headers ?? {}).sort()) {
+  if (headers === undefined) return out;
+  // A record carries a handful of headers: an insertion sort (code-unit order, as sort() has it) without
+  // the work arrays Array.prototype.sort allocates, once per record.
+  const names = Object.keys(headers);
+  for (let i = 1; i < names.length; i++) {
+    const name = names[i] as string;
+    let j = i - 1;
+    for (; j >= 0 && (names[j] as string) > name; j--) names[j + 1] = names[j] as string;
+    names[j + 1] = name;
+  }
+  for (const name of names) {
     const value = headerText(headers, name);
     if (value !== undefined) out[name] = value;
   }
@@ -87,31 +97,33 @@ export function readRecordHeaders(
   const meta: ReadMeta = { replayed: headerText(headers, HEADERS.replayed) === '1' };
   const clock = headerText(headers, HEADERS.clockSynced);
   if (clock === '1' || clock === '0') meta.clockSynced = clock === '1';
-  const required = (name: string): string | undefined => {
-    const value = headerText(headers, name);
-    if (value === undefined || value === '') {
-      if (options.require) problems.push({ path: `headers/${name}`, rule: 'header', message: 'is missing' });
-      return undefined;
-    }
-    return value;
-  };
-  const gatewayId = required(HEADERS.gatewayId);
+  const gatewayId = requiredHeader(headers, HEADERS.gatewayId, options.require, problems);
   if (gatewayId !== undefined) meta.gatewayId = gatewayId;
-  const received = required(HEADERS.receivedAt);
+  const received = requiredHeader(headers, HEADERS.receivedAt, options.require, problems);
   if (received !== undefined) {
     // Receive times follow the event-time rules: whole epoch milliseconds within 2000..2100.
     const parsed = EPOCH_MS.test(received) ? parseEventTime(Number(received)) : { error: 'must be epoch milliseconds as a decimal string' };
     if ('ms' in parsed) meta.receivedAt = parsed.ms;
     else if (options.require) problems.push({ path: `headers/${HEADERS.receivedAt}`, rule: 'header', message: `${JSON.stringify(received)} ${parsed.error}` });
   }
-  const version = required(HEADERS.schemaVersion);
+  const version = requiredHeader(headers, HEADERS.schemaVersion, options.require, problems);
   if (version !== undefined) {
     meta.schemaVersion = version;
     if (options.require && version !== String(SCHEMA_VERSION)) {
       problems.push({ path: `headers/${HEADERS.schemaVersion}`, rule: 'header', message: `is ${version} but ${options.reader ?? 'this reader'} reads version ${SCHEMA_VERSION}` });
     }
   }
-  const eventId = required(HEADERS.eventId);
+  const eventId = requiredHeader(headers, HEADERS.eventId, options.require, problems);
   if (eventId !== undefined) meta.eventId = eventId;
   return meta;
+}
+
+/** A header an event record must carry; missing or empty is a problem when `require` (a plain function: this runs per record). */
+function requiredHeader(headers: KafkaHeaders | undefined, name: string, require: boolean, problems: Problem[]): string | undefined {
+  const value = headerText(headers, name);
+  if (value === undefined || value === '') {
+    if (require) problems.push({ path: `headers/${name}`, rule: 'header', message: 'is missing' });
+    return undefined;
+  }
+  return value;
 }

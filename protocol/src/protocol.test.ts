@@ -9,6 +9,7 @@ import {
   eventRow,
   eventTable,
   exampleEvent,
+  headersAsText,
   kindOfKafkaTopic,
   mqttTopic,
   parseEventTime,
@@ -166,5 +167,19 @@ describe('topics', () => {
   it('partitions by UTC date and hour of the event time', () => {
     expect(partitionOf(Date.UTC(2026, 10, 29, 23, 59))).toEqual({ event_date: '2026-11-29', event_hour: 23 });
     expect(DEADLETTER_TABLE.partitionKeys.map((c) => c.name)).toEqual(['event_date', 'event_hour']);
+  });
+});
+
+describe('headersAsText', () => {
+  it('gives every header as text, names in the order sort() gives them, a repeated header its last value', () => {
+    const names = ['gateway-id', 'b', 'A', '10', '9', 'é', 'event-id', 'gateway-received-at', 'Z', ''];
+    const headers = Object.fromEntries(names.map((n, i) => [n, i % 2 === 0 ? Buffer.from(`v${i}`) : `v${i}`]));
+    const text = headersAsText({ ...headers, r: [Buffer.from('first'), 'last'], gone: undefined });
+    // The raw zone keeps JSON.stringify of it: the same text as filling an object in sort() order.
+    const expected: Record<string, string> = {};
+    for (const n of [...names, 'r'].sort()) expected[n] = n === 'r' ? 'last' : `v${names.indexOf(n)}`;
+    expect(JSON.stringify(text)).toBe(JSON.stringify(expected));
+    expect(Object.keys(text).filter((k) => !/^\d+$/.test(k))).toEqual([...names, 'r'].filter((k) => !/^\d+$/.test(k)).sort());
+    expect(headersAsText(undefined)).toEqual({});
   });
 });

@@ -145,7 +145,10 @@ export function validateEvent(value: unknown, expectedKind?: EventKind): Validat
     return { ok: false, problems: [{ path: '/kind', rule: kind === undefined ? 'required' : 'enum', message }] };
   }
   const validate = validators[kind];
-  const problems = validate(value) ? [] : toProblems(validate.errors);
+  const valid = validate(value);
+  // The common answer without building an empty list of problems (this runs per record).
+  if (valid && (expectedKind === undefined || kind === expectedKind)) return { ok: true, value: value as CityEvent };
+  const problems = valid ? [] : toProblems(validate.errors);
   if (expectedKind !== undefined && kind !== expectedKind) {
     problems.push({ path: '/kind', rule: 'topic', message: `is ${kind} but the topic is for ${expectedKind}` });
   }

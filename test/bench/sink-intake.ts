@@ -1,7 +1,8 @@
 // Benchmark (not a test): the sink's per-record work without Kafka, where the bench with Kafka is too noisy
 // to show it. (1) Intake.accept of valid events of every kind, raw zone on, rows kept until a flush: CPU
-// µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells
-// and as event texts (DuckDB reads the columns): CPU µs per row, the ratio in the same run.
+// µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells,
+// as event texts (DuckDB reads the columns), and packed as the sink buffers them (curated and raw rows):
+// CPU µs per row, the ratios in the same run.
 //   node --expose-gc test/bench/sink-intake.ts [--events 200000]
 import { parseArgs } from 'node:util';
 import { EVENT_KINDS, eventTable, kafkaTopicSet, recordHeaders, silentLog, type CellValue } from '@city/protocol';
@@ -11,8 +12,14 @@ import {
   createRecordReader,
   DuplicateWindow,
   emptyStats,
+  eventTextPack,
   eventTextRows,
   Intake,
+  packedEventRows,
+  packEvent,
+  packRawRow,
+  rawRowPack,
+  tableSchema,
   Segments,
   type EventText,
   type KafkaRecord,
@@ -76,23 +83,47 @@ console.log(`intake, raw zone on: ${((intakeMs * 1000) / N).toFixed(2)} CPU µs/
 
 // (2) the writer, one kind per file
 const decode = createRecordDecoder(topics);
-const read = createRecordReader(topics, false, decode, { eventTexts: true });
+const read = createRecordReader(topics, true, decode, { eventTexts: true });
 const writer = await createParquetWriter();
 const dir = `/tmp/sink-intake-bench-${process.pid}`;
 let cellsMs = 0;
 let textsMs = 0;
+let packedMs = 0;
+let rawCellsMs = 0;
+let rawPackedMs = 0;
+const HOWS = ['cells', 'texts', 'packed', 'raw-cells', 'raw-packed'];
 for (const kind of EVENT_KINDS) {
   const mine = records.filter((r) => r.topic === topics.events[kind]);
   const cells: CellValue[][] = mine.map((r) => decode(r.topic, r.record).row);
-  const texts: EventText[] = mine.map((r) => read(r.topic, 0, r.record).row.event as EventText);
+  const both = mine.map((r) => read(r.topic, 0, r.record));
+  const texts: EventText[] = both.map((b) => b.row.event as EventText);
+  const rawCells = both.map((b) => b.raw?.row ?? []);
   let t = cpuMs();
   await writer.write(eventTable(kind), cells, `${dir}-cells-${kind}.parquet`);
   cellsMs += cpuMs() - t;
   t = cpuMs();
   await writer.write(eventTable(kind), eventTextRows(kind, texts), `${dir}-texts-${kind}.parquet`);
   textsMs += cpuMs() - t;
+  // Packed as the intake packs them (the packing counted here too), then written.
+  t = cpuMs();
+  const packed = eventTextPack();
+  for (const e of texts) packEvent(packed, e);
+  await writer.write(eventTable(kind), packedEventRows(kind, packed), `${dir}-packed-${kind}.parquet`);
+  packedMs += cpuMs() - t;
+  const rawSchema = tableSchema(`raw_${kind}`);
+  t = cpuMs();
+  await writer.write(rawSchema, rawCells, `${dir}-raw-cells-${kind}.parquet`);
+  rawCellsMs += cpuMs() - t;
+  t = cpuMs();
+  const raw = rawRowPack();
+  for (const row of rawCells) packRawRow(raw, row);
+  await writer.write(rawSchema, { packed: raw }, `${dir}-raw-packed-${kind}.parquet`);
+  rawPackedMs += cpuMs() - t;
 }
 writer.close();
 const { rmSync } = await import('node:fs');
-for (const kind of EVENT_KINDS) for (const how of ['cells', 'texts']) rmSync(`${dir}-${how}-${kind}.parquet`, { force: true });
-console.log(`writer, curated rows as cells: ${((cellsMs * 1000) / N).toFixed(2)} CPU µs/row; as event texts: ${((textsMs * 1000) / N).toFixed(2)} CPU µs/row; ratio texts/cells ${(textsMs / cellsMs).toFixed(2)}`);
+for (const kind of EVENT_KINDS) for (const how of HOWS) rmSync(`${dir}-${how}-${kind}.parquet`, { force: true });
+const us = (ms: number) => ((ms * 1000) / N).toFixed(2);
+console.log(`writer, curated rows as cells: ${us(cellsMs)} CPU µs/row; as event texts: ${us(textsMs)} CPU µs/row; ratio texts/cells ${(textsMs / cellsMs).toFixed(2)}`);
+console.log(`writer, curated rows packed (packing included): ${us(packedMs)} CPU µs/row; ratio packed/texts ${(packedMs / textsMs).toFixed(2)}`);
+console.log(`writer, raw rows as cells: ${us(rawCellsMs)} CPU µs/row; packed (packing included): ${us(rawPackedMs)} CPU µs/row; ratio packed/cells ${(rawPackedMs / rawCellsMs).toFixed(2)}`);

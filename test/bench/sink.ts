@@ -12,6 +12,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 import { EVENT_KINDS, kafkaTopicSet, recordHeaders, silentLog, sleep, topicSpecs, type CellValue } from '@city/protocol';
 import {
@@ -42,29 +44,21 @@ const topics = kafkaTopicSet(runId);
 await ensureTopics(kafka.brokers, topicSpecs(topics));
 
 // ---- input: valid events of every kind, as the gateway forwards them
-const byTopic = new Map<string, Message[]>();
-const records: { topic: string; record: KafkaRecord }[] = [];
-let payloadBytes = 0;
-for (let i = 0; i < total; i++) {
+/** Event i as the gateway forwards it; the same for the producer now and for the reference after the sink ran. */
+function input(i: number): { topic: string; key: string; value: string; headers: Record<string, string> } {
   const kind = EVENT_KINDS[i % EVENT_KINDS.length] as (typeof EVENT_KINDS)[number];
   const event = sampleEvent(kind, i, { idPrefix: runId, dateObserved: HOUR_START + (i % 3600) * 1000 });
-  const value = JSON.stringify(event);
-  payloadBytes += value.length;
   const headers = recordHeaders({ gatewayId: 'gw-bench', receivedAt: HOUR_START + 3_600_000, eventId: event.eventId });
-  const topic = topics.events[kind];
+  return { topic: topics.events[kind], key: event.deviceId, value: JSON.stringify(event), headers };
+}
+const byTopic = new Map<string, Message[]>();
+let payloadBytes = 0;
+for (let i = 0; i < total; i++) {
+  const { topic, key, value, headers } = input(i);
+  payloadBytes += value.length;
   let list = byTopic.get(topic);
   if (list === undefined) byTopic.set(topic, (list = []));
-  list.push({ key: event.deviceId, value, headers });
-  records.push({
-    topic,
-    record: {
-      key: Buffer.from(event.deviceId),
-      value: Buffer.from(value),
-      timestamp: String(Date.now()),
-      offset: String(i),
-      headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)])),
-    },
-  });
+  list.push({ key, value, headers });
 }
 
 const client = new Kafka({ clientId: 'sink-bench', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
@@ -79,6 +73,13 @@ for (let start = 0; ; start += BATCH) {
 }
 const produceMs = performance.now() - p0;
 await producer.disconnect();
+// The consumers run with a heap like a sink process's: the bench's own copies of the input, kept while
+// they run, made every collection of theirs mark them too (the reference input is built afterwards).
+const topicNames = [...byTopic.keys()];
+byTopic.clear();
+// Each measured phase starts from a collected heap, so none pays for the garbage of the one before.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 // ---- the sink, Kafka → Parquet
 interface Run {
@@ -102,6 +103,7 @@ async function runSink(name: string, store: ObjectStore | undefined): Promise<Ru
     log: silentLog,
     store,
   });
+  collect();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await sink.start();
@@ -120,10 +122,11 @@ async function runSink(name: string, store: ObjectStore | undefined): Promise<Ru
 /** kafkajs alone: the same records consumed by a group that only counts them (the client's own cost). */
 async function consumeOnly(): Promise<Run> {
   const consumer = client.consumer({ groupId: `${runId}-consume-only`, maxWaitTimeInMs: 1_000 });
+  collect();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await consumer.connect();
-  await consumer.subscribe({ topics: [...byTopic.keys()], fromBeginning: true });
+  await consumer.subscribe({ topics: topicNames, fromBeginning: true });
   let seen = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
@@ -189,6 +192,20 @@ if (values['skip-s3'] !== true) {
 }
 
 // ---- reference, same process, same rows: decode, then DuckDB writes the Parquet files directly
+const records: { topic: string; record: KafkaRecord }[] = [];
+for (let i = 0; i < total; i++) {
+  const { topic, key, value, headers } = input(i);
+  records.push({
+    topic,
+    record: {
+      key: Buffer.from(key),
+      value: Buffer.from(value),
+      timestamp: String(Date.now()),
+      offset: String(i),
+      headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)])),
+    },
+  });
+}
 const decode = createRecordDecoder(topics);
 let c0 = process.cpuUsage();
 const groups = new Map<string, { table: LakeTable; rows: CellValue[][] }>();

@@ -27,13 +27,16 @@ export {
   columnDefinitions,
   createParquetWriter,
   isJsonRows,
+  isPackedRows,
   rowCount,
   SQL_TYPES,
   type JsonRows,
+  type PackedTableRows,
   type ParquetRows,
   type ParquetWriteOptions,
   type ParquetWriter,
 } from './parquet.ts';
+export { PackedColumn, PackedRows, type PackedType } from './packed.ts';
 export { createLakeWriter, type LakeFile, type LakeWriter } from './writer.ts';
 export { COMPACT_DEFAULTS, compactionOptions, CompactionSchema, type CompactionConfig } from './compaction-options.ts';
 export {

@@ -3,7 +3,10 @@
 // table schemas; timestamps are TIMESTAMP WITH TIME ZONE, i.e. Parquet timestamps adjusted to UTC.
 // Rows may also come as the JSON texts their values were validated from (JsonRows): DuckDB then parses the texts in one
 // from_json per row and only the JSON text and the few cells that are not in it cross the appender.
+// Rows may also come packed (lake/packed.ts): each column's values in one buffer, bound as one parameter
+// and split by DuckDB, so nothing crosses per value at all.
 import {
+  blobValue,
   BOOLEAN,
   DOUBLE,
   DuckDBDataChunk,
@@ -17,6 +20,7 @@ import {
 } from '@duckdb/node-api';
 import { CityError, type CellValue, type Column, type ColumnType, type TableSchema } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
+import type { PackedColumn, PackedRows } from './packed.ts';
 
 export const SQL_TYPES: { readonly [T in ColumnType]: string } = {
   string: 'VARCHAR',
@@ -57,14 +61,33 @@ export interface JsonRows {
   row(i: number): CellValue[];
 }
 
-export type ParquetRows = readonly (readonly CellValue[])[] | JsonRows;
+/**
+ * Rows packed off the heap (lake/packed.ts), columns by table column name. With `json`, the columns not
+ * packed are read from the JSON texts in column `json.text`, as for JsonRows.
+ */
+export interface PackedTableRows {
+  readonly packed: PackedRows;
+  readonly json?: {
+    /** Packed columns holding the texts and JavaScript's key counts (see JsonRows.keys). */
+    readonly text: string;
+    readonly keys: string;
+    /** Row `i` as cells in table column order, as the JavaScript reader sees it (see JsonRows.row). */
+    row(i: number): CellValue[];
+  };
+}
+
+export type ParquetRows = readonly (readonly CellValue[])[] | JsonRows | PackedTableRows;
 
 export function isJsonRows(rows: ParquetRows): rows is JsonRows {
-  return !Array.isArray(rows);
+  return !Array.isArray(rows) && 'texts' in rows;
+}
+
+export function isPackedRows(rows: ParquetRows): rows is PackedTableRows {
+  return !Array.isArray(rows) && 'packed' in rows;
 }
 
 export function rowCount(rows: ParquetRows): number {
-  return isJsonRows(rows) ? rows.texts.length : rows.length;
+  return isPackedRows(rows) ? rows.packed.rows : isJsonRows(rows) ? rows.texts.length : rows.length;
 }
 
 export interface ParquetWriter {
@@ -115,6 +138,31 @@ async function writeFile(
 ): Promise<void> {
   const fail = (err: unknown) =>
     err instanceof CityError ? err : cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
+  if (isPackedRows(rows)) {
+    const json = rows.json;
+    let plan: PackedPlan | undefined;
+    try {
+      plan = packedPlan(table, rows);
+    } catch (err) {
+      throw fail(err);
+    }
+    if (json === undefined || plan === undefined) {
+      if (plan === undefined) throw fail(new Error('packed rows lack a column'));
+      return copyPacked(connection, table, plan, path, metadata);
+    }
+    try {
+      return await copyPacked(connection, table, plan, path, metadata);
+    } catch {
+      // As for JsonRows below: the rows as the JavaScript reader built them.
+    }
+    let columns: ScratchColumn[];
+    try {
+      columns = cellColumns(table, Array.from({ length: rows.packed.rows }, (_, i) => json.row(i)));
+    } catch (err) {
+      throw fail(err);
+    }
+    return writeScratch(connection, tempTable, table, rows.packed.rows, columns, undefined, path, metadata);
+  }
   if (!isJsonRows(rows)) {
     let columns: ScratchColumn[];
     try {
@@ -202,6 +250,93 @@ function jsonPlan(table: TableSchema, rows: JsonRows): JsonPlan | undefined {
   };
 }
 
+interface PackedPlan {
+  /** COPY's SELECT list and what it selects from. */
+  select: string;
+  source: string;
+  /** The packed columns' chunks, bound as $1, $2, … */
+  params: DuckDBValue[];
+}
+
+/**
+ * The SELECT over packed rows: each chunk of a packed column is a parameter that string_split turns back
+ * into its values (unnests side by side keep rows together); a column holding one value is a literal.
+ * Undefined when a JSON file's column is neither packed nor readable from the text.
+ */
+function packedPlan(table: TableSchema, rows: PackedTableRows): PackedPlan | undefined {
+  const n = rows.packed.rows;
+  const params: DuckDBValue[] = [];
+  const unnests: string[] = [];
+  /** The column's value per row as VARCHAR (or a typed literal when constant). */
+  const text = (c: PackedColumn): string => {
+    if (c.error !== undefined) throw c.error;
+    if (c.length !== n) throw new Error(`packed column ${c.name} holds ${c.length} values for ${n} rows`);
+    if (c.constant) return c.first === null ? 'NULL' : quotedString(String(c.first));
+    const lists = c.parts().map((part) => {
+      params.push(blobValue(part));
+      return `string_split(decode($${params.length}), chr(31))`;
+    });
+    const ref = quotedIdentifier(`c${unnests.length + 1}`);
+    unnests.push(`unnest(${lists.length === 1 ? lists[0] : `flatten([${lists.join(', ')}])`}) AS ${ref}`);
+    return c.sqlText(ref);
+  };
+  const json = rows.json;
+  const struct: StructNode = {};
+  const objects = new Set<string>();
+  const select: string[] = [];
+  for (const column of table.columns) {
+    const packed = rows.packed.column(column.name);
+    if (packed !== undefined) {
+      if (packed.type !== column.type) throw new Error(`packed column ${column.name} is ${packed.type}, the table's ${column.type}`);
+      select.push(`${sqlValue(column, text(packed))} AS ${quotedIdentifier(column.name)}`);
+      continue;
+    }
+    if (json === undefined || column.source.length === 0 || column.type === 'timestamp') return undefined;
+    let node = struct;
+    for (let i = 0; i < column.source.length - 1; i++) {
+      const key = column.source[i] as string;
+      objects.add(column.source.slice(0, i + 1).join('\u0000'));
+      const child = node[key];
+      if (typeof child === 'string') return undefined;
+      node = node[key] = child ?? {};
+    }
+    node[column.source[column.source.length - 1] as string] = SQL_TYPES[column.type];
+    const field = column.source.map((k) => quotedIdentifier(k)).join('.');
+    select.push(`CAST(s.${field} AS ${SQL_TYPES[column.type]}) AS ${quotedIdentifier(column.name)}`);
+  }
+  let textExpr = '';
+  let keysExpr = '';
+  if (json !== undefined) {
+    const textColumn = rows.packed.column(json.text);
+    const keysColumn = rows.packed.column(json.keys);
+    if (textColumn === undefined || keysColumn === undefined) return undefined;
+    textExpr = text(textColumn);
+    keysExpr = `CAST(${text(keysColumn)} AS BIGINT)`;
+  }
+  let source = unnests.length === 0 ? `range(${n})` : `(SELECT ${unnests.join(', ')})`;
+  if (json !== undefined) {
+    // As for JsonRows: one parse into the struct; the key count catches a repeated key.
+    const counted = keyCount(textExpr, [...objects].map((o) => o.split('\u0000')));
+    source = `(SELECT *, from_json(${textExpr}, ${quotedString(JSON.stringify(struct))}) AS s FROM ${source} WHERE CASE WHEN ${counted} = ${keysExpr} THEN true ELSE error('a JSON text repeats a key') END)`;
+  }
+  return { select: select.join(', '), source, params };
+}
+
+async function copyPacked(connection: DuckDBConnection, table: TableSchema, plan: PackedPlan, path: string, metadata: Record<string, string> | undefined): Promise<void> {
+  try {
+    await connection.run(`COPY (SELECT ${plan.select} FROM ${plan.source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kvMetadata(metadata)})`, plan.params);
+  } catch (err) {
+    throw cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
+  }
+}
+
+function kvMetadata(metadata: Record<string, string> | undefined): string {
+  const kv = Object.entries(metadata ?? {})
+    .map(([key, value]) => `${quotedIdentifier(key)}: ${quotedString(value)}`)
+    .join(', ');
+  return kv === '' ? '' : `, KV_METADATA {${kv}}`;
+}
+
 interface StructNode {
   [key: string]: StructNode | string;
 }
@@ -245,20 +380,17 @@ async function writeScratch(
         appender.closeSync();
       }
     }
-    const kv = Object.entries(metadata ?? {})
-      .map(([key, value]) => `${quotedIdentifier(key)}: ${quotedString(value)}`)
-      .join(', ');
     const select = columns
       .filter((c) => c.expression !== '')
       .map((c) => `${c.expression} AS ${quotedIdentifier(c.column.name)}`)
       .join(', ');
     if (json !== undefined) {
       // One parse into the struct for the values; the key count catches a repeated key (DuckDB keeps the first).
-      const counted = [[], ...json.objects].map((path) => `coalesce(len(json_keys(${json.text}${path.length === 0 ? '' : `, ${quotedString(`$.${path.map(jsonPathKey).join('.')}`)}`})), 0)`);
-      source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted.join(' + ')} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
+      const counted = keyCount(json.text, json.objects);
+      source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
     }
     await connection.run(
-      `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kv === '' ? '' : `, KV_METADATA {${kv}}`})`,
+      `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kvMetadata(metadata)})`,
     );
   } catch (err) {
     throw cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
@@ -293,8 +425,9 @@ const SCRATCH_TYPES: { readonly [T in ColumnType]: ScratchType } = {
 function scratchColumn(column: Column, index: number, rowCount: number, valueAt: (row: number) => CellValue): ScratchColumn {
   const scratchType = SCRATCH_TYPES[column.type];
   const values: DuckDBValue[][] = [];
-  let constant = column.type !== 'double' && rowCount > 0;
   const first = rowCount > 0 ? valueAt(0) : null;
+  // A NUL ends a SQL string literal early in DuckDB's parser: such a text goes in as cells.
+  let constant = column.type !== 'double' && rowCount > 0 && !(typeof first === 'string' && first.includes('\u0000'));
   for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
     const end = Math.min(start + CHUNK_ROWS, rowCount);
     const chunk: DuckDBValue[] = new Array(end - start);
@@ -323,6 +456,12 @@ function sqlValue(column: Column, value: string): string {
     default:
       return `CAST(${value} AS ${SQL_TYPES[column.type]})`;
   }
+}
+
+/** SQL counting the keys of a text's top-level object and of the objects at `objects`, in one parse of the text (json_keys over a list of paths). */
+function keyCount(text: string, objects: readonly (readonly string[])[]): string {
+  const paths = ['$', ...objects.map((path) => `$.${path.map(jsonPathKey).join('.')}`)].map(quotedString).join(', ');
+  return `list_sum(list_transform(json_keys(${text}, [${paths}]), k -> coalesce(len(k), 0)))`;
 }
 
 /** A key in a JSON path: quoted, so any field name reads as itself. */

@@ -24,6 +24,23 @@ export interface ConsumerHandlers {
   joined(assignment: Record<string, number[]>): void;
   /** kafkajs's consumer crashed; with restart it will rejoin by itself. */
   crashed(error: Error, restart: boolean): void;
+  /** The group coordinator is not ready yet (`condition`, e.g. still loading after a broker start): kafkajs restarts the consumer and tries again. */
+  retrying(error: Error, condition: string): void;
+}
+
+/**
+ * Kafka's answers (by kafkajs's names) while a group's coordinator is not ready: loading its state after
+ * a broker start, or moving. Retriable by definition: a consumer kafkajs restarts for one has not crashed.
+ */
+const COORDINATOR_NOT_READY: ReadonlySet<string> = new Set(['GROUP_LOAD_IN_PROGRESS', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP']);
+
+/** The coordinator condition behind a kafkajs error (its cause chain), if that is what it is. */
+export function coordinatorNotReady(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && COORDINATOR_NOT_READY.has(type)) return type;
+  }
+  return undefined;
 }
 
 export interface SinkConsumer {
@@ -116,7 +133,10 @@ export function createSinkConsumer(settings: ConsumerSettings, handlers: Consume
   });
   consumer.on(consumer.events.CRASH, (event) => {
     up = false;
-    handlers.crashed(event.payload.error, event.payload.restart);
+    const { error, restart } = event.payload;
+    const condition = restart ? coordinatorNotReady(error) : undefined;
+    if (condition !== undefined) handlers.retrying(error, condition);
+    else handlers.crashed(error, restart);
   });
 
   return {

@@ -6,7 +6,20 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS, eventTable, HEADERS, SCHEMA_VERSION, type CellValue, type EventKind } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
 import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
-import { createRecordDecoder, createRecordReader, DEFAULT_TOPICS, eventTextRows, type EventText, type KafkaRecord } from './records.ts';
+import { rawTable, tableSchema } from '../lake/layout.ts';
+import {
+  createRecordDecoder,
+  createRecordReader,
+  DEFAULT_TOPICS,
+  eventTextPack,
+  eventTextRows,
+  packedEventRows,
+  packEvent,
+  packRawRow,
+  rawRowPack,
+  type EventText,
+  type KafkaRecord,
+} from './records.ts';
 
 const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
 
@@ -49,5 +62,36 @@ describe('valid events kept as text', () => {
       `SELECT (SELECT count(*) FROM (FROM '${a}' EXCEPT ALL FROM '${b}')) + (SELECT count(*) FROM (FROM '${b}' EXCEPT ALL FROM '${a}')) AS d, (SELECT count(*) FROM '${a}') AS n`,
     );
     expect(diff.getRows()[0]).toEqual([0n, 200n]);
+  });
+
+  it.each(EVENT_KINDS)('packs the %s texts and raw rows as the sink buffers them, with the rows of the cells', async (kind) => {
+    const records = Array.from({ length: 200 }, (_, n) => record(kind, n));
+    const packed = eventTextPack();
+    const raw = rawRowPack();
+    const cells: CellValue[][] = [];
+    const rawCells: CellValue[][] = [];
+    for (const r of records) {
+      const out = read(DEFAULT_TOPICS.events[kind], 0, r);
+      packEvent(packed, out.row.event as EventText);
+      packRawRow(raw, out.raw?.row ?? []);
+      rawCells.push(out.raw?.row ?? []);
+      cells.push(decode(DEFAULT_TOPICS.events[kind], r).row);
+    }
+    const rows = packedEventRows(kind, packed);
+    let fellBack = 0;
+    const json = rows.json as NonNullable<typeof rows.json>;
+    await fx.writer.write(eventTable(kind), { packed, json: { ...json, row: (i: number) => (fellBack++, json.row(i)) } }, join(fx.dir, `${kind}-packed.parquet`));
+    await fx.writer.write(eventTable(kind), cells, join(fx.dir, `${kind}-packed-cells.parquet`));
+    await fx.writer.write(tableSchema(rawTable(kind)), { packed: raw }, join(fx.dir, `${kind}-raw.parquet`));
+    await fx.writer.write(tableSchema(rawTable(kind)), rawCells, join(fx.dir, `${kind}-raw-cells.parquet`));
+    expect(fellBack).toBe(0);
+    // The fallback rows are the decoder's too.
+    expect(json.row(7)).toEqual(cells[7]);
+    for (const [a, b] of [[`${kind}-packed`, `${kind}-packed-cells`], [`${kind}-raw`, `${kind}-raw-cells`]]) {
+      const diff = await fx.db.runAndReadAll(
+        `SELECT (SELECT count(*) FROM (FROM '${join(fx.dir, `${a}.parquet`)}' EXCEPT ALL FROM '${join(fx.dir, `${b}.parquet`)}')) + (SELECT count(*) FROM (FROM '${join(fx.dir, `${b}.parquet`)}' EXCEPT ALL FROM '${join(fx.dir, `${a}.parquet`)}')) AS d, (SELECT count(*) FROM '${join(fx.dir, `${a}.parquet`)}') AS n`,
+      );
+      expect(diff.getRows()[0]).toEqual([0n, 200n]);
+    }
   });
 });

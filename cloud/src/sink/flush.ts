@@ -7,11 +7,11 @@
 // every write to keep that window small. Reproducible segments are identical whoever writes them.
 import { CityError, isEventKind, sleep, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage, type CloudErrorCode } from '../errors.ts';
-import { partitionPrefix, tablePrefix, tableSchema, type LakePartition, type LakeTable, type LakeWriter, type ParquetRows } from '../lake/index.ts';
+import { partitionPrefix, rawKind, tablePrefix, tableSchema, type LakePartition, type LakeTable, type LakeWriter, type ParquetRows } from '../lake/index.ts';
 import type { CatalogPort } from '../ports/catalog/index.ts';
 import type { CommittedOffset, FlushErrorInfo, FlushInfo, SinkStats } from './events.ts';
 import type { Intake, Ownership } from './intake.ts';
-import { eventTextRows } from './records.ts';
+import { packedEventRows } from './records.ts';
 import { fileRows, tpKey, type FlushReason, type SegmentFile, type Segments } from './segments.ts';
 
 export interface FlusherDeps {
@@ -113,6 +113,8 @@ export class Flusher {
               lastOffset: file.lastOffset,
               rows: fileContent,
             });
+            // Written: its chunks serve the next files (nothing reads a written file's rows again).
+            file.packed?.release();
             files++;
             rows += count;
             rejected += file.rejected;
@@ -231,9 +233,12 @@ export class Flusher {
   }
 }
 
-/** What the lake writer gets for a file: its cells, or its event texts for DuckDB to read. */
+/** What the lake writer gets for a file: its cells, or its packed rows (raw rows, or event texts for DuckDB to read). */
 function contentOf(file: SegmentFile): ParquetRows {
-  if (file.events.length === 0) return file.rows;
-  if (file.rows.length > 0 || !isEventKind(file.table)) throw new Error(`file of ${file.table} holds both cells and event texts`);
-  return eventTextRows(file.table, file.events);
+  const packed = file.packed;
+  if (packed === undefined || packed.rows === 0) return file.rows;
+  if (file.rows.length > 0) throw new Error(`file of ${file.table} holds both cells and packed rows`);
+  if (rawKind(file.table) !== undefined) return { packed };
+  if (!isEventKind(file.table)) throw new Error(`file of ${file.table} holds event texts`);
+  return packedEventRows(file.table, packed);
 }

@@ -91,7 +91,7 @@ export class Intake {
     // Below what is buffered (redelivery) or below our own commit (already durable): skip.
     if ((next !== undefined && offset < next) || (committed !== undefined && offset < committed)) return;
 
-    const timestamp = /^\d{1,16}$/.test(record.timestamp) ? Number(record.timestamp) : undefined;
+    const timestamp = kafkaTimestamp(record.timestamp);
     const segment = segments.segmentFor(topic, partition, offset, timestamp, tp);
     segment.lastOffset = offset;
     segment.records++;
@@ -141,6 +141,14 @@ export class Intake {
     this.#seeding.delete(tp);
     this.#deps.seek(topic, partition, offset);
   }
+}
+
+let lastTimestamp: { text: string; ms: number | undefined } = { text: '', ms: undefined };
+
+/** The record's Kafka timestamp as epoch ms, if it is one; records of a batch mostly share it, so the last is kept. */
+function kafkaTimestamp(text: string): number | undefined {
+  if (text !== lastTimestamp.text) lastTimestamp = { text, ms: /^\d{1,16}$/.test(text) ? Number(text) : undefined };
+  return lastTimestamp.ms;
 }
 
 /** The event id of a valid event row: the only rows duplicates are dropped from. */

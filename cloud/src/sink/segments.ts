@@ -8,8 +8,9 @@
 // topic-partition, last (takeEnded), and commits it before any later one is written: a replay that cuts
 // elsewhere still starts every lake partition's first file at the same offset and so replaces that file.
 import type { CellValue } from '@city/protocol';
-import type { LakePartition, LakeTable } from '../lake/index.ts';
-import type { EventText, LakeRow } from './records.ts';
+import { rawKind, type LakePartition, type LakeTable } from '../lake/layout.ts';
+import type { PackedRows } from '../lake/packed.ts';
+import { eventTextPack, packEvent, packRawRow, rawRowPack, type EventText, type LakeRow } from './records.ts';
 
 /**
  * Why segments ended: 'rows', 'bytes' and 'span' depend only on the records (reproducible); 'age' (idle),
@@ -29,9 +30,13 @@ export interface SegmentFile {
   /** Offset of the first record routed here, kept or dropped as a duplicate: it names the file. */
   firstOffset: bigint;
   lastOffset: bigint;
+  /** Rows as cells: dead letters, and tables whose rows are not packed. */
   rows: CellValue[][];
-  /** Valid events kept as their text until the flush; a file holds rows or events, never both (events only go to event tables). */
-  events: EventText[];
+  /**
+   * Rows packed off the heap until the flush: every raw-zone row, and valid events as their text. A file
+   * holds cells or packed rows, never both (events only go to event tables, raw rows to raw tables).
+   */
+  packed: PackedRows | undefined;
   rejected: number;
   duplicates: number;
   /** The segment the file belongs to. */
@@ -56,7 +61,7 @@ export interface KafkaSegment {
 }
 
 /** Rows a file holds, as cells or as event texts. */
-export const fileRows = (file: SegmentFile): number => file.rows.length + file.events.length;
+export const fileRows = (file: SegmentFile): number => file.rows.length + (file.packed?.rows ?? 0);
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -125,7 +130,8 @@ export class Segments {
     const key = `${row.table}\u0000${row.partition.event_date}\u0000${row.partition.event_hour}`;
     let file = segment.files.get(key);
     if (file === undefined) {
-      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], events: [], rejected: 0, duplicates: 0, segment };
+      const packed = rawKind(row.table) === undefined ? undefined : rawRowPack();
+      file = { table: row.table, partition: row.partition, firstOffset: offset, lastOffset: offset, rows: [], packed, rejected: 0, duplicates: 0, segment };
       segment.files.set(key, file);
     }
     file.lastOffset = offset;
@@ -135,12 +141,14 @@ export class Segments {
   }
 
   addRow(file: SegmentFile, row: CellValue[]): void {
-    file.rows.push(row);
+    // Only raw files hold packed rows added as cells (event files get theirs through addEvent).
+    if (file.packed !== undefined) packRawRow(file.packed, row);
+    else file.rows.push(row);
     this.#bufferedRows++;
   }
 
   addEvent(file: SegmentFile, event: EventText): void {
-    file.events.push(event);
+    packEvent((file.packed ??= eventTextPack()), event);
     this.#bufferedRows++;
   }
 

@@ -135,7 +135,12 @@ export class Sink extends EventEmitter<SinkEvents> {
     const life = this.#life;
     const consumer = createSinkConsumer(
       { brokers: o.brokers, clientId: o.clientId, groupId: o.groupId, fromBeginning: o.fromBeginning, sessionTimeoutMs: o.sessionTimeoutMs, topics: this.#topics, security: o.security, tokenProvider: o.kafkaTokenProvider },
-      { batch: (payload) => this.#eachBatch(payload), joined: (assignment) => this.#joined(assignment), crashed: (error, restart) => this.#crashed(error, restart) },
+      {
+        batch: (payload) => this.#eachBatch(payload),
+        joined: (assignment) => this.#joined(assignment),
+        crashed: (error, restart) => this.#crashed(error, restart),
+        retrying: (error, condition) => this.#log('warn', 'Kafka group coordinator not ready, retrying', { condition, error: error.message }),
+      },
       this.#log,
     );
     // With a catalog that switches locations, files go where the catalog points (compaction by version).
