@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs, { existsSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
 import { decodeSegment } from './codec.ts';
-import type { PackedSegment } from './compressor.ts';
+import { createCompressorPool, openDirectZstd, type PackedSegment } from './compressor.ts';
 import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './index.ts';
 import type { Gateway, GatewayOptions } from '../index.ts';
 import { testGateway } from '../../../test/support/gateway.ts';
@@ -164,7 +165,7 @@ describe('buffer bookkeeping', () => {
     expect(buffer.maxId()).toBe(9);
   });
 
-  it('compresses many commits side by side, each into a segment that decodes to exactly its records', async () => {
+  it('compresses many commits, each into a segment that decodes to exactly its records', async () => {
     const buffer = open(join(tempDir(), 'b.db'));
     const jobs = Array.from({ length: 200 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))));
     const segments = await Promise.all(
@@ -173,6 +174,20 @@ describe('buffer bookkeeping', () => {
     segments.forEach((segment, j) => {
       expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.length])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.length]));
     });
+  });
+
+  it('compresses on one context on this thread, and on the thread pool side by side where Node has no synchronous handle', async () => {
+    expect(openDirectZstd()).toBeDefined();
+    // Incompressible values: the frame outgrows one output chunk of the direct compressor.
+    const big = Array.from({ length: 300 }, (_, i) => ({ ...record('telemetry'), value: randomBytes(200 + i) }));
+    const jobs = [big, ...Array.from({ length: 50 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))))];
+    for (const pool of [createCompressorPool(), createCompressorPool(4, undefined)]) {
+      onTeardown(() => pool.close());
+      const segments = await Promise.all(jobs.map((records) => new Promise<Buffer>((resolve, reject) => pool.compress(records, (err, segment) => (err ? reject(err) : resolve(segment))))));
+      segments.forEach((segment, j) => {
+        expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.toString('hex')])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.toString('hex')]));
+      });
+    }
   });
 
   it('keeps the records of a compressed commit as views into its packed blob, value for value', async () => {

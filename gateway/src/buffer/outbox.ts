@@ -83,8 +83,8 @@ export interface OutboxBuffer {
   /** Set when the file found at open failed its integrity check and was moved aside. */
   readonly recovered: BufferRecovery | null;
   /**
-   * Packs and compresses records about to be appended, on the thread pool (the buffer's own
-   * compressors): the commit's CPU-heaviest step leaves the thread that parses MQTT.
+   * Packs and compresses records about to be appended, on the buffer's own long-lived zstd context
+   * (compressor.ts).
    */
   compress(records: readonly OutboxRecord[], callback: CompressCallback): void;
   /**
