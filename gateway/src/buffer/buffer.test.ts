@@ -181,8 +181,13 @@ describe('buffer bookkeeping', () => {
     // Incompressible values: the frame outgrows one output chunk of the direct compressor.
     const big = Array.from({ length: 300 }, (_, i) => ({ ...record('telemetry'), value: randomBytes(200 + i) }));
     const jobs = [big, ...Array.from({ length: 50 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))))];
-    for (const pool of [createCompressorPool(), createCompressorPool(4, undefined)]) {
+    for (const mode of ['direct', 'streams'] as const) {
+      const pool = createCompressorPool(4, mode);
       onTeardown(() => pool.close());
+      // The direct context has the segment before compress() returns; the thread pool calls back later.
+      let before = false;
+      pool.compress(jobs[1]!, () => (before = true));
+      expect(before).toBe(mode === 'direct');
       const segments = await Promise.all(jobs.map((records) => new Promise<Buffer>((resolve, reject) => pool.compress(records, (err, segment) => (err ? reject(err) : resolve(segment))))));
       segments.forEach((segment, j) => {
         expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.toString('hex')])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.toString('hex')]));

@@ -93,7 +93,9 @@ export interface CompressorPool {
 
 const COMPRESSORS = 4;
 
-export function createCompressorPool(size = COMPRESSORS, direct = openDirectZstd()): CompressorPool {
+/** `streams`: always the thread pool, as where Node has no synchronous handle. */
+export function createCompressorPool(size = COMPRESSORS, mode: 'direct' | 'streams' = 'direct'): CompressorPool {
+  const direct = mode === 'direct' ? openDirectZstd() : undefined;
   const idle: ZstdCompress[] = [];
   const busy = new Set<ZstdCompress>();
   const jobs: { packed: PackedSegment; callback: CompressCallback }[] = [];
