@@ -29,11 +29,12 @@ interface StreamInternals {
   _writeState?: unknown;
 }
 
-/** One zstd frame per call on one long-lived context; undefined when this Node has no synchronous handle. */
+/** One zstd frame per call, on one long-lived context. */
 export type DirectZstd = (data: Buffer) => Buffer;
 
 const OUT_CHUNK = 64 * 1024;
 
+/** Undefined when this Node's zlib handles have no synchronous entry. */
 export function openDirectZstd(): { compress: DirectZstd; close(): void } | undefined {
   let stream: ZstdCompress | undefined;
   const out = Buffer.allocUnsafeSlow(OUT_CHUNK);
