@@ -9,6 +9,7 @@ import mqttPacket from 'mqtt-packet';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Log } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';
+import { parsePublishesDirectly } from './parser.ts';
 import type { LimitsConfig, Security, TlsConfig, WebSocketConfig } from './security.ts';
 
 export interface BrokerOptions {
@@ -72,6 +73,9 @@ mqttPacket.writeToStream = Object.defineProperty(
   'cacheNumbers',
   { get: () => writePacket.cacheNumbers, set: (value: boolean) => (writePacket.cacheNumbers = value) },
 ) as typeof mqttPacket.writeToStream;
+
+// aedes parses each connection with mqtt-packet's parser(); PUBLISH packets are decoded by our own (parser.ts).
+parsePublishesDirectly(mqttPacket);
 
 type PublishDone = (err?: Error | null) => void;
 type PublishFn = (packet: PublishPacket, client: Client | null | PublishDone, done?: PublishDone) => void;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs, { existsSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { exampleEvent, kafkaTopicSet, mqttTopic } from '@city/protocol';
 import { decodeSegment } from './codec.ts';
-import type { PackedSegment } from './compressor.ts';
+import { createCompressorPool, openDirectZstd, type PackedSegment } from './compressor.ts';
 import { openBuffer, readBufferFile, type Lane, type OutboxBuffer, type OutboxRecord } from './index.ts';
 import type { Gateway, GatewayOptions } from '../index.ts';
 import { testGateway } from '../../../test/support/gateway.ts';
@@ -164,7 +165,7 @@ describe('buffer bookkeeping', () => {
     expect(buffer.maxId()).toBe(9);
   });
 
-  it('compresses many commits side by side, each into a segment that decodes to exactly its records', async () => {
+  it('compresses many commits, each into a segment that decodes to exactly its records', async () => {
     const buffer = open(join(tempDir(), 'b.db'));
     const jobs = Array.from({ length: 200 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))));
     const segments = await Promise.all(
@@ -173,6 +174,25 @@ describe('buffer bookkeeping', () => {
     segments.forEach((segment, j) => {
       expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.length])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.length]));
     });
+  });
+
+  it('compresses on one context on this thread, and on the thread pool side by side where Node has no synchronous handle', async () => {
+    expect(openDirectZstd()).toBeDefined();
+    // Incompressible values: the frame outgrows one output chunk of the direct compressor.
+    const big = Array.from({ length: 300 }, (_, i) => ({ ...record('telemetry'), value: randomBytes(200 + i) }));
+    const jobs = [big, ...Array.from({ length: 50 }, (_, j) => Array.from({ length: 1 + ((j * 37) % 300) }, () => record('telemetry', 1 + ((n * 13) % 900))))];
+    for (const mode of ['direct', 'streams'] as const) {
+      const pool = createCompressorPool(4, mode);
+      onTeardown(() => pool.close());
+      // The direct context has the segment before compress() returns; the thread pool calls back later.
+      let before = false;
+      pool.compress(jobs[1]!, () => (before = true));
+      expect(before).toBe(mode === 'direct');
+      const segments = await Promise.all(jobs.map((records) => new Promise<Buffer>((resolve, reject) => pool.compress(records, (err, segment) => (err ? reject(err) : resolve(segment))))));
+      segments.forEach((segment, j) => {
+        expect(decodeSegment(1, segment).map((r) => [r.id, r.eventId, r.value.toString('hex')])).toEqual(jobs[j]!.map((r, i) => [1 + i, r.eventId, r.value.toString('hex')]));
+      });
+    }
   });
 
   it('keeps the records of a compressed commit as views into its packed blob, value for value', async () => {
@@ -190,6 +210,45 @@ describe('buffer bookkeeping', () => {
     expect(held.map((r) => r.value.buffer === packed!.data.buffer && r.value.byteOffset - packed!.data.byteOffset)).toEqual(packed!.valueAt);
     buffer.close();
     expect(readBufferFile(join(dir, 'b.db')).map((r) => [r.value.toString(), r.lane, r.eventId])).toEqual(records.map((r) => [r.value.toString(), r.lane, r.eventId]));
+  });
+
+  it('treats a packed commit (decoded only when read) exactly as the same records appended plainly', async () => {
+    const dir = tempDir();
+    const plain = open(join(dir, 'plain.db'), { maxBytes: 3000, ttlMs: { deadletter: 5 } });
+    const lazy = open(join(dir, 'lazy.db'), { maxBytes: 3000, ttlMs: { deadletter: 5 } });
+    const lanes: Lane[] = ['telemetry', 'emergency', 'deadletter'];
+    const view = (b: OutboxBuffer) => ({
+      peek: b.peek(1000).map(({ id, topic, key, value, receivedAt, eventId, lane, clockSynced }) => ({ id, topic, key, value: value.toString(), receivedAt, eventId, lane, clockSynced })),
+      keys: b.keysBetween(0, b.maxId()).sort(),
+      stats: b.stats(),
+      counters: b.counters(),
+      maxId: b.maxId(),
+    });
+    for (let c = 0; c < 40; c++) {
+      const records = Array.from({ length: 1 + (c % 9) }, (_, i) => ({
+        ...record(lanes[(c + i) % 3]!, 5 + ((c * 7 + i * 13) % 90), 1000 + c),
+        key: `d${(c + i) % 5}`,
+        ...(i % 2 === 0 ? { clockSynced: c % 3 === 0 } : {}),
+      }));
+      const { segment, packed } = await new Promise<{ segment: Buffer; packed: PackedSegment | undefined }>((resolve, reject) =>
+        lazy.compress(records, (err, segment, packed) => (err ? reject(err) : resolve({ segment, packed }))),
+      );
+      expect(lazy.append(records, segment, packed)).toEqual(plain.append(records));
+      if (c % 4 === 3) {
+        const ids = plain.peek(1000).filter((r) => r.id % 3 === 0).map((r) => r.id);
+        plain.removeIds(ids);
+        lazy.removeIds(ids);
+      }
+      if (c % 10 === 9) expect(lazy.expire(1000 + c)).toBe(plain.expire(1000 + c));
+      expect(view(lazy)).toEqual(view(plain));
+    }
+    expect(plain.counters().evicted.telemetry).toBeGreaterThan(0);
+    // Counters of evictions and expiries are the process's own; what is stored reads back the same.
+    const { counters, ...before } = view(lazy);
+    lazy.close();
+    const { counters: reopenedCounters, ...after } = view(open(join(dir, 'lazy.db'), { maxBytes: 3000 }));
+    expect(after).toEqual(before);
+    expect(reopenedCounters.depth).toEqual(counters.depth);
   });
 
   it('calls back once the WAL is flushed in power-loss mode, and at once in process-crash mode', async () => {

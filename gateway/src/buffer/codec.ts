@@ -21,7 +21,12 @@ export const ZSTD_FAST = { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1,
 
 /** Packs records into one segment blob and compresses it here, on the calling thread. */
 export function encodeSegment(first: number, records: readonly StoredRecord[]): Buffer {
-  return zstdCompressSync(packSegment(first, records), ZSTD_FAST);
+  return compressPacked(packSegment(first, records));
+}
+
+/** Compresses a blob packSegment made, here, on the calling thread. */
+export function compressPacked(packed: Buffer): Buffer {
+  return zstdCompressSync(packed, ZSTD_FAST);
 }
 
 /**

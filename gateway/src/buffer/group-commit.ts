@@ -1,6 +1,6 @@
 // Group commit: everything that arrives within one window shares one transaction (and one WAL flush).
-// Each commit's records are packed and compressed on the thread pool, then stored in the order the
-// commits were cut (compressions may finish in any order). A device is acknowledged once its record
+// Each commit's records are packed and compressed (compressor.ts), then stored in the order the
+// commits were cut (where compressions run on the thread pool they may finish in any order). A device is acknowledged once its record
 // is durable: in power-loss mode after a flush of the WAL that started after its commit.
 import type { Log } from '@city/protocol';
 import { gatewayErrors } from '../errors.ts';

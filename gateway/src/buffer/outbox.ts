@@ -30,7 +30,7 @@ import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { gatewayErrors } from '../errors.ts';
-import { decodeSegment, encodeIds, encodeSegment } from './codec.ts';
+import { compressPacked, decodeSegment, encodeIds, encodeSegment } from './codec.ts';
 import { createCompressorPool, type CompressCallback, type PackedSegment } from './compressor.ts';
 import { corruptionReason, isCorruption, moveAside, openChecked, readSegments } from './file.ts';
 import { LANES, laneTotal, zeroLanes, type Durability, type Lane, type LaneCounts, type OutboxRecord, type StoredRecord } from './records.ts';
@@ -83,8 +83,8 @@ export interface OutboxBuffer {
   /** Set when the file found at open failed its integrity check and was moved aside. */
   readonly recovered: BufferRecovery | null;
   /**
-   * Packs and compresses records about to be appended, on the thread pool (the buffer's own
-   * compressors): the commit's CPU-heaviest step leaves the thread that parses MQTT.
+   * Packs and compresses records about to be appended, on the buffer's own long-lived zstd context
+   * (compressor.ts).
    */
   compress(records: readonly OutboxRecord[], callback: CompressCallback): void;
   /**
@@ -130,6 +130,12 @@ interface BufferSegment {
   /** Ids of records gone from the row but still in its blob. */
   removed: Set<number>;
   records: StoredRecord[] | undefined;
+  /**
+   * A cached segment appended from a packed commit: its uncompressed blob, decoded into records only
+   * when something reads them. Records made at append and held in the cache lived long enough to be
+   * promoted (and freed only by a full collection) while Kafka was away and nothing read them.
+   */
+  packed: Buffer | undefined;
 }
 
 export function openBuffer(path: string, durability: Durability, limits: Partial<BufferLimits> = {}): OutboxBuffer {
@@ -178,10 +184,15 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       const [, evicted] = cache.entries().next().value!;
       cache.delete(evicted.id);
       evicted.records = undefined;
+      evicted.packed = undefined;
     }
   };
   const recordsOf = (s: BufferSegment): StoredRecord[] => {
-    if (s.records === undefined) s.records = decodeSegment(s.id, readSegment.get(s.id) as Buffer);
+    if (s.records === undefined) {
+      // A packed blob numbers its records from 0, so it decodes as the row does.
+      s.records = decodeSegment(s.id, s.packed ?? (readSegment.get(s.id) as Buffer));
+      s.packed = undefined;
+    }
     touch(s);
     return s.records;
   };
@@ -194,12 +205,15 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
   let highestId = 0;
   const load = () => {
     segments = [];
-    for (const s of cache.values()) s.records = undefined;
+    for (const s of cache.values()) {
+      s.records = undefined;
+      s.packed = undefined;
+    }
     cache.clear();
     for (const lane of LANES) depth[lane] = 0;
     bytes = 0;
     for (const { id, records, removed } of readSegments(db)) {
-      const s: BufferSegment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), bytes: 0, removed, records: undefined };
+      const s: BufferSegment = { id, last: records.at(-1)?.id ?? id, depth: zeroLanes(), bytes: 0, removed, records: undefined, packed: undefined };
       for (const r of records) {
         if (removed.has(r.id)) continue;
         s.depth[r.lane]++;
@@ -259,6 +273,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
         segments.splice(segments.indexOf(s), 1);
         cache.delete(s.id);
         s.records = undefined;
+        s.packed = undefined;
       } else if (rewrite) {
         // Eviction and expiry need the space back: write the segment again without the removed records.
         const live = recordsOf(s).filter((r) => !s.removed.has(r.id));
@@ -331,19 +346,28 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
         room += r.n;
       }
     }
-    const stored: StoredRecord[] = [];
     const refused: number[] = [];
+    // Every record of a packed commit is stored: the segment keeps the blob, and its records (their
+    // values views into it, not the devices' own buffers, which then die young) are decoded from it
+    // when read.
+    if (packed !== undefined && skip.size === 0) {
+      const first = highestId + 1;
+      const last = highestId + records.length;
+      const keys = new Set<string>();
+      const segment: BufferSegment = { id: first, last, depth: zeroLanes(), bytes: 0, removed: new Set(), records: undefined, packed: packed.data };
+      for (const r of records) {
+        keys.add(r.key);
+        segment.depth[r.lane ?? 'telemetry']++;
+        segment.bytes += r.value.length;
+      }
+      insertSegment.run(first, last, records.length, JSON.stringify([...keys]), compressed ?? compressPacked(packed.data));
+      return { refused, segment, evicted: LANES.reduce((n, lane) => n + counts.evicted[lane], 0) - evictedBefore };
+    }
+    const stored: StoredRecord[] = [];
     let nextId = highestId;
-    // The records kept in memory hold their values as views into the commit's one packed blob, not the
-    // device's own buffers: those (a socket read each) then die young, instead of living in the
-    // segment cache long enough to be promoted and freed only by a full collection.
-    const view = packed !== undefined && skip.size === 0 ? packed : undefined;
     records.forEach((r, i) => {
       if (skip.has(i)) refused.push(i);
-      else {
-        const value = view === undefined ? r.value : view.data.subarray(view.valueAt[i]!, view.valueAt[i]! + r.value.length);
-        stored.push({ ...r, value, id: ++nextId, lane: r.lane ?? 'telemetry' });
-      }
+      else stored.push({ ...r, id: ++nextId, lane: r.lane ?? 'telemetry' });
     });
     let segment: BufferSegment | undefined;
     if (stored.length > 0) {
@@ -352,7 +376,7 @@ function openBufferChecked(path: string, durability: Durability, limits: Partial
       for (const r of stored) keys.add(r.key);
       const data = compressed !== undefined && stored.length === records.length ? compressed : encodeSegment(first, stored);
       insertSegment.run(first, nextId, stored.length, JSON.stringify([...keys]), data);
-      segment = { id: first, last: nextId, depth: zeroLanes(), bytes: 0, removed: new Set(), records: stored };
+      segment = { id: first, last: nextId, depth: zeroLanes(), bytes: 0, removed: new Set(), records: stored, packed: undefined };
       for (const r of stored) {
         segment.depth[r.lane]++;
         segment.bytes += r.value.length;
