@@ -23,6 +23,8 @@ const GATEWAY_CLI = fileURLToPath(new URL('cli.ts', import.meta.resolve('@city/g
 const FLEET_CHILD = join(import.meta.dirname, 'fleet-child.ts');
 /** As `npm run gateway` and the service unit start it. */
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=2'];
+/** As the service unit sets it (deploy/gateway-package/files/city-gateway.service). */
+const GATEWAY_ENV = { MALLOC_ARENA_MAX: '2' };
 const POLL_EVERY_MS = 1_000;
 
 export interface CityGatewayFigures {
@@ -167,7 +169,7 @@ export function createCityGateways(options: CityGatewaysOptions): CityGateways {
       '--http', `127.0.0.1:${m.httpPort}`,
     ];
     // Its own process group: a Ctrl-C in the terminal reaches only the city, which closes the parts in order.
-    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...GATEWAY_ENV } });
     closeSync(out);
     m.gateway = child;
     child.once('exit', (code, signal) => {

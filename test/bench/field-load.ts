@@ -68,6 +68,8 @@ const log: WriteStream = createWriteStream(join(logDir, 'processes.log'));
 log.setMaxListeners(0);
 /** The V8 flags of the gateway service: `npm run gateway`'s young-generation cap, plus a heap cap. */
 const SERVICE_FLAGS = ['--max-semi-space-size=2', `--max-old-space-size=${heapMb}`];
+/** The environment the service unit gives the gateway (a variant's own env comes on top). */
+const SERVICE_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
 /** The CLI as it ships: one ESM bundle, its external packages installed beside it. */
@@ -235,7 +237,7 @@ async function startGateway(variant: Variant, mode: string, brokers: string, top
     '--http',
     `127.0.0.1:${httpPort}`,
   ];
-  const { child, stop } = await spawnTarget(variant.name, process.execPath, args, port, variant.env);
+  const { child, stop } = await spawnTarget(variant.name, process.execPath, args, port, { ...SERVICE_ENV, ...variant.env });
   return { name: variant.name, port, pid: child.pid!, httpPort, stop };
 }
 
@@ -348,7 +350,7 @@ try {
   process.stdout.write(
     `field load: ${devices} devices × ${rate} msg/s QoS 1, ${workers} generator threads in this process; ${warmupS} s warm-up + ${seconds} s measured per round, ` +
       `${rounds} rounds per mode, the targets taking turns\n` +
-      variants.map((v) => `${v.name}: ${v.bundle} (from ${v.root}) under node ${process.version} ${[...SERVICE_FLAGS, ...v.flags].join(' ')}${Object.keys(v.env).length > 0 ? ` env ${JSON.stringify(v.env)}` : ''}${Object.keys(v.config).length > 0 ? ` config ${JSON.stringify(v.config)}` : ''}, power-loss durability, health and /metrics on\n`).join('') +
+      variants.map((v) => `${v.name}: ${v.bundle} (from ${v.root}) under node ${process.version} ${[...SERVICE_FLAGS, ...v.flags].join(' ')} env ${JSON.stringify({ ...SERVICE_ENV, ...v.env })}${Object.keys(v.config).length > 0 ? ` config ${JSON.stringify(v.config)}` : ''}, power-loss durability, health and /metrics on\n`).join('') +
       `(shared machine: other work runs meanwhile; compare the ratios, not the absolute figures${priority === undefined ? '' : `; generator and targets at nice ${priority}`})\n`,
   );
   const mosquitto = await startMosquitto();

@@ -5,6 +5,8 @@
 set -e
 NAME=@NAME@
 CONFIG=/etc/$NAME/gateway.json
+# As the service unit sets it.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 run() { exec /opt/$NAME/bin/node --max-semi-space-size=2 /opt/$NAME/lib/gateway.mjs "$@"; }
 
 has_flag() {
