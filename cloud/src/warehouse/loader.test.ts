@@ -71,6 +71,23 @@ describe.each(ENGINES)('warehouse loader on %s', (_name, make) => {
     expect(vehicle?.loadedNewest).toBe('2024-05-01/1');
   });
 
+  it('streams a batch without duplicates as CSV parts written while the first ones are read, every row once', async () => {
+    const lakeDir = tempDir('wh-lake-');
+    const distinct = await writeCityLake(lakeDir, { perHour: 40, hours: 2, filesPerHour: 2, replayed: 0 });
+    const warehouse = await open(make);
+    const store = createLocalFolderStore(lakeDir);
+    onTeardown(() => store.close());
+    // One object per part.
+    const loader = createWarehouseLoader({ warehouse, store, csvPartRows: 1 });
+    onTeardown(() => loader.close());
+    await loader.init();
+    const result = await loader.load();
+    expect(result.skipped).toEqual([]);
+    expect(result.batches).toBe(EVENT_KINDS.length);
+    const counts = await tableCounts(warehouse);
+    for (const kind of EVENT_KINDS) expect(counts[kind], kind).toEqual({ rows: distinct[kind], ids: distinct[kind] });
+  });
+
   it('records a compacted file of loaded inputs as covered; loads it when its inputs were not', async () => {
     const lakeDir = tempDir('wh-lake-');
     const distinct = await writeCityLake(lakeDir, { kinds: ['vehicle', 'weather'], perHour: 30, hours: 1, filesPerHour: 3, replayed: 4 });

@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quotedString, type DuckDBConnection } from '@duckdb/node-api';
-import { csvPipe } from './csv-pipe.ts';
+import { csvParts } from './csv-parts.ts';
 import { footerRows, lazyDuck, objectFile } from './duck.ts';
 import { stageFromManifest } from './manifest.ts';
 import { EVENT_KINDS, LIVE_LAKE_TABLES, type CityError, type EventKind, type Log } from '@city/protocol';
@@ -58,6 +58,8 @@ export interface WarehouseLoaderOptions {
   catalog?: CatalogReader;
   /** Event kinds to load; all by default. */
   tables?: readonly EventKind[];
+  /** PostgreSQL/PGlite: rows per CSV part of a batch without duplicates (PART_ROWS by default). */
+  csvPartRows?: number;
   /** Objects per transaction; 64 by default. */
   maxObjectsPerBatch?: number;
   /** Required when the warehouse is Redshift. */
@@ -134,6 +136,8 @@ const DEFAULT_BATCH = 64;
  * Staging tables per Redshift batch: each adds three statements (create, COPY, drop) to the thirteen of
  * the MERGE, dimensions and ledger, and the Data API takes at most 40 statements per batch.
  */
+/** Rows per CSV part of a PostgreSQL/PGlite batch: the first COPY starts after about this many. */
+const PART_ROWS = 40_000;
 const MAX_REDSHIFT_GROUPS = 8;
 
 const stagingGroup = (o: Inspected): string => `${o.partition.event_date}/${o.partition.event_hour}/${o.columns.map((c) => `${c.name}:${c.type}`).join(',')}`;
@@ -163,6 +167,7 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
   const kinds = options.tables ?? EVENT_KINDS;
   for (const k of kinds) if (!EVENT_KINDS.includes(k)) throw cloudErrors.create('CLD_INVALID_OPTIONS', `warehouse loader: /tables: unknown event kind ${String(k)}`);
   const maxBatch = options.maxObjectsPerBatch ?? DEFAULT_BATCH;
+  const partRows = options.csvPartRows ?? PART_ROWS;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'warehouse loader: /maxObjectsPerBatch must be a positive integer');
   if (warehouse.engine === 'redshift') {
     if (options.redshift === undefined) throw cloudErrors.create('CLD_INVALID_OPTIONS', 'warehouse loader: /redshift (iamRole) is required for Redshift');
@@ -244,13 +249,27 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     const key = table.key.map(quoteIdent).join(', ');
     const rows = selects.join(' UNION ALL ');
     const twice = await connection.runAndReadAll(`SELECT 1 FROM (${rows}) wh_rows GROUP BY ${key} HAVING count(*) > 1 LIMIT 1`);
-    const deduped = twice.currentRowCount === 0 ? rows : `SELECT * FROM (${rows}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1`;
-    // The CSV goes through a named pipe, written while the warehouse's COPY reads it.
-    const pipe = await csvPipe(scratch);
-    const write = async () => void (await connection.run(`COPY (${deduped}) TO ${quotedString(pipe)} (FORMAT csv, HEADER false, USE_TMP_FILE false)`));
+    // Without duplicates each part of the batch is its own CSV file (about PART_ROWS rows), written while
+    // the warehouse's COPY reads the ones before; a batch that holds a key twice is deduplicated whole.
+    const groups: string[][] = [];
+    if (twice.currentRowCount === 0) {
+      let rowsInGroup = Infinity;
+      objects.forEach((o, i) => {
+        if (rowsInGroup >= partRows) {
+          groups.push([]);
+          rowsInGroup = 0;
+        }
+        groups[groups.length - 1]?.push(selects[i] as string);
+        rowsInGroup += o.rows;
+      });
+    } else groups.push([`SELECT * FROM (${rows}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1`]);
+    const id = randomUUID();
+    const source = csvParts(groups.length, (i) => join(scratch, `${id}-${i}.csv`), async (i, path) => {
+      await connection.run(`COPY (${(groups[i] as string[]).join(' UNION ALL ')}) TO ${quotedString(path)} (FORMAT csv, HEADER false)`);
+    });
     return [
       { sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE_TABLE)} (${columnList(table.columns, warehouse.dialect)})` },
-      { copyCsv: { table: SOURCE_TABLE, columns: table.columns.map((c) => c.name), path: pipe, write } },
+      { copyCsv: { table: SOURCE_TABLE, columns: table.columns.map((c) => c.name), ...source } },
     ];
   };
 

@@ -5,7 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { CityError } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { LakeValue, QueryResult } from '../ports/query/port.ts';
-import { readCsv } from './csv-pipe.ts';
+import { readCsv } from './csv-parts.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { checkSchemaName, warehouseError } from './postgres.ts';
 import { quoteIdent } from './schema.ts';

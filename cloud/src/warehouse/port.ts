@@ -2,12 +2,12 @@
 // a folder), PostgreSQL (pg) and Amazon Redshift (Data API). The loader builds the same MERGE text for
 // all three; only how rows reach the staging table differs (COPY FROM STDIN here, COPY from S3 there).
 import type { QueryResult } from '../ports/query/port.ts';
-import type { CsvSource } from './csv-pipe.ts';
+import type { CsvSource } from './csv-parts.ts';
 import type { WarehouseDialect } from './schema.ts';
 
 /**
  * One step of a transaction: a statement, or CSV rows streamed into a table (PostgreSQL and PGlite): from a
- * file at `path`, or, with `write`, from a named pipe at `path` that write() fills while it is read.
+ * file at `path`, or from `parts`, files read in order as each is written.
  */
 export type WarehouseStep = { sql: string } | { copyCsv: { table: string; columns: readonly string[] } & CsvSource };
 

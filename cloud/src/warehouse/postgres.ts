@@ -6,7 +6,7 @@ import pg from 'pg';
 import { CityError } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../errors.ts';
 import type { QueryResult, LakeValue } from '../ports/query/port.ts';
-import { readCsv, type CsvSource } from './csv-pipe.ts';
+import { readCsv, type CsvSource } from './csv-parts.ts';
 import type { Warehouse, WarehouseStep } from './port.ts';
 import { quoteIdent } from './schema.ts';
 import { VALUE_PARSERS } from './values.ts';
