@@ -1,15 +1,12 @@
 // Packed rows (values joined in one buffer per column) must write the same Parquet rows as the same cells,
 // whatever the values hold: the separators themselves, nulls, empty strings, one row, one value throughout.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
 import { eventRow, eventTable, type CellValue, type CityEvent } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
+import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
 import { RAW_COLUMNS, rawTable, tableSchema } from './layout.ts';
 import { PackedColumn, PackedRows, type PackedType } from './packed.ts';
-import { createParquetWriter, type ParquetWriter } from './parquet.ts';
 
 const RAW = tableSchema(rawTable('phone'));
 
@@ -24,40 +21,24 @@ function pack(rows: readonly CellValue[][], constant = true): PackedRows {
 }
 
 describe('packed rows', () => {
-  let dir: string;
-  let writer: ParquetWriter;
-  let reader: DuckDBInstance;
-  let db: DuckDBConnection;
+  const fx = parquetFixture('cloud-packed-');
   let n = 0;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cloud-packed-'));
-    writer = await createParquetWriter();
-    reader = await DuckDBInstance.create(':memory:');
-    db = await reader.connect();
-  });
-  afterAll(async () => {
-    writer?.close();
-    db?.closeSync();
-    reader?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   /** Rows that differ between the two files (each way), and the packed file's row count. */
   async function differ(a: string, b: string): Promise<[bigint, bigint]> {
-    const r = await db.runAndReadAll(
+    const r = await fx.db.runAndReadAll(
       `SELECT (SELECT count(*) FROM (FROM '${a}' EXCEPT ALL FROM '${b}')) + (SELECT count(*) FROM (FROM '${b}' EXCEPT ALL FROM '${a}')), (SELECT count(*) FROM '${a}')`,
     );
     return r.getRows()[0] as [bigint, bigint];
   }
 
   async function compare(rows: CellValue[][], constant = true): Promise<[bigint, bigint]> {
-    const packedFile = join(dir, `packed-${++n}.parquet`);
-    const cellsFile = join(dir, `cells-${n}.parquet`);
+    const packedFile = join(fx.dir, `packed-${++n}.parquet`);
+    const cellsFile = join(fx.dir, `cells-${n}.parquet`);
     const packed = pack(rows, constant);
     expect(packed.columns.map((c) => c.values())).toEqual(RAW_COLUMNS.map((_, i) => rows.map((r) => r[i])));
-    await writer.write(RAW, { packed }, packedFile);
-    await writer.write(RAW, rows, cellsFile);
+    await fx.writer.write(RAW, { packed }, packedFile);
+    await fx.writer.write(RAW, rows, cellsFile);
     return differ(packedFile, cellsFile);
   }
 
@@ -86,28 +67,28 @@ describe('packed rows', () => {
     const rows = Array.from({ length: 9_000 }, (_, i) => rawRow(i, `device-${i % 97}`, i === 4_000 ? big : `{"n":${i},"pad":"${'p'.repeat(200)}"}`));
     const first = pack(rows);
     expect((first.column('payload') as PackedColumn).parts().length).toBeGreaterThan(2);
-    await writer.write(RAW, { packed: first }, join(dir, 'chunks-a.parquet'));
-    await writer.write(RAW, rows, join(dir, 'chunks-a-cells.parquet'));
+    await fx.writer.write(RAW, { packed: first }, join(fx.dir, 'chunks-a.parquet'));
+    await fx.writer.write(RAW, rows, join(fx.dir, 'chunks-a-cells.parquet'));
     first.release();
     expect(() => (first.column('payload') as PackedColumn).push('late')).toThrow(/released/);
     // The next file is written into the chunks the first gave back.
     const other = rows.map((r, i) => rawRow(i + 1, `other-${i}`, String(r[6]).toUpperCase()));
-    await writer.write(RAW, { packed: pack(other) }, join(dir, 'chunks-b.parquet'));
-    await writer.write(RAW, other, join(dir, 'chunks-b-cells.parquet'));
-    expect(await differ(join(dir, 'chunks-a.parquet'), join(dir, 'chunks-a-cells.parquet'))).toEqual([0n, 9_000n]);
-    expect(await differ(join(dir, 'chunks-b.parquet'), join(dir, 'chunks-b-cells.parquet'))).toEqual([0n, 9_000n]);
+    await fx.writer.write(RAW, { packed: pack(other) }, join(fx.dir, 'chunks-b.parquet'));
+    await fx.writer.write(RAW, other, join(fx.dir, 'chunks-b-cells.parquet'));
+    expect(await differ(join(fx.dir, 'chunks-a.parquet'), join(fx.dir, 'chunks-a-cells.parquet'))).toEqual([0n, 9_000n]);
+    expect(await differ(join(fx.dir, 'chunks-b.parquet'), join(fx.dir, 'chunks-b-cells.parquet'))).toEqual([0n, 9_000n]);
   });
 
   it('refuses at write time a value its column cannot hold, as the cell writer does', async () => {
     const packed = pack([rawRow(1, 'd', 'x'), ['city.phone', 3, 1.5, null, 'd', '{}', 'x', 'utf8', null, 'gw', null, true]]);
-    await expect(writer.write(RAW, { packed }, join(dir, 'bad.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE', message: expect.stringContaining('kafka_offset') });
+    await expect(fx.writer.write(RAW, { packed }, join(fx.dir, 'bad.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE', message: expect.stringContaining('kafka_offset') });
     // Also as the first value of a column that looks for one value throughout.
     const first = pack([['city.phone', 3, 7, null, 'd', '{}', 'x', 'utf8', null, 'gw', NaN, true]]);
-    await expect(writer.write(RAW, { packed: first }, join(dir, 'bad-first.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE', message: expect.stringContaining('received_at') });
+    await expect(fx.writer.write(RAW, { packed: first }, join(fx.dir, 'bad-first.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE', message: expect.stringContaining('received_at') });
     // A column that got a value fewer than the others would shift every row after it.
     const short = pack([rawRow(1, 'd', 'x')]);
     (short.column('payload') as PackedColumn).push('extra');
-    await expect(writer.write(RAW, { packed: short }, join(dir, 'short.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE' });
+    await expect(fx.writer.write(RAW, { packed: short }, join(fx.dir, 'short.parquet'))).rejects.toMatchObject({ code: 'CLD_PARQUET_WRITE' });
   });
 
   it('reads event texts from the packed column, and falls back to the JavaScript rows for a repeated key', async () => {
@@ -133,10 +114,10 @@ describe('packed rows', () => {
       });
       let fellBack = 0;
       const rows = { packed, json: { text: '#text', keys: '#keys', row: (r: number) => (fellBack++, cells[r] as CellValue[]) } };
-      const a = join(dir, `events-${i}.parquet`);
-      const b = join(dir, `events-cells-${i}.parquet`);
-      await writer.write(table, rows, a);
-      await writer.write(table, cells, b);
+      const a = join(fx.dir, `events-${i}.parquet`);
+      const b = join(fx.dir, `events-cells-${i}.parquet`);
+      await fx.writer.write(table, rows, a);
+      await fx.writer.write(table, cells, b);
       expect(await differ(a, b)).toEqual([0n, BigInt(subset.length)]);
       expect(fellBack).toBe(i === 0 ? 0 : subset.length);
     }

@@ -225,15 +225,7 @@ function jsonPlan(table: TableSchema, rows: JsonRows): JsonPlan | undefined {
     }
     // Event times need protocol's parsing (offsets, sub-millisecond truncation): they come as cells.
     if (column.source.length === 0 || column.type === 'timestamp') return undefined;
-    let node = struct;
-    for (let i = 0; i < column.source.length - 1; i++) {
-      const key = column.source[i] as string;
-      objects.add(column.source.slice(0, i + 1).join('\u0000'));
-      const child = node[key];
-      if (typeof child === 'string') return undefined;
-      node = node[key] = child ?? {};
-    }
-    node[column.source[column.source.length - 1] as string] = SQL_TYPES[column.type];
+    if (!addStructField(struct, objects, column.source, SQL_TYPES[column.type])) return undefined;
     const field = column.source.map((k) => quotedIdentifier(k)).join('.');
     columns.push({ column, index: -1, expression: `CAST(s.${field} AS ${SQL_TYPES[column.type]})`, values: undefined, scratchType: 'VARCHAR' });
   }
@@ -292,15 +284,7 @@ function packedPlan(table: TableSchema, rows: PackedTableRows): PackedPlan | und
       continue;
     }
     if (json === undefined || column.source.length === 0 || column.type === 'timestamp') return undefined;
-    let node = struct;
-    for (let i = 0; i < column.source.length - 1; i++) {
-      const key = column.source[i] as string;
-      objects.add(column.source.slice(0, i + 1).join('\u0000'));
-      const child = node[key];
-      if (typeof child === 'string') return undefined;
-      node = node[key] = child ?? {};
-    }
-    node[column.source[column.source.length - 1] as string] = SQL_TYPES[column.type];
+    if (!addStructField(struct, objects, column.source, SQL_TYPES[column.type])) return undefined;
     const field = column.source.map((k) => quotedIdentifier(k)).join('.');
     select.push(`CAST(s.${field} AS ${SQL_TYPES[column.type]}) AS ${quotedIdentifier(column.name)}`);
   }
@@ -335,6 +319,23 @@ function kvMetadata(metadata: Record<string, string> | undefined): string {
     .map(([key, value]) => `${quotedIdentifier(key)}: ${quotedString(value)}`)
     .join(', ');
   return kv === '' ? '' : `, KV_METADATA {${kv}}`;
+}
+
+/**
+ * Adds a JSON field's path to the struct DuckDB reads the texts as (objects on the way recorded in
+ * `objects`); false when the path runs through a field that is not an object.
+ */
+function addStructField(struct: StructNode, objects: Set<string>, source: readonly string[], type: string): boolean {
+  let node = struct;
+  for (let i = 0; i < source.length - 1; i++) {
+    const key = source[i] as string;
+    objects.add(source.slice(0, i + 1).join('\u0000'));
+    const child = node[key];
+    if (typeof child === 'string') return false;
+    node = node[key] = child ?? {};
+  }
+  node[source[source.length - 1] as string] = type;
+  return true;
 }
 
 interface StructNode {
