@@ -132,12 +132,12 @@ interface Inspected extends LakeObject {
 }
 
 const DEFAULT_BATCH = 64;
+/** Rows per CSV part of a PostgreSQL/PGlite batch: the first COPY starts after about this many. */
+const PART_ROWS = 40_000;
 /**
  * Staging tables per Redshift batch: each adds three statements (create, COPY, drop) to the thirteen of
  * the MERGE, dimensions and ledger, and the Data API takes at most 40 statements per batch.
  */
-/** Rows per CSV part of a PostgreSQL/PGlite batch: the first COPY starts after about this many. */
-const PART_ROWS = 40_000;
 const MAX_REDSHIFT_GROUPS = 8;
 
 const stagingGroup = (o: Inspected): string => `${o.partition.event_date}/${o.partition.event_hour}/${o.columns.map((c) => `${c.name}:${c.type}`).join(',')}`;
@@ -251,21 +251,23 @@ export function createWarehouseLoader(options: WarehouseLoaderOptions): Warehous
     const twice = await connection.runAndReadAll(`SELECT 1 FROM (${rows}) wh_rows GROUP BY ${key} HAVING count(*) > 1 LIMIT 1`);
     // Without duplicates each part of the batch is its own CSV file (about PART_ROWS rows), written while
     // the warehouse's COPY reads the ones before; a batch that holds a key twice is deduplicated whole.
-    const groups: string[][] = [];
+    const parts: string[] = [];
     if (twice.currentRowCount === 0) {
-      let rowsInGroup = Infinity;
+      let part: string[] = [];
+      let partSize = 0;
       objects.forEach((o, i) => {
-        if (rowsInGroup >= partRows) {
-          groups.push([]);
-          rowsInGroup = 0;
+        part.push(selects[i] as string);
+        partSize += o.rows;
+        if (partSize >= partRows || i === objects.length - 1) {
+          parts.push(part.join(' UNION ALL '));
+          part = [];
+          partSize = 0;
         }
-        groups[groups.length - 1]?.push(selects[i] as string);
-        rowsInGroup += o.rows;
       });
-    } else groups.push([`SELECT * FROM (${rows}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1`]);
+    } else parts.push(`SELECT * FROM (${rows}) wh_rows QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${key}) = 1`);
     const id = randomUUID();
-    const source = csvParts(groups.length, (i) => join(scratch, `${id}-${i}.csv`), async (i, path) => {
-      await connection.run(`COPY (${(groups[i] as string[]).join(' UNION ALL ')}) TO ${quotedString(path)} (FORMAT csv, HEADER false)`);
+    const source = csvParts(parts.length, (i) => join(scratch, `${id}-${i}.csv`), async (i, path) => {
+      await connection.run(`COPY (${parts[i] as string}) TO ${quotedString(path)} (FORMAT csv, HEADER false)`);
     });
     return [
       { sql: `CREATE TEMP TABLE ${quoteIdent(SOURCE_TABLE)} (${columnList(table.columns, warehouse.dialect)})` },
