@@ -4,13 +4,16 @@
 // load generator in the same run. Rounds alternate between the two targets so that whatever else the
 // machine is doing falls on both; the figures that matter are the ratios.
 //   node_modules/.bin/node test/bench/field-load.ts [--seconds 30] [--rounds 2] [--modes away,forward]
-//     [--heap-mb 64] [--cpu-prof DIR] [--keep-bundle DIR] [--warmup 10] [--devices 1000] [--rate 5]
+//     [--heap-mb 160] [--cpu-prof DIR] [--keep-bundle DIR] [--warmup 10] [--devices 1000] [--rate 5] [--floor]
 // away: Kafka unreachable (a port nobody listens on), so only intake and the durable buffer count.
 // forward: a Kafka broker of its own (or KAFKA_BROKERS), every record forwarded as it arrives.
 // Per process and round: CPU per acknowledged message (utime + stime from /proc/<pid>/stat over the
 // measured window ÷ messages acknowledged in it), % of one core, RSS, PUBACK p50/p99. Then the
 // gateway's memory split: code and other file-backed pages, anonymous memory, V8 heap, external
 // memory, and the cost of a connected idle device.
+// --floor adds mqtt-floor.ts as targets in the away rounds: Node.js acknowledging QoS 1 with nothing
+// else, and the same with one durable commit per window (fdatasync of a plain file; a SQLite row), so
+// the gateway's figure splits into what the runtime and durability cost and what is the gateway's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -31,20 +34,23 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '5' },
     workers: { type: 'string', default: '2' },
-    'heap-mb': { type: 'string', default: '64' },
+    'heap-mb': { type: 'string', default: '160' },
     'cpu-prof': { type: 'string' },
     'keep-bundle': { type: 'string' },
     variant: { type: 'string', multiple: true },
     priority: { type: 'string' },
+    floor: { type: 'boolean', default: false },
+    'floor-window-ms': { type: 'string', default: '5' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(
     'usage: node test/bench/field-load.ts [--seconds 30] [--warmup 10] [--rounds 2] [--modes away,forward] [--devices 1000] [--rate 5]\n' +
-      '                                     [--workers 2] [--heap-mb 64] [--cpu-prof DIR] [--keep-bundle DIR]\n' +
+      '                                     [--workers 2] [--heap-mb 160] [--cpu-prof DIR] [--keep-bundle DIR]\n' +
       '                                     [--variant "NAME|SOURCE-ROOT|EXTRA NODE FLAGS|ENV=VALUE,...|CONFIG JSON"]...   (default: this checkout as it ships)\n' +
-      '                                     [--priority=-10]   (nice value for the generator and every target: root only; keeps a busy machine from starving them)\n',
+      '                                     [--priority=-10]   (nice value for the generator and every target: root only; keeps a busy machine from starving them)\n' +
+      '                                     [--floor [--floor-window-ms 5,20]]   (also mqtt-floor.ts: the least Node.js does to acknowledge QoS 1, without and with a durable commit per window)\n',
   );
   process.exit(0);
 }
@@ -66,8 +72,8 @@ mkdirSync(logDir, { recursive: true });
 const log: WriteStream = createWriteStream(join(logDir, 'processes.log'));
 // Every target's stdout and stderr are piped into it.
 log.setMaxListeners(0);
-/** The V8 flags of the gateway service: `npm run gateway`'s young-generation cap, plus a heap cap. */
-const SERVICE_FLAGS = ['--max-semi-space-size=2', `--max-old-space-size=${heapMb}`];
+/** The V8 flags of the gateway service (deploy/gateway-package/files/city-gateway.service). */
+const SERVICE_FLAGS = ['--max-semi-space-size=4', `--max-old-space-size=${heapMb}`];
 /** The environment the service unit gives the gateway (a variant's own env comes on top). */
 const SERVICE_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 const TICKS_PER_S = 100; // USER_HZ on Linux
@@ -196,6 +202,14 @@ async function startMosquitto(): Promise<Target> {
   return { name: 'Mosquitto', port, pid: child.pid!, stop };
 }
 
+/** mqtt-floor.ts under the service's flags and environment: what Node.js itself costs at this load. */
+async function startFloor(name: string, store?: 'db' | 'file', windowMs?: string): Promise<Target> {
+  const port = await freePort();
+  const args = [...SERVICE_FLAGS, join(ROOT, 'test/bench/mqtt-floor.ts'), '--port', String(port), ...(store === undefined ? [] : ['--durable', store, '--window-ms', windowMs ?? '5'])];
+  const { child, stop } = await spawnTarget(name, process.execPath, args, port, SERVICE_ENV);
+  return { name, port, pid: child.pid!, stop };
+}
+
 interface Variant {
   name: string;
   root: string;
@@ -297,7 +311,7 @@ const f1 = (n: number) => n.toFixed(1);
 function line(r: Round): string {
   const x = r.result;
   return (
-    `  ${r.target.padEnd(9)} ${Math.round(x.rate).toString().padStart(5)} msg/s acked   ${f1(r.cpuUsPerMsg).padStart(6)} CPU-µs/msg   ${f1(r.corePct).padStart(5)} % of a core   ` +
+    `  ${r.target.padEnd(11)} ${Math.round(x.rate).toString().padStart(5)} msg/s acked   ${f1(r.cpuUsPerMsg).padStart(6)} CPU-µs/msg   ${f1(r.corePct).padStart(5)} % of a core   ` +
     `RSS max ${f1(r.rssMaxMb).padStart(6)} MB   PUBACK p50 ${x.p50Ms.toFixed(2)} ms p99 ${x.p99Ms.toFixed(2)} ms max ${x.maxMs.toFixed(0)} ms` +
     (x.errors.length > 0 ? `   errors: ${x.errors.slice(0, 2).join('; ')}` : '')
   );
@@ -374,9 +388,19 @@ try {
       gateways.push(g);
       targets.push(g);
     }
+    // The floors forward nothing: they belong to the away mode only.
+    const floors: Target[] = [];
+    if (values.floor && mode === 'away') {
+      floors.push(await startFloor('floor'));
+      for (const w of values['floor-window-ms'].split(',').filter(Boolean)) {
+        floors.push(await startFloor(`floor-file${w}`, 'file', w));
+        floors.push(await startFloor(`floor-db${w}`, 'db', w));
+      }
+    }
+    targets.push(...floors);
     process.stdout.write(`mode ${mode}${mode === 'away' ? ' (Kafka unreachable)' : ` (forwarding to ${brokers})`}:\n`);
     const rows: Round[] = [];
-    const cycle = [mosquitto, ...gateways];
+    const cycle = [mosquitto, ...floors, ...gateways];
     for (let i = 0; i < rounds; i++) {
       // Rotate who goes first, so a trend in the machine's load does not favour one target.
       const order = cycle.map((_, k) => cycle[(k + i) % cycle.length]!);
@@ -388,7 +412,7 @@ try {
     }
     const m = rows.filter((r) => r.target === 'Mosquitto');
     const goal = mode === 'away' ? 2 : 2.5;
-    for (const gw of gateways) {
+    for (const gw of [...floors, ...gateways]) {
       const g = rows.filter((r) => r.target === gw.name);
       const ratios = g.map((r, i) => r.cpuUsPerMsg / m[i]!.cpuUsPerMsg);
       process.stdout.write(
@@ -397,6 +421,7 @@ try {
           `PUBACK p99 median ${median(g.map((r) => r.result.p99Ms)).toFixed(1)} ms (goal ≤ 20 ms); RSS max ${f1(Math.max(...g.map((r) => r.rssMaxMb)))} MB (goal ≤ 150 MB)\n`,
       );
     }
+    for (const f of floors) await f.stop();
     for (const gw of gateways) {
       await memorySplit(gw, mode);
       await gw.stop();

@@ -4,8 +4,9 @@
 // process (Kafka away, power-loss durability), the paced fleet of gateway-load.ts in worker threads
 // (their own heaps, not sampled); V8's sampling heap profiler counts every sampled allocation, also
 // the ones already collected.
-//   node_modules/.bin/node --max-semi-space-size=2 test/bench/gateway-alloc.ts [--seconds 10] [--warmup 8]
-//     [--devices 1000] [--rate 5] [--top 30] [--out FILE.heapprofile]
+//   node_modules/.bin/node --max-semi-space-size=4 test/bench/gateway-alloc.ts [--seconds 10] [--warmup 8]
+//     [--devices 1000] [--rate 5] [--top 30] [--out FILE.heapprofile] [--promoted]
+// --promoted counts only what outlived a young-generation collection: what the full collections pay for.
 import { Session } from 'node:inspector/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,11 +24,12 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5' },
     top: { type: 'string', default: '30' },
     out: { type: 'string' },
+    promoted: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node test/bench/gateway-alloc.ts [--seconds 10] [--warmup 8] [--devices 1000] [--rate 5] [--top 30] [--out FILE.heapprofile]\n');
+  process.stdout.write('usage: node test/bench/gateway-alloc.ts [--seconds 10] [--warmup 8] [--devices 1000] [--rate 5] [--top 30] [--out FILE.heapprofile] [--promoted]\n');
   process.exit(0);
 }
 const seconds = Number(values.seconds);
@@ -69,7 +71,7 @@ try {
   });
   await sleep(warmupS * 1000);
   const before = gateway.stats().received;
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.promoted });
   await sleep(seconds * 1000);
   const { profile } = await session.post('HeapProfiler.stopSampling');
   const messages = gateway.stats().received - before;
@@ -94,7 +96,7 @@ try {
   const perMsg = (bytes: number) => `${Math.round(bytes / messages).toString().padStart(6)} B/msg`;
   process.stdout.write(
     `${Number(values.devices)} devices × ${Number(values.rate)} msg/s QoS 1, ${seconds} s sampled after ${warmupS} s: ${messages} messages (generator: ${Math.round(result.rate)} msg/s acked, PUBACK p99 ${result.p99Ms.toFixed(1)} ms)\n` +
-      `allocated ${perMsg(total)} (sampled, collected objects included)\nby area:\n` +
+      `allocated ${perMsg(total)} ${values.promoted ? '(sampled, surviving the young generation: promoted, collected by a full GC or still alive)' : '(sampled, collected objects included)'}\nby area:\n` +
       [...byArea].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `  ${perMsg(v)}  ${k}`).join('\n') +
       '\nby function:\n' +
       [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `  ${perMsg(v)}  ${k}`).join('\n') +
