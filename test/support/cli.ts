@@ -15,7 +15,7 @@ export interface CliOptions {
   /** Added to the environment; KAFKA_BROKERS is removed unless given here. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Node flags before the script, e.g. --max-semi-space-size=2. */
+  /** Node flags before the script, e.g. --max-semi-space-size=4. */
   nodeArgs?: string[];
   timeoutMs?: number;
 }

@@ -43,6 +43,9 @@ export function openChecked(path: string): Database.Database {
     db.pragma('synchronous = NORMAL');
     db.pragma('wal_autocheckpoint = 4096');
     db.pragma('journal_size_limit = 16777216');
+    // better-sqlite3 builds SQLite with a 16 MB page cache; an append-mostly outbox needs little of it,
+    // and on a small board every cached page is resident memory (the kernel caches the file anyway).
+    db.pragma('cache_size = -2000');
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw gatewayErrors.create('GW_BUFFER_CORRUPT', `quick_check: ${String(check)}`);
     db.exec(SCHEMA);
