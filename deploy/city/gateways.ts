@@ -22,7 +22,7 @@ export type { ProcessFigures };
 const GATEWAY_CLI = fileURLToPath(new URL('cli.ts', import.meta.resolve('@city/gateway')));
 const FLEET_CHILD = join(import.meta.dirname, 'fleet-child.ts');
 /** As `npm run gateway` and the service unit start it. */
-const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4', '--v8-pool-size=1'];
 /** As the service unit sets it (deploy/gateway-package/files/city-gateway.service). */
 const GATEWAY_ENV = { MALLOC_ARENA_MAX: '2' };
 const POLL_EVERY_MS = 1_000;

@@ -255,7 +255,7 @@ try {
   writeFileSync(payloadFile, records.map((r) => r.value.toString('utf8')).filter((v) => !v.includes('\n')).join('\n'));
   process.stdout.write(
     `forwarder bench: ${recordCount} records in the buffer (${SIM_KINDS.length} kinds, ${perKind * SIM_KINDS.length} devices, ~1 % dead letters), payload ${payloadPerEvent.toFixed(1)} B/event; ` +
-      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; gateway node flags --max-semi-space-size=4 ${values['gateway-flags']}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
+      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; gateway node flags --max-semi-space-size=4 --v8-pool-size=1 ${values['gateway-flags']}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
       `(shared machine: other work runs meanwhile; compare the same-run ratios, not the absolute figures)\n`,
   );
 

@@ -50,7 +50,7 @@ export function gatewayProcess(options: GatewayProcessOptions): GatewayProcess {
       child = spawn(
         process.execPath,
         // As `npm run gateway` starts it: a small young generation keeps the resident size down on a small board.
-        ['--max-semi-space-size=4', ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
+        ['--max-semi-space-size=4', '--v8-pool-size=1', ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stdout!.pipe(options.log, { end: false });

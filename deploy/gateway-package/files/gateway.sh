@@ -7,7 +7,7 @@ NAME=@NAME@
 CONFIG=/etc/$NAME/gateway.json
 # As the service unit sets it.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-run() { exec /opt/$NAME/bin/node --max-semi-space-size=4 /opt/$NAME/lib/gateway.mjs "$@"; }
+run() { exec /opt/$NAME/bin/node --max-semi-space-size=4 --v8-pool-size=1 /opt/$NAME/lib/gateway.mjs "$@"; }
 
 has_flag() {
   for arg in "$@"; do
@@ -25,7 +25,7 @@ case "$1" in
       add|list|revoke)
         has_flag "$@" || set -- "$@" --config "$CONFIG"
         if [ "$(id -u)" = 0 ]; then
-          exec setpriv --reuid="$NAME" --regid="$NAME" --init-groups -- /opt/$NAME/bin/node --max-semi-space-size=4 /opt/$NAME/lib/gateway.mjs "$@"
+          exec setpriv --reuid="$NAME" --regid="$NAME" --init-groups -- /opt/$NAME/bin/node --max-semi-space-size=4 --v8-pool-size=1 /opt/$NAME/lib/gateway.mjs "$@"
         fi
         ;;
     esac
