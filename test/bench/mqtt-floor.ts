@@ -8,7 +8,7 @@
 // an fdatasync of the WAL on the thread pool that started after the commit.
 // --durable file: the same, appended to a plain file instead: what the fdatasync alone costs.
 import Database from 'better-sqlite3';
-import { fdatasync, mkdtempSync, openSync, writeSync } from 'node:fs';
+import { fdatasync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,13 @@ const WINDOW_MS = Number(values['window-ms']);
 
 let commit: ((socket: Socket, packetId: number, payload: Buffer) => void) | undefined;
 if (values.durable !== undefined) {
-  const path = join(mkdtempSync(join(tmpdir(), 'mqtt-floor-')), 'floor.db');
+  const dir = mkdtempSync(join(tmpdir(), 'mqtt-floor-'));
+  const path = join(dir, 'floor.db');
+  // field-load.ts stops its targets with SIGTERM.
+  process.on('SIGTERM', () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
   let store: (body: Buffer) => void;
   let syncFd: number;
   if (values.durable === 'db') {
@@ -92,7 +98,7 @@ createServer({ noDelay: true }, (socket) => {
   let held: Buffer | undefined;
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
-    let buf = held === undefined ? chunk : Buffer.concat([held, chunk]);
+    const buf = held === undefined ? chunk : Buffer.concat([held, chunk]);
     held = undefined;
     let at = 0;
     while (at < buf.length) {
