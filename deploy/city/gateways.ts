@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type KafkaTopicSet, type Log } from '@city/protocol';
 import { spreadDevices, type SimKind } from '@city/device-sim';
-import { readBufferFile } from '@city/gateway';
+import { GATEWAY_NODE_FLAGS, readBufferFile } from '@city/gateway';
 import { cityErrors } from './errors.ts';
 import { exitedOf, freePort, portIsFree, procFigures, stopChild, type ProcessFigures } from './processes.ts';
 
@@ -21,8 +21,6 @@ export type { ProcessFigures };
 /** The gateway's CLI entry, found through the package so it is the installed gateway that runs. */
 const GATEWAY_CLI = fileURLToPath(new URL('cli.ts', import.meta.resolve('@city/gateway')));
 const FLEET_CHILD = join(import.meta.dirname, 'fleet-child.ts');
-/** As `npm run gateway` and the service unit start it. */
-const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4', '--v8-pool-size=1'];
 /** As the service unit sets it (deploy/gateway-package/files/city-gateway.service). */
 const GATEWAY_ENV = { MALLOC_ARENA_MAX: '2' };
 const POLL_EVERY_MS = 1_000;

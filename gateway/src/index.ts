@@ -2,7 +2,7 @@
 // (stats, /healthz, the status client), and the tools an operator needs (config files, the device
 // registry, reading a buffer file). The parts it is built from stay inside.
 export { createGateway, type Gateway, type GatewayEvents, type GatewayStats } from './gateway.ts';
-export { GATEWAY_DEFAULTS, gatewayOptions, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
+export { GATEWAY_DEFAULTS, GATEWAY_NODE_FLAGS, gatewayOptions, resolveGatewayOptions, type GatewayConfig, type GatewayOptions } from './options.ts';
 export { gatewayErrors, type GatewayErrorCode } from './errors.ts';
 export { DURABILITY, LANES, readBufferFile, type Durability, type Lane, type LaneCounts, type StoredRecord } from './buffer/index.ts';
 // The forwarder's record encoding, for the benchmark that feeds the producer as the forwarder does.

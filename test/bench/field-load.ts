@@ -20,6 +20,7 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { GATEWAY_NODE_FLAGS } from '@city/gateway';
 import { kafkaTopicSet, sleep, topicSpecs, waitFor } from '@city/protocol';
 import { ensureTopics, useKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { accepts, freePort } from '../support/net.ts';
@@ -73,7 +74,7 @@ const log: WriteStream = createWriteStream(join(logDir, 'processes.log'));
 // Every target's stdout and stderr are piped into it.
 log.setMaxListeners(0);
 /** The V8 flags of the gateway service (deploy/gateway-package/files/city-gateway.service). */
-const SERVICE_FLAGS = ['--max-semi-space-size=4', '--v8-pool-size=1', `--max-old-space-size=${heapMb}`];
+const SERVICE_FLAGS = [...GATEWAY_NODE_FLAGS, `--max-old-space-size=${heapMb}`];
 /** The environment the service unit gives the gateway (a variant's own env comes on top). */
 const SERVICE_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 const TICKS_PER_S = 100; // USER_HZ on Linux

@@ -28,7 +28,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { compatibilityPartitioner, ProduceAcks, Producer, stringSerializer, type MessageToProduce, type Partitioner } from '@platformatic/kafka';
 import { kafkaTopicSet, recordHeaders, sleep, topicSpecs, waitFor } from '@city/protocol';
-import { createMessageEncoder, readBufferFile } from '@city/gateway';
+import { GATEWAY_NODE_FLAGS, createMessageEncoder, readBufferFile } from '@city/gateway';
 import { createFleet, SIM_KINDS } from '@city/device-sim';
 import { ensureTopics, fetchKafka, startKafka, KAFKA_VERSION, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
@@ -255,7 +255,7 @@ try {
   writeFileSync(payloadFile, records.map((r) => r.value.toString('utf8')).filter((v) => !v.includes('\n')).join('\n'));
   process.stdout.write(
     `forwarder bench: ${recordCount} records in the buffer (${SIM_KINDS.length} kinds, ${perKind * SIM_KINDS.length} devices, ~1 % dead letters), payload ${payloadPerEvent.toFixed(1)} B/event; ` +
-      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; gateway node flags --max-semi-space-size=4 --v8-pool-size=1 ${values['gateway-flags']}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
+      `Kafka ${KAFKA_VERSION} behind a TCP proxy; node ${process.version}; replay ${values.unpaced ? 'unpaced' : 'paced as configured by default'}; gateway node flags ${GATEWAY_NODE_FLAGS.join(' ')} ${values['gateway-flags']}; ${rounds} round(s) × ${codecs.join(', ')}\n` +
       `(shared machine: other work runs meanwhile; compare the same-run ratios, not the absolute figures)\n`,
   );
 

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '@city/gateway';
 import { waitFor } from '@city/protocol';
 import { accepts } from '../support/net.ts';
 
@@ -49,8 +50,8 @@ export function gatewayProcess(options: GatewayProcessOptions): GatewayProcess {
     async start() {
       child = spawn(
         process.execPath,
-        // As `npm run gateway` starts it: a small young generation keeps the resident size down on a small board.
-        ['--max-semi-space-size=4', '--v8-pool-size=1', ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
+        // As `npm run gateway` starts it.
+        [...GATEWAY_NODE_FLAGS, ...(options.nodeArgs ?? []), join(ROOT, 'gateway/src/cli.ts'), 'start', ...options.args],
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stdout!.pipe(options.log, { end: false });
