@@ -76,7 +76,7 @@ async function pipeline() {
       nextTick += 1_000;
       const { contributions } = engine.tick(Date.now());
       contributions.forEach((c, i) => merger.add('k/0', BigInt(finals + i), c));
-      const merged = merger.tick().windows.filter((w) => w.final);
+      const merged = merger.tick(Date.now()).windows.filter((w) => w.final);
       finals += merged.length;
       const byKpi = new Map<string, OutputRow[]>();
       for (const w of merged) {

@@ -31,7 +31,7 @@ function message(kind: EventKind, overrides: Record<string, unknown>): Message {
 }
 
 function startLive(options: LiveOptions): Live {
-  const live = createLive({ log: silentLog, tickMs: 200, idleTimeoutMs: 1_500, sessionTimeoutMs: 6_000, allowedLatenessMs: 60_000, mergeGraceMs: 1_000, ...options });
+  const live = createLive({ log: silentLog, tickMs: 200, idleTimeoutMs: 1_500, sessionTimeoutMs: 6_000, allowedLatenessMs: 60_000, mergeGraceMs: 15_000, ...options });
   onTeardown(() => withTimeout(live.close(), 30_000, 'closing a live instance').catch(() => undefined));
   return live;
 }

@@ -311,7 +311,7 @@ export class Live extends EventEmitter<LiveEvents> {
     await this.#ready;
     const now = o.now();
     const stage1 = this.#engine.tick(now);
-    const stage2 = this.#merger.tick();
+    const stage2 = this.#merger.tick(now);
     const late = this.#pendingLate.splice(0);
     const alerts = this.#pendingAlerts.splice(0);
     const emittedAt = iso(now);

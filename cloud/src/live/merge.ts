@@ -3,6 +3,9 @@
 // (and one instance, which also runs the key's alerts). The latest contribution of each source
 // replaces its previous one, so a replay or a re-emit never counts twice. Pure, like windows.ts, with
 // the same commit rule (first offset of the oldest open window, replay rebuilds quietly).
+// A window is final once every contribution received is; another instance's contribution can still
+// come after that (it reads its partitions on its own schedule), so a finished window is kept for a
+// grace period of wall-clock time after its last change, and a late contribution re-emits it whole.
 import { mergePartials, present, valuesOf, type PartialState, type Values } from './aggregate.ts';
 import { kpiDefinition, type KpiDefinition } from './definitions.ts';
 import type { Commit, CommitMark, Contribution } from './windows.ts';
@@ -30,6 +33,8 @@ interface MergeState {
   dirty: boolean;
   finalSent: boolean;
   revision: number;
+  /** Wall-clock time of the tick that last emitted it. */
+  changedAt: number;
 }
 
 interface PartState {
@@ -48,7 +53,7 @@ interface PartState {
 
 export interface MergerOptions {
   allowedLatenessMs: number;
-  /** Extra time a merged window is kept after end + lateness, for instances that report later. */
+  /** Wall-clock time a finished window is kept after its last change, for instances that report later. */
   graceMs: number;
 }
 
@@ -59,10 +64,6 @@ export class Merger {
 
   constructor(options: MergerOptions) {
     this.#o = options;
-  }
-
-  get #keepMs(): number {
-    return this.#o.allowedLatenessMs + this.#o.graceMs;
   }
 
   assign(source: string, mark: CommitMark | undefined): void {
@@ -96,11 +97,11 @@ export class Merger {
     const def = kpiDefinition(c.kpi);
     if (def === undefined) {
       this.#unknown++;
-    } else if (!(replaying && c.windowEnd + this.#keepMs <= p.floor)) {
+    } else if (!(replaying && c.windowEnd + this.#o.allowedLatenessMs <= p.floor)) {
       const id = `${c.kpi}|${c.key}|${c.windowStart}`;
       let w = p.windows.get(id);
       if (w === undefined) {
-        w = { def, key: c.key, start: c.windowStart, end: c.windowEnd, sources: new Map(), firstOffset: offset, dirty: false, finalSent: false, revision: 0, wmBefore: p.wm };
+        w = { def, key: c.key, start: c.windowStart, end: c.windowEnd, sources: new Map(), firstOffset: offset, dirty: false, finalSent: false, revision: 0, changedAt: Number.NEGATIVE_INFINITY, wmBefore: p.wm };
         p.windows.set(id, w);
       }
       w.sources.set(c.source, c);
@@ -113,7 +114,8 @@ export class Merger {
     if (p.highMark !== undefined && p.nextOffset >= p.highMark) p.highMark = undefined;
   }
 
-  tick(): { windows: MergedWindow[]; commits: Commit[] } {
+  /** `now`: the wall clock, for the grace period of finished windows. */
+  tick(now: number): { windows: MergedWindow[]; commits: Commit[] } {
     const out: MergedWindow[] = [];
     const commits: Commit[] = [];
     for (const [source, p] of this.#parts) {
@@ -128,17 +130,19 @@ export class Merger {
           const partial = mergePartials(w.def, contributions.map((c) => c.partial));
           w.dirty = false;
           w.finalSent = final;
+          w.changedAt = now;
           // A window only a joined input has rows for (cameras without vehicles) has no row in the processed table either.
           if (present(w.def, partial)) {
             w.revision++;
             out.push({ kpi: w.def.name, key: w.key, windowStart: w.start, windowEnd: w.end, final, partial, values: valuesOf(w.def, partial), sources: contributions.length, revision: w.revision });
           }
         }
-        if (!quiet && w.finalSent && !w.dirty && (p.wmByKpi.get(w.def.name) ?? Number.NEGATIVE_INFINITY) >= w.end + this.#keepMs) {
+        const expired = (p.wmByKpi.get(w.def.name) ?? Number.NEGATIVE_INFINITY) >= w.end + this.#o.allowedLatenessMs;
+        if (!quiet && w.finalSent && !w.dirty && expired && now - w.changedAt >= this.#o.graceMs) {
           p.windows.delete(id);
           continue;
         }
-        minHorizon = Math.min(minHorizon, w.end + this.#keepMs);
+        minHorizon = Math.min(minHorizon, w.end + this.#o.allowedLatenessMs);
         if (minOffset === undefined || w.firstOffset < minOffset) {
           minOffset = w.firstOffset;
           minWm = w.wmBefore;

@@ -20,7 +20,7 @@ export const LiveSchema = Type.Object(
     idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3600_000 }),
     /** How often changed windows are emitted (early updates), finals checked and offsets committed; ≤ 2 s. */
     tickMs: Type.Integer({ minimum: 10, maximum: 2_000 }),
-    /** How long a merged window outlives end + lateness, for instances that report later. */
+    /** Wall-clock time a finished merged window is kept after its last change, for instances that report later. */
     mergeGraceMs: Type.Integer({ minimum: 0, maximum: 24 * 3600_000 }),
     sessionTimeoutMs: Type.Integer({ minimum: 1_000, maximum: 3600_000 }),
     closeTimeoutMs: Type.Integer({ minimum: 1, maximum: 3600_000 }),

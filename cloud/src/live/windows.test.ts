@@ -215,26 +215,46 @@ describe('window engine', () => {
 
 describe('merge stage', () => {
   it('keeps the latest contribution per source and emits the merged figures, final once every contribution is', () => {
-    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 60_000 });
+    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 5_000 });
     const c = (source: string, final: boolean, samples: number, speed: number, watermark: number): Contribution => ({
       kpi: 'traffic_district_5m', key: 'Centrum', windowStart: T0, windowEnd: T0 + 300_000, source, final, revision: 1, watermark,
       partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: speed, speed_kmh_n: samples },
     });
     m.add('k/0', 0n, c('v/0', false, 1, 10, T0));
     m.add('k/0', 1n, c('v/1', true, 2, 20, T0 + 300_000));
-    expect(m.tick().windows).toEqual([expect.objectContaining({ final: false, sources: 2, partial: expect.objectContaining({ samples: 3, vehicles: 2, speed_kmh_sum: 30, speed_kmh_n: 3 }) })]);
+    expect(m.tick(0).windows).toEqual([expect.objectContaining({ final: false, sources: 2, partial: expect.objectContaining({ samples: 3, vehicles: 2, speed_kmh_sum: 30, speed_kmh_n: 3 }) })]);
     m.add('k/0', 2n, c('v/0', true, 2, 30, T0 + 301_000));
-    const [w] = m.tick().windows;
+    const [w] = m.tick(1_000).windows;
     expect(w).toMatchObject({ final: true, partial: { samples: 4, vehicles: 2, speed_kmh_sum: 50 }, values: { samples: 4, vehicles: 2, mean_speed_kmh: 12.5 } });
-    // Past end + lateness + grace the state is dropped and everything may be committed.
+    // Past end + lateness, the finished window waits out its grace (wall clock) before it is dropped.
     m.add('k/0', 3n, { ...c('v/0', true, 1, 1, T0 + 500_000), windowStart: T0 + 300_000, windowEnd: T0 + 600_000 });
-    const t = m.tick();
+    expect(m.tick(2_000).commits).toEqual([expect.objectContaining({ source: 'k/0', offset: '0' })]);
+    expect(m.stats().openWindows).toBe(2);
+    const t = m.tick(6_000);
     expect(m.stats().openWindows).toBe(1);
     expect(t.commits).toEqual([expect.objectContaining({ source: 'k/0', offset: '3' })]);
   });
 
+  it('merges a contribution that comes after the window was final and past its lateness into that window', () => {
+    // Two instances: the first reads its partitions, reaches far ahead and reports final; the second reports a moment later.
+    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 5_000 });
+    const traffic = (source: string, samples: number, watermark: number): Contribution => ({
+      kpi: 'traffic_district_5m', key: 'Centrum', windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
+      partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
+    });
+    m.add('k/0', 0n, traffic('v/0', 220, T0 + 700_000));
+    expect(m.tick(0).windows).toEqual([expect.objectContaining({ final: true, sources: 1, revision: 1, partial: expect.objectContaining({ samples: 220 }) })]);
+    expect(m.tick(200).windows).toEqual([]);
+    m.add('k/0', 1n, traffic('v/1', 180, T0 + 700_000));
+    expect(m.tick(400).windows).toEqual([expect.objectContaining({ final: true, sources: 2, revision: 2, partial: expect.objectContaining({ samples: 400 }) })]);
+    m.tick(5_300);
+    expect(m.stats().openWindows).toBe(1);
+    expect(m.tick(5_400).commits).toEqual([expect.objectContaining({ source: 'k/0', offset: '2' })]);
+    expect(m.stats().openWindows).toBe(0);
+  });
+
   it("drops a window by its own KPI's watermark, not by another KPI's far ahead on the same partition", () => {
-    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 1_000 });
+    const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 0 });
     const traffic = (source: string, samples: number, watermark: number): Contribution => ({
       kpi: 'traffic_district_5m', key: 'Oostpark', windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
       partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
@@ -243,12 +263,12 @@ describe('merge stage', () => {
     // Air quality an hour ahead, keyed onto the same partition of the partials topic.
     const air = kpiDefinition('air_quality_station_hour')!;
     m.add('k/0', 1n, { kpi: air.name, key: 'aq-1', windowStart: T0 + 3_600_000, windowEnd: T0 + 7_200_000, source: 'a/0', final: false, revision: 1, watermark: T0 + 3_670_000, partial: mergePartials(air, []) });
-    expect(m.tick().windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, partial: expect.objectContaining({ samples: 110 }) })]);
+    expect(m.tick(0).windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, partial: expect.objectContaining({ samples: 110 }) })]);
     // The other source's final comes later: it joins the same window (not a window of its own).
     m.add('k/0', 2n, traffic('v/1', 90, T0 + 302_000));
-    expect(m.tick().windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, sources: 2, partial: expect.objectContaining({ samples: 200 }) })]);
+    expect(m.tick(1).windows.filter((w) => w.kpi === 'traffic_district_5m')).toEqual([expect.objectContaining({ final: true, sources: 2, partial: expect.objectContaining({ samples: 200 }) })]);
     // The replay floor of the commit is the slowest KPI's watermark, not the air quality's.
-    const [commit] = m.tick().commits;
+    const [commit] = m.tick(2).commits;
     expect(commit?.mark.wmAtCommit).toBeLessThanOrEqual(T0 + 302_000);
   });
 });
