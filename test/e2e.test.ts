@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { EVENT_KINDS, kafkaTopicSet, silentLog, type EventKind } from '@city/protocol';
+import { EVENT_KINDS, kafkaTopicSet, silentLog, waitFor, withTimeout, type EventKind } from '@city/protocol';
 import { createGateway } from '@city/gateway';
 import { createSink, queryLake } from '@city/cloud';
 import { createFleet } from '@city/device-sim';
@@ -18,7 +18,7 @@ const INVALID = 17;
 const HEALTH_REPORTS = 3;
 
 describe('the spine', () => {
-  it('delivers every valid event exactly once and every invalid one as a dead letter with its reason', async () => {
+  it('delivers every valid event exactly once and every invalid one as a dead letter with its reason', { timeout: 150_000 }, async () => {
     const suffix = `e2e${randomUUID().slice(0, 8)}`;
     const topics = kafkaTopicSet(suffix);
     const dir = tempDir('city-e2e-');
@@ -36,12 +36,14 @@ describe('the spine', () => {
       },
       silentLog,
     );
+    const kafkaErrors: string[] = [];
+    gateway.on('kafkaError', (err) => kafkaErrors.push(err.message));
     const sink = createSink({ brokers, groupId: `sink-${suffix}`, lakeDir, topics, maxAgeMs: 1000, log: silentLog });
     // Closed after the test in reverse order: fleet, then gateway, then sink.
     onTeardown(() => sink.close());
-    await sink.start();
+    await withTimeout(sink.start(), 30_000, 'the sink starting');
     onTeardown(() => gateway.close());
-    await gateway.start();
+    await withTimeout(gateway.start(), 30_000, 'the gateway starting');
 
     const fleet = createFleet({
       url: `mqtt://127.0.0.1:${gateway.port()}`,
@@ -56,9 +58,16 @@ describe('the spine', () => {
     fleet.on('ack', ({ eventId, kind, valid }) => {
       if (valid) acknowledged.set(eventId, kind);
     });
+    // Where each part stands, for a wait that runs out.
+    const where = () =>
+      `fleet ${JSON.stringify({ ...fleet.stats(), byKind: undefined })}; gateway ${JSON.stringify(gateway.stats())}; ` +
+      `Kafka errors ${JSON.stringify(kafkaErrors.slice(-3))}; sink ${JSON.stringify(sink.stats())}`;
     await fleet.start();
-    const stats = await fleet.done();
-    for (let i = 0; i < HEALTH_REPORTS; i++) acknowledged.set((await gateway.reportHealth()).eventId, 'gateway_health');
+    const stats = await withTimeout(fleet.done(), 60_000, () => new Error(`the fleet's acknowledgements took over 60 s: ${where()}`));
+    for (let i = 0; i < HEALTH_REPORTS; i++) {
+      const report = await withTimeout(gateway.reportHealth(), 10_000, () => new Error(`health report ${i + 1} took over 10 s: ${where()}`));
+      acknowledged.set(report.eventId, 'gateway_health');
+    }
 
     const expected = Object.fromEntries(SIM_KINDS.map((k) => [k, DEVICES_PER_KIND * EVENTS_PER_DEVICE]));
     expected.gateway_health = HEALTH_REPORTS;
@@ -70,16 +79,16 @@ describe('the spine', () => {
     const countsSql = EVENT_KINDS.map(
       (k) => `SELECT '${k}' AS kind, count(*) AS rows, count(DISTINCT event_id) AS ids FROM ${k}`,
     ).join(' UNION ALL ');
-    await expect
-      .poll(
-        async () => {
-          const { rows } = await queryLake(lakeDir, `SELECT sum(rows) AS n FROM (${countsSql})`);
-          const letters = await queryLake(lakeDir, 'SELECT count(*) AS n FROM deadletter');
-          return [Number(rows[0]?.n ?? 0), Number(letters.rows[0]?.n ?? 0)];
-        },
-        { timeout: 60_000, interval: 500 },
-      )
-      .toEqual([total, INVALID]);
+    let lake: number[] = [];
+    await waitFor(
+      async () => {
+        const { rows } = await queryLake(lakeDir, `SELECT sum(rows) AS n FROM (${countsSql})`);
+        const letters = await queryLake(lakeDir, 'SELECT count(*) AS n FROM deadletter');
+        lake = [Number(rows[0]?.n ?? 0), Number(letters.rows[0]?.n ?? 0)];
+        return lake[0] === total && lake[1] === INVALID;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: () => `the lake holding ${total} events and ${INVALID} dead letters (holds ${lake.join(' and ')}); ${where()}` },
+    );
 
     const { rows } = await queryLake(lakeDir, countsSql);
     for (const row of rows) {
