@@ -1,12 +1,14 @@
 // Benchmark (not a test): sink throughput from Kafka to Parquet, per core of CPU time, to a local folder
 // and to an S3-protocol server (s3rver in a child process, so its CPU is not counted as the sink's), next
 // to the same rows decoded and written straight through DuckDB in the same run (the reference).
-//   node test/bench/sink.ts [--events 200000] [--max-rows 50000] [--skip-s3] [--profile FILE.cpuprofile]
-// --profile writes a V8 CPU profile of the local sink phase only (open it in Chrome DevTools).
+//   node test/bench/sink.ts [--events 200000] [--max-rows 50000] [--skip-s3] [--without-raw] [--profile FILE.cpuprofile] [--heap-profile FILE.heapprofile]
+// --profile writes a V8 CPU profile of the local sink phase only (open it in Chrome DevTools); --heap-profile
+// a sampling profile of every allocation in it, collected or not (where the garbage comes from).
+// --without-raw also runs the local sink with the raw zone off, to price the raw zone in the same run.
 // Events are valid sample events of every kind, all in one event hour (live traffic), pre-produced with
 // an idempotent, batched kafkajs producer before the sink starts, so the sink phase measures the sink only.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +33,7 @@ import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 import { sampleEvent } from '../support/lake.ts';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, profile: { type: 'string' } },
+  options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, 'without-raw': { type: 'boolean' }, profile: { type: 'string' }, 'heap-profile': { type: 'string' } },
 });
 const total = Number(values.events ?? 200_000);
 const maxRows = Number(values['max-rows'] ?? 50_000);
@@ -82,17 +84,45 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
 // ---- the sink, Kafka → Parquet
+/** CPU ms of this process's threads by name (the main thread apart), from /proc: which thread the time went to. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 1000 / 100; // USER_HZ
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const name = Number(tid) === process.pid ? 'main (JavaScript)' : stat.slice(stat.indexOf('(') + 1, close).replace(/\d+$/, '');
+    const fields = stat.slice(close + 2).split(' ');
+    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * tick);
+  }
+  return out;
+}
+
+function threadSplit(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, ms] of after) out.set(name, ms - (before.get(name) ?? 0));
+  return out;
+}
+
 interface Run {
   /** Rows also written to the raw zone, if the sink keeps one. */
   raw: number;
+  /** CPU ms by thread name over the run. */
+  threads?: Map<string, number>;
   wallMs: number;
   cpuMs: number;
   files: number;
   flushes: number;
 }
 
-async function runSink(name: string, store: ObjectStore | undefined): Promise<Run> {
+async function runSink(name: string, store: ObjectStore | undefined, rawZone = true): Promise<Run> {
   const sink = createSink({
+    rawZone,
     brokers: kafka.brokers,
     lakeDir: join(dir, name),
     topics,
@@ -104,6 +134,7 @@ async function runSink(name: string, store: ObjectStore | undefined): Promise<Ru
     store,
   });
   collect();
+  const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await sink.start();
@@ -113,10 +144,11 @@ async function runSink(name: string, store: ObjectStore | undefined): Promise<Ru
   while (written() < total) await sleep(20);
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const threads = threadSplit(threads0, threadCpu());
   const stats = sink.stats();
   await sink.close();
-  if (written() !== total || stats.rejected !== 0) throw new Error(`${name}: ${written()} rows written, ${stats.rejected} rejected, expected ${total}`);
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, files: stats.files, flushes: stats.flushes, raw: rawRows() };
+  if (written() !== total || stats.rejected !== 0 || rawRows() !== (rawZone ? total : 0)) throw new Error(`${name}: ${written()} rows written (${rawRows()} raw), ${stats.rejected} rejected, expected ${total}`);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, files: stats.files, flushes: stats.flushes, raw: rawRows(), threads };
 }
 
 /** kafkajs alone: the same records consumed by a group that only counts them (the client's own cost). */
@@ -145,18 +177,25 @@ async function consumeOnly(): Promise<Run> {
 }
 const kafkajsOnly = await consumeOnly();
 
-const session = values.profile === undefined ? undefined : new Session();
+const session = values.profile === undefined && values['heap-profile'] === undefined ? undefined : new Session();
 if (session !== undefined) {
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  if (values.profile !== undefined) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  if (values['heap-profile'] !== undefined) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
 }
 const local = await runSink('local', undefined);
-if (session !== undefined && values.profile !== undefined) {
-  const { profile } = await session.post('Profiler.stop');
-  writeFileSync(values.profile, JSON.stringify(profile));
+if (session !== undefined) {
+  if (values.profile !== undefined) writeFileSync(values.profile, JSON.stringify((await session.post('Profiler.stop')).profile));
+  if (values['heap-profile'] !== undefined) writeFileSync(values['heap-profile'], JSON.stringify((await session.post('HeapProfiler.stopSampling')).profile));
   session.disconnect();
 }
+const withoutRaw = values['without-raw'] === true ? await runSink('local-without-raw', undefined, false) : undefined;
 const check = await queryLake(
   join(dir, 'local'),
   `SELECT ${EVENT_KINDS.map((k) => `(SELECT count(*) FROM ${k})`).join(' + ')} AS n, ${EVENT_KINDS.map((k) => `(SELECT count(DISTINCT event_id) FROM ${k})`).join(' + ')} AS d`,
@@ -242,10 +281,16 @@ const line = (label: string, r: Run) =>
 console.log(`Kafka ${KAFKA_VERSION}; ${total} valid events of ${EVENT_KINDS.length} kinds (${Math.round(payloadBytes / total)} B JSON each), ${topicSpecs(topics).length} topics, one event hour, maxRows ${maxRows}; 2 cores shared`);
 console.log(`  pre-produced (idempotent, batched)  ${perCore(produceMs)} events/s wall`);
 console.log(line('sink Kafka → Parquet, local folder', local));
+if (withoutRaw !== undefined) console.log(line('sink local, raw zone off', withoutRaw));
 if (s3 !== undefined) console.log(line('sink Kafka → Parquet, S3 (s3rver)', s3));
 console.log(`reference, same rows, same process:`);
 console.log(`  kafkajs consume only (no sink)      ${perCore(kafkajsOnly.cpuMs).toString().padStart(8)} events/s per core  (${(kafkajsOnly.cpuMs * 1000 / total).toFixed(2)} µs/event)`);
 console.log(`  sink local, per event               ${(local.cpuMs * 1000 / total).toFixed(2).padStart(8)} µs CPU`);
+const split = (r: Run) =>
+  [...(r.threads ?? [])].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${((ms * 1000) / total).toFixed(2)}`).join(', ');
+console.log(`  by thread, µs per event (/proc)     ${split(local)}`);
+if (withoutRaw !== undefined) console.log(`  by thread, raw zone off             ${split(withoutRaw)}`);
+if (withoutRaw !== undefined) console.log(`  of it the raw zone                  ${((local.cpuMs - withoutRaw.cpuMs) * 1000 / total).toFixed(2).padStart(8)} µs CPU (sink with it off: ${(withoutRaw.cpuMs * 1000 / total).toFixed(2)} µs)`);
 console.log(`  decode + validate only              ${perCore(decodeCpuMs).toString().padStart(8)} events/s per core  (${(decodeCpuMs * 1000 / total).toFixed(2)} µs/event)`);
 console.log(`  DuckDB writes the rows directly     ${perCore(writeCpuMs).toString().padStart(8)} events/s per core  (${(writeCpuMs * 1000 / total).toFixed(2)} µs/row CPU, ${perCore(writeWallMs)} rows/s wall, ${refFiles} files)`);
 console.log(`  decode + DuckDB write               ${perCore(decodeCpuMs + writeCpuMs).toString().padStart(8)} events/s per core`);
