@@ -3,7 +3,7 @@
 // µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells,
 // as event texts (DuckDB reads the columns), and packed as the sink buffers them (curated and raw rows):
 // CPU µs per row, the ratios in the same run.
-//   node --expose-gc test/bench/sink-intake.ts [--events 200000]
+//   node --expose-gc test/bench/sink-intake.ts [--events 200000] [--rounds 3]
 import { parseArgs } from 'node:util';
 import { EVENT_KINDS, eventTable, kafkaTopicSet, recordHeaders, silentLog, type CellValue } from '@city/protocol';
 import {
@@ -26,7 +26,7 @@ import {
 } from '@city/cloud';
 import { sampleEvent } from '../support/lake.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string' } } });
+const { values } = parseArgs({ options: { events: { type: 'string' }, rounds: { type: 'string' } } });
 const N = Number(values.events ?? 200_000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
@@ -57,29 +57,46 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-// (1) intake
-gc();
-const heap0 = process.memoryUsage().heapUsed;
-const segments = new Segments({ maxRows: N, maxBytes: Number.MAX_SAFE_INTEGER, maxSpanMs: Number.MAX_SAFE_INTEGER, maxAgeMs: 3_600_000 }, () => undefined);
-const intake = new Intake({
-  topics,
-  rawZone: true,
-  dedupWindow: 20_000,
-  segments,
-  duplicates: new DuplicateWindow(20_000),
-  ownership: { assigned: new Set(), committed: new Map(), generation: 0 },
-  stats: emptyStats(),
-  seek: () => false,
-  rejected: () => undefined,
-  log: silentLog,
-});
-const c0 = cpuMs();
-for (const { topic, record } of records) intake.accept(topic, 0, record);
-const intakeMs = cpuMs() - c0;
-gc();
-const heapPerRecord = (process.memoryUsage().heapUsed - heap0) / N;
-segments.stopTimer();
-console.log(`intake, raw zone on: ${((intakeMs * 1000) / N).toFixed(2)} CPU µs/record, ${Math.round(heapPerRecord)} heap bytes per buffered record (${segments.bufferedRows} rows buffered)`);
+// (1) intake, raw zone on and off in turns (the first round of each warms the JIT up and is not counted)
+function runIntake(rawZone: boolean): { us: number; heap: number; rows: number } {
+  gc!();
+  const heap0 = process.memoryUsage().heapUsed;
+  const segments = new Segments({ maxRows: N, maxBytes: Number.MAX_SAFE_INTEGER, maxSpanMs: Number.MAX_SAFE_INTEGER, maxAgeMs: 3_600_000 }, () => undefined);
+  const intake = new Intake({
+    topics,
+    rawZone,
+    dedupWindow: 20_000,
+    segments,
+    duplicates: new DuplicateWindow(20_000),
+    ownership: { assigned: new Set(), committed: new Map(), generation: 0 },
+    stats: emptyStats(),
+    seek: () => false,
+    rejected: () => undefined,
+    log: silentLog,
+  });
+  const c0 = cpuMs();
+  for (const { topic, record } of records) intake.accept(topic, 0, record);
+  const ms = cpuMs() - c0;
+  gc!();
+  const heap = (process.memoryUsage().heapUsed - heap0) / N;
+  segments.stopTimer();
+  const rows = segments.bufferedRows;
+  return { us: (ms * 1000) / N, heap, rows };
+}
+const ROUNDS = Number(values.rounds ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const on: number[] = [];
+const off: number[] = [];
+runIntake(true);
+runIntake(false);
+let last = { us: 0, heap: 0, rows: 0 };
+for (let r = 0; r < ROUNDS; r++) {
+  last = runIntake(true);
+  on.push(last.us);
+  off.push(runIntake(false).us);
+}
+console.log(`intake, raw zone on: ${median(on).toFixed(2)} CPU µs/record (rounds ${on.map((x) => x.toFixed(2)).join(', ')}), ${Math.round(last.heap)} heap bytes per buffered record (${last.rows} rows buffered)`);
+console.log(`intake, raw zone off: ${median(off).toFixed(2)} CPU µs/record (rounds ${off.map((x) => x.toFixed(2)).join(', ')}); the raw zone's intake ${(median(on) - median(off)).toFixed(2)} µs/record`);
 
 // (2) the writer, one kind per file
 const decode = createRecordDecoder(topics);
