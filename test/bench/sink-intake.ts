@@ -1,6 +1,7 @@
 // Benchmark (not a test): the sink's per-record work without Kafka, where the bench with Kafka is too noisy
-// to show it. (1) Intake.accept of valid events of every kind, raw zone on, rows kept until a flush: CPU
-// µs per record and JS heap bytes per buffered record. (2) The Parquet writer given the same rows as cells,
+// to show it. (1) Intake.accept of valid events of every kind in batches of one topic, rows kept until a
+// flush, the raw zone on and off in alternating rounds: CPU µs per record and JS heap bytes per buffered
+// record. (2) The Parquet writer given the same rows as cells,
 // as event texts (DuckDB reads the columns), and packed as the sink buffers them (curated and raw rows):
 // CPU µs per row, the ratios in the same run.
 //   node --expose-gc test/bench/sink-intake.ts [--events 200000] [--rounds 3]
