@@ -213,6 +213,14 @@ describe('window engine', () => {
   });
 });
 
+/** A source's final contribution to one district's first traffic window. */
+function finalTraffic(key: string, source: string, samples: number, watermark: number): Contribution {
+  return {
+    kpi: 'traffic_district_5m', key, windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
+    partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
+  };
+}
+
 describe('merge stage', () => {
   it('keeps the latest contribution per source and emits the merged figures, final once every contribution is', () => {
     const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 5_000 });
@@ -238,10 +246,7 @@ describe('merge stage', () => {
   it('merges a contribution that comes after the window was final and past its lateness into that window', () => {
     // Two instances: the first reads its partitions, reaches far ahead and reports final; the second reports a moment later.
     const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 5_000 });
-    const traffic = (source: string, samples: number, watermark: number): Contribution => ({
-      kpi: 'traffic_district_5m', key: 'Centrum', windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
-      partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
-    });
+    const traffic = (source: string, samples: number, watermark: number) => finalTraffic('Centrum', source, samples, watermark);
     m.add('k/0', 0n, traffic('v/0', 220, T0 + 700_000));
     expect(m.tick(0).windows).toEqual([expect.objectContaining({ final: true, sources: 1, revision: 1, partial: expect.objectContaining({ samples: 220 }) })]);
     expect(m.tick(200).windows).toEqual([]);
@@ -255,10 +260,7 @@ describe('merge stage', () => {
 
   it("drops a window by its own KPI's watermark, not by another KPI's far ahead on the same partition", () => {
     const m = new Merger({ allowedLatenessMs: 60_000, graceMs: 0 });
-    const traffic = (source: string, samples: number, watermark: number): Contribution => ({
-      kpi: 'traffic_district_5m', key: 'Oostpark', windowStart: T0, windowEnd: T0 + 300_000, source, final: true, revision: 1, watermark,
-      partial: { samples, vehicles: 1, moving_samples: samples, speed_kmh_sum: 10 * samples, speed_kmh_n: samples },
-    });
+    const traffic = (source: string, samples: number, watermark: number) => finalTraffic('Oostpark', source, samples, watermark);
     m.add('k/0', 0n, traffic('v/0', 110, T0 + 301_000));
     // Air quality an hour ahead, keyed onto the same partition of the partials topic.
     const air = kpiDefinition('air_quality_station_hour')!;
