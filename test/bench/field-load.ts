@@ -24,6 +24,7 @@ import { GATEWAY_NODE_FLAGS } from '@city/gateway';
 import { kafkaTopicSet, sleep, topicSpecs, waitFor } from '@city/protocol';
 import { ensureTopics, useKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { accepts, freePort } from '../support/net.ts';
+import { cpuTicksOf } from '../support/proc.ts';
 import { runLoad, type LoadResult } from './gateway-load.ts';
 
 const { values } = parseArgs({
@@ -120,10 +121,7 @@ interface ProcSample {
 }
 
 function procSample(pid: number): ProcSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime: fields 14 and 15 of /proc/<pid>/stat, 11 and 12 after the command name.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const ticks = cpuTicksOf(pid);
   const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   return { at: performance.now(), ticks, rssKb };
 }

@@ -33,6 +33,7 @@ import { createFleet, SIM_KINDS } from '@city/device-sim';
 import { ensureTopics, fetchKafka, startKafka, KAFKA_VERSION, type KafkaCluster } from '@city/deploy/kafka';
 import { createTcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/net.ts';
+import { cpuTicksOf } from '../support/proc.ts';
 import { gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
 
 const { values } = parseArgs({
@@ -133,11 +134,7 @@ log.setMaxListeners(0);
 const topics = kafkaTopicSet(run);
 const perfTopic = `${run}.perf`;
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
+const cpuTicks = cpuTicksOf;
 
 /** Bytes in the .log segments of the given topics (record batches as the broker stored them). */
 function logBytes(kafka: KafkaCluster, names: ReadonlySet<string>): number {

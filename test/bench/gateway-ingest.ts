@@ -17,6 +17,7 @@ import { kafkaTopicSet, sleep, topicSpecs, type KafkaTopicSet } from '@city/prot
 import { ensureTopics, useKafka, type KafkaCluster } from '@city/deploy/kafka';
 import { gatewayProcess, type GatewayProcess } from '../soak/gateway-process.ts';
 import { freePort } from '../support/net.ts';
+import { cpuTicksOf } from '../support/proc.ts';
 import { runLoad, type LoadOptions, type LoadResult } from './gateway-load.ts';
 
 const { values } = parseArgs({
@@ -65,10 +66,7 @@ interface ProcSample {
 }
 
 function procSample(pid: number): ProcSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of /proc/<pid>/stat (1-based), 11 and 12 after the comm.
-  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const cpuTicks = cpuTicksOf(pid);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');

@@ -8,7 +8,7 @@
 // Events are valid sample events of every kind, all in one event hour (live traffic), pre-produced with
 // an idempotent, batched kafkajs producer before the sink starts, so the sink phase measures the sink only.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import {
 } from '@city/cloud';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
 import { sampleEvent } from '../support/lake.ts';
+import { readStat, USER_HZ } from '../support/proc.ts';
 
 const { values } = parseArgs({
   options: { events: { type: 'string' }, 'max-rows': { type: 'string' }, 'skip-s3': { type: 'boolean' }, 'without-raw': { type: 'boolean' }, profile: { type: 'string' }, 'heap-profile': { type: 'string' } },
@@ -87,18 +88,15 @@ const collect = runInNewContext('gc') as () => void;
 /** CPU ms of this process's threads by name (the main thread apart), from /proc: which thread the time went to. */
 function threadCpu(): Map<string, number> {
   const out = new Map<string, number>();
-  const tick = 1000 / 100; // USER_HZ
   for (const tid of readdirSync('/proc/self/task')) {
-    let stat: string;
+    let stat: { name: string; ticks: number };
     try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      stat = readStat(`/proc/self/task/${tid}/stat`);
     } catch {
       continue; // the thread ended meanwhile
     }
-    const close = stat.lastIndexOf(')');
-    const name = Number(tid) === process.pid ? 'main (JavaScript)' : stat.slice(stat.indexOf('(') + 1, close).replace(/\d+$/, '');
-    const fields = stat.slice(close + 2).split(' ');
-    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * tick);
+    const name = Number(tid) === process.pid ? 'main (JavaScript)' : stat.name.replace(/\d+$/, '');
+    out.set(name, (out.get(name) ?? 0) + (stat.ticks * 1000) / USER_HZ);
   }
   return out;
 }

@@ -9,7 +9,7 @@
 // the same ratio in rows per CPU second (client process + its PostgreSQL backend, from /proc), steadier
 // than wall time on a shared machine.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { DuckDBInstance, quotedString } from '@duckdb/node-api';
 import { partitionOf } from '@city/protocol';
 import { createLocalFolderStore, createPgliteWarehouse, createPostgresWarehouse, createTableSql, createWarehouseLoader, factTable, type LakeFile, type Warehouse } from '@city/cloud';
 import { rowsOf, sampleEvent, writeLake } from '../support/lake.ts';
+import { cpuTicksOf, USER_HZ } from '../support/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -64,8 +65,7 @@ async function buildLake(): Promise<void> {
 
 /** CPU milliseconds (user + system) a process has used so far, from /proc. */
 function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return (cpuTicksOf(pid) * 1000) / USER_HZ;
 }
 const ownCpuMs = () => {
   const u = process.cpuUsage();
