@@ -18,7 +18,8 @@ import {
   Intake,
   packedEventRows,
   packEvent,
-  packRawRow,
+  packRawRecord,
+  rawCells,
   rawRowPack,
   tableSchema,
   Segments,
@@ -123,7 +124,7 @@ for (const kind of EVENT_KINDS) {
   const cells: CellValue[][] = mine.map((r) => decode(r.topic, r.record).row);
   const both = mine.map((r) => read(r.topic, 0, r.record));
   const texts: EventText[] = both.map((b) => b.row.event as EventText);
-  const rawCells = both.map((b) => b.raw?.row ?? []);
+  const rawRows = both.map((b) => (b.raw === undefined ? [] : rawCells(b.raw)));
   let t = cpuMs();
   await writer.write(eventTable(kind), cells, `${dir}-cells-${kind}.parquet`);
   cellsMs += cpuMs() - t;
@@ -138,11 +139,11 @@ for (const kind of EVENT_KINDS) {
   packedMs += cpuMs() - t;
   const rawSchema = tableSchema(`raw_${kind}`);
   t = cpuMs();
-  await writer.write(rawSchema, rawCells, `${dir}-raw-cells-${kind}.parquet`);
+  await writer.write(rawSchema, rawRows, `${dir}-raw-cells-${kind}.parquet`);
   rawCellsMs += cpuMs() - t;
   t = cpuMs();
   const raw = rawRowPack();
-  for (const row of rawCells) packRawRow(raw, row);
+  for (const b of both) if (b.raw !== undefined) packRawRecord(raw, b.raw);
   await writer.write(rawSchema, { packed: raw }, `${dir}-raw-packed-${kind}.parquet`);
   rawPackedMs += cpuMs() - t;
 }

@@ -110,6 +110,47 @@ export class PackedColumn {
     this.#text(text);
   }
 
+  /** Bytes of a UTF-8 text JSON.parse accepted: no raw control character, so no escape (a string column only). */
+  pushJsonBytes(bytes: Uint8Array): void {
+    if (this.#constant || this.type !== 'string') return this.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    this.#separate(bytes.length);
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+  }
+
+  /**
+   * JSON.stringify's text of an object of strings, written without making it, when no key or value needs
+   * a JSON escape (printable ASCII but for " and \); false, and nothing written, when one does.
+   */
+  pushPlainObject(object: Readonly<Record<string, string>>): boolean {
+    if (this.#constant || this.type !== 'string') return false;
+    let size = 2;
+    for (const key in object) {
+      const value = object[key] as string;
+      if (!isPlain(key) || !isPlain(value)) return false;
+      size += key.length + value.length + 6;
+    }
+    this.#separate(size);
+    const buf = this.#buf;
+    let at = this.#len;
+    buf[at++] = 0x7b;
+    let first = true;
+    for (const key in object) {
+      if (!first) buf[at++] = 0x2c;
+      first = false;
+      buf[at++] = 0x22;
+      at = writeAscii(buf, at, key);
+      buf[at++] = 0x22;
+      buf[at++] = 0x3a;
+      buf[at++] = 0x22;
+      at = writeAscii(buf, at, object[key] as string);
+      buf[at++] = 0x22;
+    }
+    buf[at++] = 0x7d;
+    this.#len = at;
+    return true;
+  }
+
   /** Makes room for a value of up to `room` bytes, and writes the separator before it. */
   #separate(room: number): void {
     if (this.#len + room + 1 > this.#buf.length) {
@@ -264,6 +305,20 @@ export class PackedColumn {
     }
     return out;
   }
+}
+
+/** Whether JSON writes `text` as its own characters: printable ASCII but for " and \. */
+function isPlain(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+function writeAscii(buf: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at + i] = text.charCodeAt(i);
+  return at + text.length;
 }
 
 /** A file's rows as packed columns by column name (table columns, or an event file's texts and cells). */

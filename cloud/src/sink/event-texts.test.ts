@@ -15,7 +15,8 @@ import {
   eventTextRows,
   packedEventRows,
   packEvent,
-  packRawRow,
+  packRawRecord,
+  rawCells,
   rawRowPack,
   type EventText,
   type KafkaRecord,
@@ -69,12 +70,12 @@ describe('valid events kept as text', () => {
     const packed = eventTextPack();
     const raw = rawRowPack();
     const cells: CellValue[][] = [];
-    const rawCells: CellValue[][] = [];
+    const rawRows: CellValue[][] = [];
     for (const r of records) {
       const out = read(DEFAULT_TOPICS.events[kind], 0, r);
       packEvent(packed, out.row.event as EventText);
-      packRawRow(raw, out.raw?.row ?? []);
-      rawCells.push(out.raw?.row ?? []);
+      packRawRecord(raw, out.raw!);
+      rawRows.push(rawCells(out.raw!));
       cells.push(decode(DEFAULT_TOPICS.events[kind], r).row);
     }
     const rows = packedEventRows(kind, packed);
@@ -83,7 +84,7 @@ describe('valid events kept as text', () => {
     await fx.writer.write(eventTable(kind), { packed, json: { ...json, row: (i: number) => (fellBack++, json.row(i)) } }, join(fx.dir, `${kind}-packed.parquet`));
     await fx.writer.write(eventTable(kind), cells, join(fx.dir, `${kind}-packed-cells.parquet`));
     await fx.writer.write(tableSchema(rawTable(kind)), { packed: raw }, join(fx.dir, `${kind}-raw.parquet`));
-    await fx.writer.write(tableSchema(rawTable(kind)), rawCells, join(fx.dir, `${kind}-raw-cells.parquet`));
+    await fx.writer.write(tableSchema(rawTable(kind)), rawRows, join(fx.dir, `${kind}-raw-cells.parquet`));
     expect(fellBack).toBe(0);
     // The fallback rows are the decoder's too.
     expect(json.row(7)).toEqual(cells[7]);

@@ -14,7 +14,7 @@ export type {
 export type { FlushReason } from './segments.ts';
 export { createRecordDecoder, DEFAULT_TOPICS, topicList, type KafkaRecord, type LakeRow, type RecordDecoder, type SinkTopics } from './records.ts';
 // The per-record stages, for the benchmark that measures them without Kafka (test/bench/sink-intake.ts).
-export { createRecordReader, eventTextPack, eventTextRows, packedEventRows, packEvent, packRawRow, rawRowPack, type EventText } from './records.ts';
+export { createRecordReader, eventTextPack, eventTextRows, packedEventRows, packEvent, packRawRecord, packRawRow, rawCells, rawRowPack, type EventText, type RawRecord } from './records.ts';
 export { Intake } from './intake.ts';
 export { Segments } from './segments.ts';
 export { DuplicateWindow } from './dedup.ts';

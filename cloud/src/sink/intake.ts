@@ -119,7 +119,7 @@ export class Intake {
     } else {
       if (decoded.event !== undefined) segments.addEvent(file, decoded.event);
       else segments.addRow(file, decoded.row);
-      if (raw !== undefined && rawFile !== undefined) segments.addRow(rawFile, raw.row);
+      if (raw !== undefined && rawFile !== undefined) segments.addRaw(rawFile, raw);
     }
     segments.recorded(segment);
   }

@@ -1,10 +1,12 @@
 // The one-pass reader the intake uses must give exactly the rows of the decoder and the raw-row builder
-// (and the raw payload exactly protocol's encodePayload), whatever the record holds.
+// (and the raw payload exactly protocol's encodePayload), whatever the record holds; the raw row packed
+// straight from the record must be, byte for byte, its cells packed.
 import { describe, expect, it } from 'vitest';
 import { encodePayload, eventRow, HEADERS, KAFKA_TOPICS, MAX_PAYLOAD_BYTES, SCHEMA_VERSION } from '@city/protocol';
 import { sampleEvent } from '../../../test/support/lake.ts';
 import { rawKind } from '../lake/index.ts';
-import { createRawRowBuilder, createRecordDecoder, createRecordReader, DEFAULT_TOPICS, type KafkaRecord } from './records.ts';
+import type { PackedRows } from '../lake/packed.ts';
+import { createRawRowBuilder, createRecordDecoder, createRecordReader, DEFAULT_TOPICS, packRawRecord, packRawRow, rawCells, rawRowPack, type KafkaRecord } from './records.ts';
 
 const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
 const PAYLOAD_COLUMN = 6;
@@ -36,6 +38,8 @@ const cases: [string, KafkaRecord][] = [
   ['no eventId header', record(Buffer.from(text), { [HEADERS.gatewayId]: headers[HEADERS.gatewayId], [HEADERS.receivedAt]: headers[HEADERS.receivedAt], [HEADERS.schemaVersion]: headers[HEADERS.schemaVersion] })],
   ['no headers', record(Buffer.from(text), undefined)],
   ['a repeated header and string header values', record(Buffer.from(text), { ...headers, [HEADERS.gatewayId]: [Buffer.from('gw-0'), 'gw-1'], [HEADERS.receivedAt]: String(RECEIVED_AT) })],
+  ['header texts JSON escapes', record(Buffer.from(text), { ...headers, 'x-note': Buffer.from('say "hi" \\ café\n'), 'x-é': Buffer.from('1'), '7': Buffer.from('seven'), 'x-bad': Buffer.from([0xc3, 0x28]) })],
+  ['an empty header name and value', record(Buffer.from(text), { ...headers, '': Buffer.alloc(0) })],
   ['a bad receive time', record(Buffer.from(text), { ...headers, [HEADERS.receivedAt]: Buffer.from('soon') })],
   ['no key', record(Buffer.from(text), headers, null)],
   ['no value', record(null, headers)],
@@ -44,20 +48,29 @@ const cases: [string, KafkaRecord][] = [
 
 describe('one-pass record reader', () => {
   const decode = createRecordDecoder(DEFAULT_TOPICS);
-  const raw = createRawRowBuilder(DEFAULT_TOPICS);
+  const buildRaw = createRawRowBuilder(DEFAULT_TOPICS);
   const read = createRecordReader(DEFAULT_TOPICS, true);
   const readCuratedOnly = createRecordReader(DEFAULT_TOPICS, false);
 
   it.each(cases)('gives the decoder’s and the raw builder’s rows for %s', (_name, rec) => {
     const expectedRow = decode(KAFKA_TOPICS.weather, rec);
-    const expectedRaw = raw(KAFKA_TOPICS.weather, 2, rec, expectedRow);
+    const expectedRaw = buildRaw(KAFKA_TOPICS.weather, 2, rec, expectedRow);
     const out = read(KAFKA_TOPICS.weather, 2, rec);
     expect(out.row).toEqual(expectedRow);
-    expect(out.raw).toEqual(expectedRaw);
-    expect(rawKind(out.raw?.table ?? '')).toBe('weather');
+    const raw = out.raw!;
+    const cells = rawCells(raw);
+    expect({ table: raw.table, partition: raw.partition, row: cells }).toEqual(expectedRaw);
+    expect(rawKind(raw.table)).toBe('weather');
     // The raw payload is the strict decode of the bytes (base64 when they are not UTF-8), not the lenient text.
     const { payload, payloadEncoding } = encodePayload(rec.value ?? Buffer.alloc(0));
-    expect(out.raw?.row.slice(PAYLOAD_COLUMN, PAYLOAD_COLUMN + 2)).toEqual([payload, payloadEncoding]);
+    expect(cells.slice(PAYLOAD_COLUMN, PAYLOAD_COLUMN + 2)).toEqual([payload, payloadEncoding]);
+    // Packed from the record, after a row from another record (so no column is a constant by chance).
+    const direct = rawRowPack();
+    const fromCells = rawRowPack();
+    const other = read(KAFKA_TOPICS.weather, 3, { ...cases[0]![1], offset: '7', key: Buffer.from('weather-9') }).raw!;
+    for (const r of [other, raw]) packRawRecord(direct, r);
+    for (const r of [other, raw]) packRawRow(fromCells, rawCells(r));
+    expect(packedBytes(direct)).toEqual(packedBytes(fromCells));
     expect(readCuratedOnly(KAFKA_TOPICS.weather, 2, rec)).toEqual({ row: expectedRow, raw: undefined });
   });
 
@@ -68,10 +81,10 @@ describe('one-pass record reader', () => {
   });
 
   it('keeps non-UTF-8 payloads as base64 and valid ones as their text', () => {
-    const kinds = cases.map(([, rec]) => read(KAFKA_TOPICS.weather, 0, rec).raw?.row[PAYLOAD_COLUMN + 1]);
+    const kinds = cases.map(([, rec]) => rawCells(read(KAFKA_TOPICS.weather, 0, rec).raw!)[PAYLOAD_COLUMN + 1]);
     expect(kinds).toContain('base64');
     expect(kinds).toContain('utf8');
-    expect(read(KAFKA_TOPICS.weather, 0, cases[0]![1]).raw?.row[PAYLOAD_COLUMN]).toBe(text);
+    expect(rawCells(read(KAFKA_TOPICS.weather, 0, cases[0]![1]).raw!)[PAYLOAD_COLUMN]).toBe(text);
   });
 
   it('reads dead-letter and unknown topics as the decoder does, with no raw row', () => {
@@ -80,3 +93,8 @@ describe('one-pass record reader', () => {
     expect(read('some.other.topic', 0, letter)).toEqual({ row: decode('some.other.topic', letter), raw: undefined });
   });
 });
+
+/** Each column's bytes and the SQL that reads a value back (which tells its nulls and escapes), or its one value. */
+function packedBytes(packed: PackedRows): unknown[] {
+  return packed.columns.map((c) => (c.constant ? { first: c.first } : { text: Buffer.concat(c.parts()).toString('latin1'), sql: c.sqlText('v') }));
+}

@@ -25,7 +25,7 @@ import {
   type Problem,
 } from '@city/protocol';
 // The layout module itself, not the lake's index: decoding must not load DuckDB (the CLI's usage path imports it).
-import { RAW_COLUMNS, rawTable, type LakePartition, type LakeTable } from '../lake/layout.ts';
+import { RAW_COLUMNS, rawTable, type LakePartition, type LakeTable, type RawTable } from '../lake/layout.ts';
 import { PackedColumn, PackedRows, type PackedType } from '../lake/packed.ts';
 import type { JsonRows, PackedTableRows } from '../lake/parquet.ts';
 
@@ -69,8 +69,8 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
   return (topic, partition, record, decoded) => {
     const kind = kindByTopic.get(topic);
     if (kind === undefined) return undefined;
-    const read = readParts(record);
-    return rawRow(kind, topic, partition, record, read, decoded, payloadEventId(record.value));
+    const raw: RawRecord = { table: rawTable(kind), partition: decoded.partition, topic, kafkaPartition: partition, record, read: readParts(record), valid: decoded.rejected === undefined, payloadId: payloadEventId(record.value) };
+    return { table: raw.table, partition: raw.partition, row: rawCells(raw) };
   };
 }
 
@@ -221,7 +221,24 @@ function countKeys(value: object, paths: readonly (readonly string[])[]): number
 /** A record read once for both zones: its curated (or dead-letter) row and, on event topics with the raw zone on, its raw row. */
 export interface ReadRecord {
   row: LakeRow;
-  raw: LakeRow | undefined;
+  raw: RawRecord | undefined;
+}
+
+/**
+ * A raw-zone row as the record it comes from, in the partition its curated row went to: packed straight
+ * from the record (packRawRecord) rather than through cells (rawCells gives them, as the builder does).
+ */
+export interface RawRecord {
+  table: RawTable;
+  partition: LakePartition;
+  topic: string;
+  kafkaPartition: number;
+  record: KafkaRecord;
+  read: RecordParts;
+  /** Whether the curated zone has it as an event (else as a dead letter). */
+  valid: boolean;
+  /** The payload's own eventId, for a record without the header. */
+  payloadId: string | undefined;
 }
 
 /**
@@ -247,12 +264,13 @@ export function createRecordReader(
     if (!rawZone) return { row, raw: undefined };
     // The payload's own eventId, from the parse the decoder made (a payload it did not parse is parsed here).
     const eventId = 'value' in parsed ? eventIdIn(parsed.value) : payloadEventId(record.value);
-    return { row, raw: rawRow(kind, topic, partition, record, read, row, eventId) };
+    const raw: RawRecord = { table: rawTable(kind), partition: row.partition, topic, kafkaPartition: partition, record, read, valid: row.rejected === undefined, payloadId: eventId };
+    return { row, raw };
   };
 }
 
 /** What both zones read of a record, each read once. */
-interface RecordParts {
+export interface RecordParts {
   /** Every header as text, names sorted (as the raw zone keeps them). */
   headers: Record<string, string>;
   meta: ReadMeta;
@@ -272,32 +290,70 @@ function readParts(record: KafkaRecord): RecordParts {
   return { headers, meta, problems, deviceId, text };
 }
 
-function rawRow(kind: EventKind, topic: string, partition: number, record: KafkaRecord, read: RecordParts, decoded: LakeRow, payloadId: string | undefined): LakeRow {
+/** The raw row's cells, in RAW_COLUMNS order. */
+export function rawCells(raw: RawRecord): CellValue[] {
+  const { record, read } = raw;
   const { payload, payloadEncoding } = rawPayload(record.value, read.text);
   const { meta } = read;
-  const row: CellValue[] = [
-    topic,
-    partition,
+  return [
+    raw.topic,
+    raw.kafkaPartition,
     Number(record.offset),
     recordTimestamp(record) ?? null,
     read.deviceId ?? null,
     JSON.stringify(read.headers),
     payload,
     payloadEncoding,
-    meta.eventId ?? payloadId ?? null,
+    meta.eventId ?? raw.payloadId ?? null,
     meta.gatewayId ?? null,
     meta.receivedAt ?? null,
-    decoded.rejected === undefined,
+    raw.valid,
   ];
-  return { table: rawTable(kind), partition: decoded.partition, row };
+}
+
+/**
+ * Appends a raw row to its packed columns as packRawRow(rawCells(raw)) would, without the cells: a valid
+ * record's payload is its value's bytes (UTF-8 that JSON.parse accepted: nothing to escape), and the
+ * headers' JSON is written from their texts when none needs a JSON escape.
+ */
+export function packRawRecord(packed: PackedRows, raw: RawRecord): void {
+  const columns = packed.columns as readonly PackedColumn[];
+  const { record, read } = raw;
+  const { meta, text } = read;
+  (columns[0] as PackedColumn).push(raw.topic);
+  (columns[1] as PackedColumn).push(raw.kafkaPartition);
+  (columns[2] as PackedColumn).push(Number(record.offset));
+  (columns[3] as PackedColumn).push(recordTimestamp(record) ?? null);
+  (columns[4] as PackedColumn).push(read.deviceId ?? null);
+  const headers = columns[5] as PackedColumn;
+  if (!headers.pushPlainObject(read.headers)) headers.pushJsonText(JSON.stringify(read.headers));
+  const value = record.value;
+  if (raw.valid && value !== null && text !== undefined && isExactText(text)) {
+    (columns[6] as PackedColumn).pushJsonBytes(value);
+    (columns[7] as PackedColumn).push('utf8');
+  } else {
+    const { payload, payloadEncoding } = rawPayload(value, text);
+    (columns[6] as PackedColumn).push(payload);
+    (columns[7] as PackedColumn).push(payloadEncoding);
+  }
+  (columns[8] as PackedColumn).push(meta.eventId ?? raw.payloadId ?? null);
+  (columns[9] as PackedColumn).push(meta.gatewayId ?? null);
+  (columns[10] as PackedColumn).push(meta.receivedAt ?? null);
+  (columns[11] as PackedColumn).push(raw.valid);
 }
 
 /** encodePayload, without a second decode when the text is already known to be the bytes exactly. */
 function rawPayload(value: Buffer | null, text: string | undefined): Pick<DeadLetter, 'payload' | 'payloadEncoding'> {
-  // Without U+FFFD (what Node puts for invalid bytes) or a leading BOM (which a strict decoder drops),
-  // the UTF-8 text is what encodePayload's strict decode gives.
-  if (text !== undefined && !text.includes('\uFFFD') && text.charCodeAt(0) !== 0xfeff) return { payload: text, payloadEncoding: 'utf8' };
+  if (text !== undefined && isExactText(text)) return { payload: text, payloadEncoding: 'utf8' };
   return encodePayload(value ?? EMPTY);
+}
+
+/**
+ * Whether the value's lenient UTF-8 text is its strict decode (what encodePayload gives), so the bytes are
+ * the text's UTF-8: without U+FFFD (what Node puts for invalid bytes) or a leading BOM (a strict decoder drops it).
+ */
+function isExactText(text: string): boolean {
+  return !text.includes('\uFFFD') && text.charCodeAt(0) !== 0xfeff;
 }
 
 const NO_CELLS: CellValue[] = [];

@@ -10,7 +10,7 @@
 import type { CellValue } from '@city/protocol';
 import { rawKind, type LakePartition, type LakeTable } from '../lake/layout.ts';
 import type { PackedRows } from '../lake/packed.ts';
-import { eventTextPack, packEvent, packRawRow, rawRowPack, type EventText, type LakeRow } from './records.ts';
+import { eventTextPack, packEvent, packRawRecord, rawRowPack, type EventText, type LakeRow, type RawRecord } from './records.ts';
 
 /**
  * Why segments ended: 'rows', 'bytes' and 'span' depend only on the records (reproducible); 'age' (idle),
@@ -117,7 +117,7 @@ export class Segments {
   }
 
   /** The file of `segment` that a row of `row.table`/`row.partition` goes to. */
-  route(segment: KafkaSegment, row: LakeRow, offset: bigint): SegmentFile {
+  route(segment: KafkaSegment, row: Pick<LakeRow, 'table' | 'partition'>, offset: bigint): SegmentFile {
     // Consecutive records mostly go to the same files: look the last ones up before building a key.
     const recent = this.#recent;
     for (let i = 0; i < recent.length; i++) {
@@ -141,9 +141,14 @@ export class Segments {
   }
 
   addRow(file: SegmentFile, row: CellValue[]): void {
-    // Only raw files hold packed rows added as cells (event files get theirs through addEvent).
-    if (file.packed !== undefined) packRawRow(file.packed, row);
-    else file.rows.push(row);
+    if (file.packed !== undefined) throw new Error(`${file.table}: a packed file takes its rows through addEvent or addRaw`);
+    file.rows.push(row);
+    this.#bufferedRows++;
+  }
+
+  addRaw(file: SegmentFile, raw: RawRecord): void {
+    if (file.packed === undefined) throw new Error(`${file.table}: not a raw-zone file`);
+    packRawRecord(file.packed, raw);
     this.#bufferedRows++;
   }
 
