@@ -31,6 +31,7 @@ import {
   footerMetadata,
   isLakeTable,
   mergedFileName,
+  parquetCodecOptions,
   parseLakeFileKey,
   partitionOfKey,
   partitionPrefix,
@@ -425,7 +426,7 @@ async function mergeRun(
       { 'city.compacted_from': String(run.length) },
     );
     const kvSql = Object.entries(kv).map(([k, v]) => `${quotedIdentifier(k)}: ${quotedString(v)}`).join(', ');
-    await db.run(`COPY (SELECT ${select} FROM ${source}) TO ${quotedString(scratch)} (FORMAT parquet, COMPRESSION snappy, KV_METADATA {${kvSql}})`);
+    await db.run(`COPY (SELECT ${select} FROM ${source}) TO ${quotedString(scratch)} (FORMAT parquet, ${parquetCodecOptions(table)}, KV_METADATA {${kvSql}})`);
     const written = Number((await db.runAndReadAll(`SELECT num_rows FROM parquet_file_metadata(${quotedString(scratch)})`)).getRows()[0]?.[0] ?? -1);
     if (written !== expectedRows) throw new Error(`merged file holds ${written} rows, its inputs ${expectedRows}`);
   } catch (err) {

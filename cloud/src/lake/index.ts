@@ -10,6 +10,7 @@ export {
   footerMetadata,
   isLakeTable,
   mergedFileName,
+  parquetCodec,
   parseDataFileKey,
   parseLakeFileKey,
   partitionOfKey,
@@ -21,6 +22,7 @@ export {
   type LakeFileKey,
   type LakePartition,
   type LakeTable,
+  type ParquetCodec,
   type RawTable,
 } from './layout.ts';
 export {

@@ -60,6 +60,23 @@ export function rawTable(kind: EventKind): RawTable {
   return `raw_${kind}`;
 }
 
+/** Parquet codecs the lake writes: every reader of the lake (DuckDB, Athena engine 3, Spark) reads both. */
+export type ParquetCodec = 'snappy' | 'zstd';
+
+/**
+ * The codec of a table's files. Raw files are zstd at level 1: a third of snappy's size for the same CPU
+ * (test/bench/raw-zone.ts), and nothing loads them into Redshift. The rest stay snappy, what Redshift's
+ * COPY and every Parquet reader take.
+ */
+export function parquetCodec(table: string): ParquetCodec {
+  return rawKind(table) === undefined ? 'snappy' : 'zstd';
+}
+
+/** COPY … (FORMAT parquet, …) options for a table's codec. */
+export function parquetCodecOptions(table: string): string {
+  return parquetCodec(table) === 'zstd' ? 'COMPRESSION zstd, COMPRESSION_LEVEL 1' : 'COMPRESSION snappy';
+}
+
 /** The event kind of a raw table name, or undefined. */
 export function rawKind(table: string): EventKind | undefined {
   const kind = table.startsWith('raw_') ? table.slice(4) : '';

@@ -7,6 +7,8 @@ import { CityError, DEADLETTER_TABLE, eventRow, eventTable, type CellValue, type
 import { sampleEvent } from '../../../test/support/lake.ts';
 import { parquetFixture } from '../../../test/support/parquet-fixture.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
+import { rawRowPack, packRawRow } from '../sink/records.ts';
+import { ALL_LAKE_TABLES, parquetCodec, rawKind, rawTable, tableSchema } from './layout.ts';
 import { createLakeWriter } from './writer.ts';
 
 const META = { gatewayId: 'gw-1', receivedAt: Date.UTC(2024, 4, 1, 0, 0, 1, 999) };
@@ -47,6 +49,23 @@ describe('Parquet writer (DuckDB)', () => {
     await fx.db.run(`SET TimeZone = 'UTC'`);
     expect(back.map((r) => r.observed)).toEqual([0, 1, 2, 3, 4].map((i) => BigInt(Date.UTC(2024, 4, 1) + i * 1000)));
     expect(back.every((r) => r.received === BigInt(META.receivedAt) && r.same === true)).toBe(true);
+  });
+
+  it('compresses raw-zone files with zstd, packed or as cells, and every other table with Snappy', async () => {
+    const raw = tableSchema(rawTable('vehicle'));
+    const cells: CellValue[][] = Array.from({ length: 20 }, (_, i) => ['t', 0, i, i, `k${i}`, '{}', `{"n":${i}}`, 'utf8', `e${i}`, 'gw', i, true]);
+    const packed = rawRowPack();
+    for (const row of cells) packRawRow(packed, row);
+    const paths = { cells: join(fx.dir, 'raw-cells.parquet'), packed: join(fx.dir, 'raw-packed.parquet'), dead: join(fx.dir, 'dead.parquet') };
+    await fx.writer.write(raw, cells, paths.cells);
+    await fx.writer.write(raw, { packed }, paths.packed);
+    await fx.writer.write(DEADLETTER_TABLE, [], paths.dead);
+    const codec = async (path: string) => (await all(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`)).map((r) => r.compression);
+    expect(await codec(paths.cells)).toEqual(['ZSTD']);
+    expect(await codec(paths.packed)).toEqual(['ZSTD']);
+    expect(await codec(paths.dead)).not.toContain('ZSTD');
+    expect(parquetCodec(raw.name)).toBe('zstd');
+    expect(ALL_LAKE_TABLES.filter((t) => parquetCodec(t) === 'zstd')).toEqual(ALL_LAKE_TABLES.filter((t) => rawKind(t) !== undefined));
   });
 
   it('round-trips values and NULLs exactly', async () => {

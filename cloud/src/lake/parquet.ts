@@ -20,6 +20,7 @@ import {
 } from '@duckdb/node-api';
 import { CityError, type CellValue, type Column, type ColumnType, type TableSchema } from '@city/protocol';
 import { cloudErrors } from '../errors.ts';
+import { parquetCodecOptions } from './layout.ts';
 import type { PackedColumn, PackedRows } from './packed.ts';
 
 export const SQL_TYPES: { readonly [T in ColumnType]: string } = {
@@ -308,7 +309,7 @@ function packedPlan(table: TableSchema, rows: PackedTableRows): PackedPlan | und
 
 async function copyPacked(connection: DuckDBConnection, table: TableSchema, plan: PackedPlan, path: string, metadata: Record<string, string> | undefined): Promise<void> {
   try {
-    await connection.run(`COPY (SELECT ${plan.select} FROM ${plan.source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kvMetadata(metadata)})`, plan.params);
+    await connection.run(`COPY (SELECT ${plan.select} FROM ${plan.source}) TO ${quotedString(path)} (FORMAT parquet, ${parquetCodecOptions(table.name)}${kvMetadata(metadata)})`, plan.params);
   } catch (err) {
     throw cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);
   }
@@ -391,7 +392,7 @@ async function writeScratch(
       source = `(SELECT *, from_json(${json.text}, ${quotedString(json.structType)}) AS s FROM ${name} WHERE CASE WHEN ${counted} = ${json.keys} THEN true ELSE error('a JSON text repeats a key') END)`;
     }
     await connection.run(
-      `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, COMPRESSION snappy${kvMetadata(metadata)})`,
+      `COPY (SELECT ${select} FROM ${source}) TO ${quotedString(path)} (FORMAT parquet, ${parquetCodecOptions(table.name)}${kvMetadata(metadata)})`,
     );
   } catch (err) {
     throw cloudErrors.create('CLD_PARQUET_WRITE', `${table.name} → ${path}: ${(err as Error).message}`, err);

@@ -1,7 +1,9 @@
 // The sink compacts its own committed files while it writes and while readers query: the number of files
 // per lake partition stays bounded, readers never see a row twice or lose one, and files of
 // topic-partitions the sink does not own are left alone.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { recordHeaders, waitFor } from '@city/protocol';
 import { expectedCounts, lakeCounts, rowsOf, sampleEvent, writeLake } from '../../../test/support/lake.ts';
 import { connectTestKafka, RECEIVED_AT, scenario, startTestSink, type TestKafka } from '../../../test/support/sink.ts';
@@ -89,6 +91,7 @@ describe('the sink compacting its own files', () => {
 
     // All committed and compacted: per lake partition one file per Kafka topic-partition, nothing superseded left.
     const store = createLocalFolderStore(s.lakeDir);
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
     try {
       for (const table of ['vehicle', 'raw_vehicle'] as const) {
         const keys = (await store.list(tablePrefix(table))).filter((k) => k.endsWith('.parquet'));
@@ -102,11 +105,16 @@ describe('the sink compacting its own files', () => {
         }
         expect(perGroup.size, table).toBeGreaterThan(HOURS.length);
         expect(Math.max(...perGroup.values()), table).toBe(1);
+        // Merged files keep their table's codec.
+        const files = liveFiles(keys).map((k) => `'${join(s.lakeDir, k)}'`);
+        const codecs = (await db.runAndReadAll(`SELECT DISTINCT compression FROM parquet_metadata([${files.join(', ')}])`)).getRows().map((r) => r[0]);
+        expect(codecs, table).toEqual([table === 'raw_vehicle' ? 'ZSTD' : 'SNAPPY']);
       }
       // Another sink's files: not one touched.
       const foreignLeft = (await store.list(tablePrefix('vehicle'))).filter((k) => k.includes('elsewhere'));
       expect(foreignLeft).toEqual([...foreign].sort());
     } finally {
+      db.closeSync();
       await store.close();
     }
   }, 120_000);

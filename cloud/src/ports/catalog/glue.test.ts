@@ -19,7 +19,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventTable, type Column } from '@city/protocol';
-import { tablePrefix } from '../../lake/index.ts';
+import { RAW_COLUMNS, tablePrefix } from '../../lake/index.ts';
 import { createGlueCatalog, GLUE_TYPES, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE } from './glue.ts';
 import { createLocalCatalog } from './local.ts';
 import type { CatalogPartition, CatalogTable } from './port.ts';
@@ -45,6 +45,21 @@ afterEach(() => {
 });
 
 describe('Glue catalog adapter', () => {
+  it('names the codec each table is written with (zstd for the raw zone)', async () => {
+    glue.on(CreateDatabaseCommand).resolves({});
+    glue.on(GetTableCommand).rejects(awsError('EntityNotFoundException'));
+    glue.on(CreateTableCommand).resolves({});
+    const catalog = createGlueCatalog({ database: 'city_lake', s3Root: 's3://city-bucket/lake', client: new GlueClient({}), retry: FAST });
+    await catalog.ensureTable({ ...TABLE, name: 'raw_vehicle', columns: RAW_COLUMNS, location: tablePrefix('raw_vehicle') });
+    await catalog.ensureTable(TABLE);
+    await catalog.close();
+    const codecs = glue.commandCalls(CreateTableCommand).map((c) => [c.args[0].input.TableInput?.Name, c.args[0].input.TableInput?.Parameters?.['parquet.compression']]);
+    expect(codecs).toEqual([
+      ['raw_vehicle', 'ZSTD'],
+      ['vehicle', 'SNAPPY'],
+    ]);
+  });
+
   it('creates the database and a Parquet table with columns derived from the protocol', async () => {
     glue.on(CreateDatabaseCommand).resolves({});
     glue.on(GetTableCommand).rejects(awsError('EntityNotFoundException'));
@@ -65,7 +80,7 @@ describe('Glue catalog adapter', () => {
     const table = input?.TableInput as TableInput;
     expect(table.Name).toBe('vehicle');
     expect(table.TableType).toBe('EXTERNAL_TABLE');
-    expect(table.Parameters).toMatchObject({ classification: 'parquet', EXTERNAL: 'TRUE' });
+    expect(table.Parameters).toMatchObject({ classification: 'parquet', EXTERNAL: 'TRUE', 'parquet.compression': 'SNAPPY' });
     expect(table.Parameters).not.toHaveProperty('projection.enabled');
     expect(table.StorageDescriptor).toMatchObject({
       Location: 's3://city-bucket/lake/curated/kind=vehicle/',

@@ -18,6 +18,8 @@ import {
 import { Type, type Static } from '@sinclair/typebox';
 import { defineOptions, type Column, type ColumnType, type DeepPartial } from '@city/protocol';
 import { cloudErrors, errorMessage } from '../../errors.ts';
+// The layout module alone: the catalog names each table's codec as the lake writes it, without loading DuckDB.
+import { parquetCodec } from '../../lake/layout.ts';
 import { AWS_RETRY_DEFAULTS, awsErrorName as errorName, backoff, RetryPolicySchema, withAwsRetry } from '../aws-retry.ts';
 import { mergeColumns } from './columns.ts';
 import { createKeyedMutex } from './partition-lock.ts';
@@ -134,7 +136,7 @@ export function createGlueCatalog(options: GlueCatalogOptions): GlueCatalog {
 
   const tableInput = (table: CatalogTable, columns: readonly GlueColumn[]): TableInput => {
     const location = s3Root + table.location;
-    const parameters: Record<string, string> = { classification: 'parquet', EXTERNAL: 'TRUE', 'parquet.compression': 'SNAPPY' };
+    const parameters: Record<string, string> = { classification: 'parquet', EXTERNAL: 'TRUE', 'parquet.compression': parquetCodec(table.name).toUpperCase() };
     if (resolved.projection?.enabled === true) Object.assign(parameters, projectionParameters(table, location, resolved.projection.dateRange));
     return {
       Name: table.name,
