@@ -125,34 +125,41 @@ export class PackedColumn {
   pushPlainObject(object: Readonly<Record<string, string>>): boolean {
     if (this.#constant || this.type !== 'string') return false;
     let size = 2;
-    for (const key in object) {
-      const value = object[key] as string;
-      if (!isPlain(key) || !isPlain(value)) return false;
-      size += key.length + value.length + 6;
-    }
-    this.#separate(size);
+    for (const key in object) size += key.length + (object[key] as string).length + 6;
+    // Written past the separator's place in one pass, checking as it goes; kept only if all of it was plain.
+    this.#reserve(size);
     const buf = this.#buf;
-    let at = this.#len;
+    const start = this.#inChunk > 0 ? this.#len + 1 : this.#len;
+    let at = start;
     buf[at++] = 0x7b;
-    let first = true;
     for (const key in object) {
-      if (!first) buf[at++] = 0x2c;
-      first = false;
+      if (at !== start + 1) buf[at++] = 0x2c;
       buf[at++] = 0x22;
-      at = writeAscii(buf, at, key);
+      at = writePlain(buf, at, key);
+      if (at < 0) return false;
       buf[at++] = 0x22;
       buf[at++] = 0x3a;
       buf[at++] = 0x22;
-      at = writeAscii(buf, at, object[key] as string);
+      at = writePlain(buf, at, object[key] as string);
+      if (at < 0) return false;
       buf[at++] = 0x22;
     }
     buf[at++] = 0x7d;
+    this.#separate(0);
     this.#len = at;
     return true;
   }
 
   /** Makes room for a value of up to `room` bytes, and writes the separator before it. */
   #separate(room: number): void {
+    this.#reserve(room);
+    if (this.#inChunk > 0) this.#buf[this.#len++] = US;
+    this.#inChunk++;
+    this.#written++;
+  }
+
+  /** Makes room for a separator and a value of up to `room` bytes in the chunk being filled. */
+  #reserve(room: number): void {
     if (this.#len + room + 1 > this.#buf.length) {
       if (this.#released) throw new Error(`packed column ${this.name} was released`);
       if (this.#inChunk > 0) this.#chunks.push({ buf: this.#buf, len: this.#len, values: this.#inChunk });
@@ -162,9 +169,6 @@ export class PackedColumn {
       this.#len = 0;
       this.#inChunk = 0;
     }
-    if (this.#inChunk > 0) this.#buf[this.#len++] = US;
-    this.#inChunk++;
-    this.#written++;
   }
 
   /** Writes `text` as UTF-8 at the end (room made already): short ASCII byte by byte, the rest by the encoder. */
@@ -307,17 +311,13 @@ export class PackedColumn {
   }
 }
 
-/** Whether JSON writes `text` as its own characters: printable ASCII but for " and \. */
-function isPlain(text: string): boolean {
+/** Writes `text` at `at` if JSON writes it as its own characters (printable ASCII but for " and \): the end, or -1. */
+function writePlain(buf: Buffer, at: number, text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+    buf[at + i] = c;
   }
-  return true;
-}
-
-function writeAscii(buf: Buffer, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) buf[at + i] = text.charCodeAt(i);
   return at + text.length;
 }
 
