@@ -16,11 +16,21 @@ const EMPTY = Buffer.alloc(0);
 /** A column's first chunk is small (most columns of a file are), the next ones large. */
 const FIRST_CHUNK = 16 * 1024;
 const NEXT_CHUNK = 1024 * 1024;
-/** Free chunks kept for reuse, per size: at most 8 MiB and 64 MiB idle. */
+/** Free chunks kept for reuse, per size: at most 8 MiB of small ones idle, and 64 MiB of large ones unless raised. */
 const POOL: ReadonlyMap<number, { free: Buffer[]; keep: number }> = new Map([
   [FIRST_CHUNK, { free: [], keep: 512 }],
   [NEXT_CHUNK, { free: [], keep: 64 }],
 ]);
+
+/**
+ * Keeps up to `bytes` of free large chunks for reuse (never lowers the limit). A process that buffers
+ * that much then takes chunks back instead of allocating them: V8 starts a full collection when new
+ * external memory piles up ("external memory pressure"), and reused memory is not new.
+ */
+export function raiseChunkPool(bytes: number): void {
+  const pool = POOL.get(NEXT_CHUNK);
+  if (pool !== undefined) pool.keep = Math.max(pool.keep, Math.ceil(bytes / NEXT_CHUNK));
+}
 
 function takeChunk(size: number): Buffer {
   return POOL.get(size)?.free.pop() ?? Buffer.allocUnsafe(size);

@@ -14,6 +14,7 @@ import type { EachBatchPayload } from 'kafkajs';
 import { CityError, createLifecycle, sleep, type Lifecycle, type LifecycleState, type Log } from '@city/protocol';
 import { cloudErrors, errorMessage, lifecycleErrors } from '../errors.ts';
 import { createLakeWriter, type LakeWriter } from '../lake/index.ts';
+import { raiseChunkPool } from '../lake/packed.ts';
 import { isVersionedCatalog } from '../ports/catalog/index.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
 import { Compactor } from './compactor.ts';
@@ -29,6 +30,10 @@ import { Segments, tpKey } from './segments.ts';
 
 /** How often a batch waiting for room in the buffer heartbeats, well under the session timeout. */
 const BACKPRESSURE_HEARTBEAT_MS = 1_000;
+
+/** Free packed-row chunks kept per buffered row: rows average ~0.4 kB (a raw row ~0.5, an event's text ~0.3). */
+const POOL_BYTES_PER_ROW = 1024;
+const POOL_MAX_BYTES = 512 * 1024 * 1024;
 
 export class Sink extends EventEmitter<SinkEvents> {
   readonly options: Readonly<ResolvedSinkOptions>;
@@ -55,6 +60,9 @@ export class Sink extends EventEmitter<SinkEvents> {
     this.#topics = [...topicList(o.topics), ...(o.liveTopics === undefined ? [] : [o.liveTopics.kpi, o.liveTopics.alerts])];
     this.#life = createLifecycle({ name: 'sink', deadlineMs: o.closeTimeoutMs, errors: lifecycleErrors });
     this.#signal = AbortSignal.any([this.#life.signal, this.#halt.signal]);
+    // The packed rows' chunks of written files are kept for the rows buffered next (up to ~2× the buffer
+    // while files are written): a sink reusing them allocates no external memory once warm.
+    raiseChunkPool(Math.min(o.maxBufferedRows * POOL_BYTES_PER_ROW, POOL_MAX_BYTES));
     this.#segments = new Segments(o, (reason) => void this.#flusher.request(reason));
     this.#intake = new Intake({
       topics: o.topics,
