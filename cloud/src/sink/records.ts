@@ -264,10 +264,13 @@ export function createRecordReader(
     if (!rawZone) return { row, raw: undefined };
     // The payload's own eventId, from the parse the decoder made (a payload it did not parse is parsed here).
     const eventId = 'value' in parsed ? eventIdIn(parsed.value) : payloadEventId(record.value);
-    const raw: RawRecord = { table: rawTable(kind), partition: row.partition, topic, kafkaPartition: partition, record, read, valid: row.rejected === undefined, payloadId: eventId };
+    const raw: RawRecord = { table: RAW_TABLES[kind], partition: row.partition, topic, kafkaPartition: partition, record, read, valid: row.rejected === undefined, payloadId: eventId };
     return { row, raw };
   };
 }
+
+/** Each kind's raw table name, made once (not a new string per record). */
+const RAW_TABLES = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, rawTable(kind)])) as Record<EventKind, RawTable>;
 
 /** What both zones read of a record, each read once. */
 export interface RecordParts {
