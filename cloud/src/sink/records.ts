@@ -69,7 +69,7 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
   return (topic, partition, record, decoded) => {
     const kind = kindByTopic.get(topic);
     if (kind === undefined) return undefined;
-    const raw: RawRecord = { table: rawTable(kind), partition: decoded.partition, topic, kafkaPartition: partition, record, read: readParts(record), valid: decoded.rejected === undefined, payloadId: payloadEventId(record.value) };
+    const raw = rawRecord(kind, topic, partition, record, readParts(record), decoded, payloadEventId(record.value));
     return { table: raw.table, partition: raw.partition, row: rawCells(raw) };
   };
 }
@@ -264,13 +264,17 @@ export function createRecordReader(
     if (!rawZone) return { row, raw: undefined };
     // The payload's own eventId, from the parse the decoder made (a payload it did not parse is parsed here).
     const eventId = 'value' in parsed ? eventIdIn(parsed.value) : payloadEventId(record.value);
-    const raw: RawRecord = { table: RAW_TABLES[kind], partition: row.partition, topic, kafkaPartition: partition, record, read, valid: row.rejected === undefined, payloadId: eventId };
-    return { row, raw };
+    return { row, raw: rawRecord(kind, topic, partition, record, read, row, eventId) };
   };
 }
 
 /** Each kind's raw table name, made once (not a new string per record). */
 const RAW_TABLES = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, rawTable(kind)])) as Record<EventKind, RawTable>;
+
+/** The raw row of a record of `kind`'s topic, in the partition its curated (or dead-letter) row went to. */
+function rawRecord(kind: EventKind, topic: string, partition: number, record: KafkaRecord, read: RecordParts, decoded: LakeRow, payloadId: string | undefined): RawRecord {
+  return { table: RAW_TABLES[kind], partition: decoded.partition, topic, kafkaPartition: partition, record, read, valid: decoded.rejected === undefined, payloadId };
+}
 
 /** What both zones read of a record, each read once. */
 export interface RecordParts {
