@@ -8,6 +8,8 @@
 // metadata (see windows.ts). A kill -9 therefore replays only what open windows need, and the replay
 // reproduces the same contributions before it emits anything.
 import { EventEmitter } from 'node:events';
+// Before kafkajs loads: its records decoded without a Long per field (see the module).
+import '../sink/kafkajs-records.ts';
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Message, type Producer } from 'kafkajs';
 import {
   createLifecycle,

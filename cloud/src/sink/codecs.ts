@@ -7,6 +7,8 @@ import { zstdCompress, zstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { lz4Compress, lz4Decompress } from '@platformatic/wasm-utils';
 // kafkajs is CommonJS and these two are not among the names Node can import from it.
+// Before kafkajs loads: its records decoded without a Long per field (see the module).
+import './kafkajs-records.ts';
 import kafkajs from 'kafkajs';
 
 const zstd = { compress: promisify(zstdCompress), decompress: promisify(zstdDecompress) };
