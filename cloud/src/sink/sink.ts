@@ -43,6 +43,8 @@ export class Sink extends EventEmitter<SinkEvents> {
   /** Aborted when the sink must stop working: the close deadline passed, or nothing may be committed any more. */
   readonly #halt = new AbortController();
   readonly #signal: AbortSignal;
+  /** Seeks asked of the consumer so far (a batch read before one is stale). */
+  #seeks = 0;
   readonly #stats: SinkStats = emptyStats();
   readonly #ownership: Ownership = { assigned: new Set(), committed: new Map(), generation: 0 };
   readonly #segments: Segments;
@@ -73,7 +75,10 @@ export class Sink extends EventEmitter<SinkEvents> {
       duplicates: new DuplicateWindow(o.dedupWindow),
       ownership: this.#ownership,
       stats: this.#stats,
-      seek: (topic, partition, offset) => this.#consumer?.seek(topic, partition, offset) ?? false,
+      seek: (topic, partition, offset) => {
+        this.#seeks++;
+        return this.#consumer?.seek(topic, partition, offset) ?? false;
+      },
       rejected: (info) => this.#emitSafe('rejected', info),
       log: this.#log,
     });
@@ -198,12 +203,19 @@ export class Sink extends EventEmitter<SinkEvents> {
     // kafkajs keeps only the last resolved offset per partition: resolving once, after the last record
     // accepted, leaves the same state as resolving each (without a Long parse per record).
     let accepted: string | undefined;
+    // Within the loop only what accept() itself does can stop it: a seek (the batch is stale then), a
+    // listener closing the sink or a flush breaking. isStale() builds a JSON key and the composite
+    // signal refreshes itself on each read, so they are asked again only after a seek.
+    let seeks = -1;
     try {
       for (const message of batch.messages) {
         // Records may arrive while starting: the group is joined before run() resolves.
         const state = this.#life.state;
-        if ((state !== 'running' && state !== 'starting') || this.#signal.aborted) return;
-        if (!isRunning() || isStale()) return;
+        if ((state !== 'running' && state !== 'starting') || this.#halt.signal.aborted) return;
+        if (seeks !== this.#seeks) {
+          if (this.#signal.aborted || !isRunning() || isStale()) return;
+          seeks = this.#seeks;
+        }
         this.#intake.accept(batch.topic, batch.partition, message);
         accepted = message.offset;
       }
