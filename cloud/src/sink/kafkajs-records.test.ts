@@ -113,6 +113,21 @@ describe("the sink's kafkajs record decoder", () => {
     expect(compared).toBe(specs.length * contexts.length);
   });
 
+  it('reads header names kept from earlier records only where their bytes are the same', () => {
+    const names: Spec[] = [
+      { ...BASE, headers: [['ab', '1'], ['event-id', '2']] },
+      { ...BASE, headers: [['ac', '1'], ['event-id', '2']] },
+      { ...BASE, headers: [['ac', '1'], ['event-ie', '2'], ['x', '3']] },
+      { ...BASE, headers: [['é', '1'], ['event-id', '2']] },
+      { ...BASE, headers: [['e\u0301', '1'], ['', '2']] },
+      { ...BASE, headers: [['ab', '1'], ['event-id', '2']] },
+    ];
+    for (const spec of [...names, ...names.reverse()]) {
+      const { lean, stock: expected } = both(spec, CONTEXT);
+      expect(lean).toEqual(expected);
+    }
+  });
+
   it('reads a batch of records back to back, leaving the decoder where kafkajs does', () => {
     const records = [BASE, { ...BASE, timestampDelta: 1n << 52n, offsetDelta: 1 }, { ...BASE, key: null, offsetDelta: 2 }];
     const buffer = Buffer.concat(records.map(encode));

@@ -2,7 +2,7 @@
 // objects per varint byte) and builds the headers object by spreading it once per header. This module
 // puts an equivalent decoder in place of kafkajs's `record/v0/decoder.js` before kafkajs is loaded: the
 // same record object, field for field, with plain numbers where a value fits in 53 bits (the stock code
-// path otherwise). It stands in only for the kafkajs version it was checked against (the test decodes
+// path otherwise), and a header name's text taken from an earlier record whose name had the same bytes. It stands in only for the kafkajs version it was checked against (the test decodes
 // the same bytes with both). kafkajs loads its fetch decoders at the first fetch, so importing this
 // before any consumer runs is enough; loaded later, with another kafkajs version, or with
 // CITY_KAFKAJS_RECORDS=stock in the environment, it changes nothing.
@@ -79,6 +79,37 @@ function sum(base: string, delta: number | bigint): string {
   return Long.fromValue(base).add(typeof delta === 'number' ? BigInt(delta) : delta).toString();
 }
 
+/** Header names kept by position, at most this many: a gateway's records carry the same names in the same order. */
+const KEPT_NAMES = 16;
+const names: { bytes: Buffer; text: string }[] = [];
+
+/**
+ * The name of the record's `i`th header, as kafkajs's readVarIntString reads it: the text of the name at
+ * that position in an earlier record when the bytes are the same (no slice, no decoding), else decoded.
+ */
+function readHeaderName(decoder: Decoder, i: number): string | null {
+  const at = decoder.offset;
+  const length = decoder.readVarInt();
+  const buffer = decoder.buffer;
+  const from = decoder.offset;
+  const end = from + length;
+  if (length <= 0 || end > buffer.length) {
+    decoder.offset = at;
+    return decoder.readVarIntString();
+  }
+  decoder.offset = end;
+  const kept = names[i];
+  if (kept !== undefined && kept.bytes.length === length) {
+    const bytes = kept.bytes;
+    let j = 0;
+    while (j < length && bytes[j] === buffer[from + j]) j++;
+    if (j === length) return kept.text;
+  }
+  const text = buffer.toString('utf8', from, end);
+  if (i < KEPT_NAMES) names[i] = { bytes: Buffer.from(buffer.subarray(from, end)), text };
+  return text;
+}
+
 function decodeRecord(decoder: Decoder, batchContext: BatchContext = {}) {
   const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
   const attributes = decoder.readInt8();
@@ -94,7 +125,7 @@ function decodeRecord(decoder: Decoder, batchContext: BatchContext = {}) {
   // __proto__ (the object literal it spreads into does so).
   const headers: Record<string, HeaderValue> = {};
   for (let i = 0; i < count; i++) {
-    const name = String(decoder.readVarIntString());
+    const name = String(readHeaderName(decoder, i));
     const header = decoder.readVarIntBytes();
     const previous = headers[name];
     const next = previous === undefined ? header : Array.isArray(previous) ? previous.concat([header]) : [previous, header];
