@@ -2,10 +2,11 @@
 // objects per varint byte) and builds the headers object by spreading it once per header. This module
 // puts an equivalent decoder in place of kafkajs's `record/v0/decoder.js` before kafkajs is loaded: the
 // same record object, field for field, with plain numbers where a value fits in 53 bits (the stock code
-// path otherwise), and a header name's text taken from an earlier record whose name had the same bytes. It stands in only for the kafkajs version it was checked against (the test decodes
-// the same bytes with both). kafkajs loads its fetch decoders at the first fetch, so importing this
-// before any consumer runs is enough; loaded later, with another kafkajs version, or with
-// CITY_KAFKAJS_RECORDS=stock in the environment, it changes nothing.
+// path otherwise), and a header name's text taken from an earlier record whose name had the same bytes.
+// It stands in only for the kafkajs version it was checked against (the test decodes the same bytes
+// with both). kafkajs loads its fetch decoders at the first fetch, so importing this before any consumer
+// runs is enough; loaded later, with another kafkajs version, or with CITY_KAFKAJS_RECORDS=stock in the
+// environment, it changes nothing.
 import { createRequire, Module } from 'node:module';
 
 const require = createRequire(import.meta.url);
