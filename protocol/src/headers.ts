@@ -43,16 +43,21 @@ export function recordHeaders(meta: RecordMeta): Record<string, string> {
 /** Headers as Kafka clients hand them out: a value, or several when the header repeats. */
 export type KafkaHeaders = { readonly [name: string]: Buffer | string | readonly (Buffer | string)[] | undefined };
 
+/** A header value's bytes as text: UTF-8, invalid bytes replaced. */
+export type HeaderDecode = (name: string, value: Buffer) => string;
+
+const utf8: HeaderDecode = (_name, value) => value.toString('utf8');
+
 /** One header as text; a repeated header's last value wins (as Kafka's own clients read them). */
-export function headerText(headers: KafkaHeaders | undefined, name: string): string | undefined {
+export function headerText(headers: KafkaHeaders | undefined, name: string, decode: HeaderDecode = utf8): string | undefined {
   const raw = headers?.[name];
   const value = Array.isArray(raw) ? raw[raw.length - 1] : (raw as Buffer | string | undefined);
   if (value === undefined) return undefined;
-  return typeof value === 'string' ? value : value.toString('utf8');
+  return typeof value === 'string' ? value : decode(name, value);
 }
 
-/** Every header as text, names sorted (the raw zone keeps them so). */
-export function headersAsText(headers: KafkaHeaders | undefined): Record<string, string> {
+/** Every header as text, names sorted (the raw zone keeps them so); `decode` may keep texts it has decoded. */
+export function headersAsText(headers: KafkaHeaders | undefined, decode: HeaderDecode = utf8): Record<string, string> {
   const out: Record<string, string> = {};
   if (headers === undefined) return out;
   // A record carries a handful of headers: an insertion sort (code-unit order, as sort() has it) without
@@ -65,7 +70,7 @@ export function headersAsText(headers: KafkaHeaders | undefined): Record<string,
     names[j + 1] = name;
   }
   for (const name of names) {
-    const value = headerText(headers, name);
+    const value = headerText(headers, name, decode);
     if (value !== undefined) out[name] = value;
   }
   return out;

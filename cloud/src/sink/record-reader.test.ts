@@ -74,6 +74,14 @@ describe('one-pass record reader', () => {
     expect(readCuratedOnly(KAFKA_TOPICS.weather, 2, rec)).toEqual({ row: expectedRow, raw: undefined });
   });
 
+  it('reads each record’s own header values, however alike they are to the last one’s', () => {
+    const seen = ['gw-1', 'gw-2', 'gw-2', 'gw-10', 'gw-1', 'gw-é', 'gw-1'].map((gatewayId) => {
+      const out = read(KAFKA_TOPICS.weather, 2, record(Buffer.from(text), { ...headers, [HEADERS.gatewayId]: Buffer.from(gatewayId), 'x-seq': Buffer.from(gatewayId) }));
+      return [out.raw!.read.meta.gatewayId, out.raw!.read.headers['x-seq']];
+    });
+    expect(seen).toEqual(['gw-1', 'gw-2', 'gw-2', 'gw-10', 'gw-1', 'gw-é', 'gw-1'].map((g) => [g, g]));
+  });
+
   it('types a valid event as protocol’s eventRow does', () => {
     const out = read(KAFKA_TOPICS.weather, 0, cases[0]![1]);
     expect(out.row.rejected).toBeUndefined();

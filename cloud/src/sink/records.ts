@@ -287,8 +287,34 @@ export interface RecordParts {
   text: string | undefined;
 }
 
+/**
+ * Each header's last value and its text: a gateway's id, the schema version and the clock flag repeat
+ * record after record. The bytes are compared, not copied: a consumed record's Buffers are never written
+ * after they are handed out (kafkajs reads each fetch into a new one).
+ */
+const lastHeaderTexts = new Map<string, { bytes: Buffer; text: string }>();
+
+function headerValueText(name: string, value: Buffer): string {
+  const last = lastHeaderTexts.get(name);
+  if (last !== undefined) {
+    const bytes = last.bytes;
+    const n = value.length;
+    if (bytes.length === n) {
+      let i = 0;
+      while (i < n && bytes[i] === value[i]) i++;
+      if (i === n) return last.text;
+    }
+    last.bytes = value;
+    return (last.text = value.toString('utf8'));
+  }
+  const text = value.toString('utf8');
+  // Bounded: names beyond these are decoded every time.
+  if (lastHeaderTexts.size < 32) lastHeaderTexts.set(name, { bytes: value, text });
+  return text;
+}
+
 function readParts(record: KafkaRecord): RecordParts {
-  const headers = headersAsText(record.headers);
+  const headers = headersAsText(record.headers, headerValueText);
   const problems: Problem[] = [];
   // The text values read the same as the record's own headers (headersAsText applies headerText's rules).
   const meta = readRecordHeaders(headers, { require: true, reader: 'this sink' }, problems);
