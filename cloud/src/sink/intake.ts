@@ -153,8 +153,9 @@ function kafkaTimestamp(text: string): number | undefined {
 
 /** The event id of a valid event row: the only rows duplicates are dropped from. */
 function keptEventId(decoded: LakeRow): string | undefined {
-  if (decoded.rejected !== undefined || !isEventKind(decoded.table)) return undefined;
+  // A row kept as its text is a valid event.
   if (decoded.event !== undefined) return decoded.event.eventId;
+  if (decoded.rejected !== undefined || !isEventKind(decoded.table)) return undefined;
   const eventId = decoded.row[eventIdColumn(decoded.table)];
   return typeof eventId === 'string' ? eventId : undefined;
 }

@@ -6,7 +6,7 @@ import { encodePayload, eventRow, HEADERS, KAFKA_TOPICS, MAX_PAYLOAD_BYTES, SCHE
 import { sampleEvent } from '../../../test/support/lake.ts';
 import { rawKind } from '../lake/index.ts';
 import type { PackedRows } from '../lake/packed.ts';
-import { createRawRowBuilder, createRecordDecoder, createRecordReader, DEFAULT_TOPICS, packRawRecord, packRawRow, rawCells, rawRowPack, type KafkaRecord } from './records.ts';
+import { createRawRowBuilder, createRecordDecoder, createRecordReader, DEFAULT_TOPICS, eventTextPack, packEvent, packRawRecord, packRawRow, rawCells, rawRowPack, type KafkaRecord } from './records.ts';
 
 const RECEIVED_AT = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
 const PAYLOAD_COLUMN = 6;
@@ -106,3 +106,35 @@ describe('one-pass record reader', () => {
 function packedBytes(packed: PackedRows): unknown[] {
   return packed.columns.map((c) => (c.constant ? { first: c.first } : { text: Buffer.concat(c.parts()).toString('latin1'), sql: c.sqlText('v') }));
 }
+
+describe('valid events packed as their text', () => {
+  const read = createRecordReader(DEFAULT_TOPICS, true, createRecordDecoder(DEFAULT_TOPICS), { eventTexts: true });
+  // An incident's free-text description takes any text.
+  const incident = sampleEvent('emergency', 3);
+  const base = JSON.stringify(incident);
+  const described = (description: Buffer) => Buffer.concat([Buffer.from(base.replace(/}$/, ',"description":"')), description, Buffer.from('"}')]);
+  const of = (value: Buffer) => record(value, { ...headers, [HEADERS.eventId]: Buffer.from(incident.eventId) }, Buffer.from(incident.deviceId));
+  const valid: [string, KafkaRecord][] = [
+    ['ASCII', of(Buffer.from(base))],
+    ['non-ASCII text', of(described(Buffer.from('café ☃ 東京 🚲')))],
+    ['a literal U+FFFD', of(described(Buffer.from('\uFFFD')))],
+    ['invalid UTF-8 inside a string', of(described(Buffer.from([0xc3, 0x28])))],
+  ];
+
+  it.each(valid)('packs the record’s bytes as the text’s UTF-8 would be packed: %s', (_name, rec) => {
+    const event = read(KAFKA_TOPICS.emergency, 2, rec).row.event!;
+    expect(event).toBeDefined();
+    // The value's bytes stand for the text only where they are its UTF-8 exactly (a U+FFFD makes it unsure).
+    if (event.bytes !== undefined) expect(Buffer.from(event.text).equals(event.bytes)).toBe(true);
+    const fromBytes = eventTextPack();
+    const fromText = eventTextPack();
+    const other = read(KAFKA_TOPICS.emergency, 3, { ...valid[0]![1], offset: '7' }).row.event!;
+    for (const e of [other, event]) packEvent(fromBytes, e);
+    for (const e of [other, event]) packEvent(fromText, { ...e, bytes: undefined });
+    expect(packedBytes(fromBytes)).toEqual(packedBytes(fromText));
+  });
+
+  it('takes the bytes for what the gateway sends', () => {
+    expect(valid.map(([, rec]) => read(KAFKA_TOPICS.emergency, 2, rec).row.event?.bytes !== undefined)).toEqual([true, true, false, false]);
+  });
+});

@@ -77,6 +77,8 @@ export function createRawRowBuilder(topics: SinkTopics): RawRowBuilder {
 /** A valid event as its JSON text, with what its row takes from elsewhere than the text. */
 export interface EventText {
   text: string;
+  /** The record's value when it is the text's UTF-8 exactly (packed as it came, not encoded again). */
+  bytes: Uint8Array | undefined;
   eventId: string;
   eventTimeMs: number;
   gatewayId: string;
@@ -131,7 +133,9 @@ export function eventTextPack(): PackedRows {
 export function packEvent(packed: PackedRows, event: EventText): void {
   // In eventTextPack's order; indexed rather than destructured (no iterator per event).
   const columns = packed.columns as readonly PackedColumn[];
-  (columns[0] as PackedColumn).pushJsonText(event.text);
+  const bytes = event.bytes;
+  if (bytes === undefined) (columns[0] as PackedColumn).pushJsonText(event.text);
+  else (columns[0] as PackedColumn).pushJsonBytes(bytes);
   (columns[1] as PackedColumn).push(event.keys);
   (columns[2] as PackedColumn).push(event.eventTimeMs);
   (columns[3] as PackedColumn).push(event.gatewayId);
@@ -154,7 +158,7 @@ export function packedEventRows(kind: EventKind, packed: PackedRows): PackedTabl
           gateways = packed.column(EVENT_TEXT_CELLS.gatewayId)?.values() ?? [];
           received = packed.column(EVENT_TEXT_CELLS.receivedAt)?.values() ?? [];
         }
-        const event = { text: String(texts[i]), gatewayId: String(gateways[i]), receivedAt: Number(received[i]), eventId: '', eventTimeMs: 0, keys: 0 };
+        const event = { text: String(texts[i]), bytes: undefined, gatewayId: String(gateways[i]), receivedAt: Number(received[i]), eventId: '', eventTimeMs: 0, keys: 0 };
         return eventCells(kind, event);
       },
     },
@@ -422,7 +426,8 @@ function decodeEventRecord(kind: EventKind, record: KafkaRecord, read: RecordPar
       // decodeEvent already checked the event time; this only narrows the type.
       if ('ms' in observed) {
         if (asText) {
-          const event = { text: read.text, eventId: decoded.value.eventId, eventTimeMs: observed.ms, gatewayId, receivedAt, keys: countKeys(decoded.value, OBJECT_PATHS.get(kind) ?? []) };
+          const bytes = isExactText(read.text) ? record.value : undefined;
+          const event = { text: read.text, bytes, eventId: decoded.value.eventId, eventTimeMs: observed.ms, gatewayId, receivedAt, keys: countKeys(decoded.value, OBJECT_PATHS.get(kind) ?? []) };
           return { table: kind, partition: partitionOf(observed.ms), row: NO_CELLS, event };
         }
         return { table: kind, partition: partitionOf(observed.ms), row: eventRow(kind, decoded.value, { gatewayId, receivedAt }) };
