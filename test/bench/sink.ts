@@ -5,6 +5,8 @@
 // --profile writes a V8 CPU profile of the local sink phase only (open it in Chrome DevTools); --heap-profile
 // a sampling profile of every allocation in it, collected or not (where the garbage comes from).
 // --without-raw also runs the local sink with the raw zone off, to price the raw zone in the same run.
+// kafkajs alone (the client's own cost) is measured in this process, where it decodes records with the
+// sink's decoder, and in processes of its own: as kafkajs ships, and with that decoder.
 // Events are valid sample events of every kind, all in one event hour (live traffic), pre-produced with
 // an idempotent, batched kafkajs producer before the sink starts, so the sink phase measures the sink only.
 import { spawn } from 'node:child_process';
@@ -30,7 +32,9 @@ import {
   type ObjectStore,
 } from '@city/cloud';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
+import { leanRecordDecoder } from '../../cloud/src/sink/kafkajs-records.ts';
 import { sampleEvent } from '../support/lake.ts';
+import { consumeAlone } from './kafkajs-alone.ts';
 import { readStat, USER_HZ } from '../support/proc.ts';
 
 const { values } = parseArgs({
@@ -151,29 +155,22 @@ async function runSink(name: string, store: ObjectStore | undefined, rawZone = t
 
 /** kafkajs alone: the same records consumed by a group that only counts them (the client's own cost). */
 async function consumeOnly(): Promise<Run> {
-  const consumer = client.consumer({ groupId: `${runId}-consume-only`, maxWaitTimeInMs: 1_000 });
   collect();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await consumer.connect();
-  await consumer.subscribe({ topics: topicNames, fromBeginning: true });
-  let seen = 0;
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      seen += batch.messages.length;
-      if (seen >= total) done();
-    },
-  });
-  await finished;
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  await consumer.disconnect();
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, files: 0, flushes: 0, raw: 0 };
+  const run = await consumeAlone(client, topicNames, total, `${runId}-consume-only`);
+  return { ...run, files: 0, flushes: 0, raw: 0 };
 }
 const kafkajsOnly = await consumeOnly();
+
+/** kafkajs alone in a process of its own (test/bench/kafkajs-alone.ts): as it ships, or with the sink's record decoder. */
+async function consumeElsewhere(lean: boolean): Promise<{ cpuMs: number; lean: boolean }> {
+  const args = [join(import.meta.dirname, 'kafkajs-alone.ts'), '--brokers', kafka.brokers.join(','), '--topics', topicNames.join(','), '--total', String(total), '--group', `${runId}-alone-${lean ? 'lean' : 'shipped'}`];
+  const child = spawn(process.execPath, lean ? [...args, '--lean'] : args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`kafkajs-alone.ts exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { cpuMs: number; lean: boolean };
+}
 
 const session = values.profile === undefined && values['heap-profile'] === undefined ? undefined : new Session();
 if (session !== undefined) {
@@ -201,6 +198,10 @@ const check = await queryLake(
 const lakeRows = Number(check.rows[0]?.n);
 const lakeIds = Number(check.rows[0]?.d);
 if (lakeRows !== total || lakeIds !== total) throw new Error(`local lake holds ${lakeRows} rows, ${lakeIds} distinct ids; expected ${total}`);
+
+// After the sinks, so their phases follow the same work as before these were added.
+const kafkajsShipped = await consumeElsewhere(false);
+const kafkajsLean = await consumeElsewhere(true);
 
 let s3: Run | undefined;
 if (values['skip-s3'] !== true) {
@@ -282,7 +283,8 @@ console.log(line('sink Kafka → Parquet, local folder', local));
 if (withoutRaw !== undefined) console.log(line('sink local, raw zone off', withoutRaw));
 if (s3 !== undefined) console.log(line('sink Kafka → Parquet, S3 (s3rver)', s3));
 console.log(`reference, same rows, same process:`);
-console.log(`  kafkajs consume only (no sink)      ${perCore(kafkajsOnly.cpuMs).toString().padStart(8)} events/s per core  (${(kafkajsOnly.cpuMs * 1000 / total).toFixed(2)} µs/event)`);
+console.log(`  kafkajs consume only (no sink)      ${perCore(kafkajsOnly.cpuMs).toString().padStart(8)} events/s per core  (${(kafkajsOnly.cpuMs * 1000 / total).toFixed(2)} µs/event; the sink's record decoder: ${leanRecordDecoder() ? 'yes' : 'no'})`);
+console.log(`    the same in a process of its own: ${(kafkajsShipped.cpuMs * 1000 / total).toFixed(2)} µs/event as kafkajs ships, ${(kafkajsLean.cpuMs * 1000 / total).toFixed(2)} with the sink's record decoder (${kafkajsLean.lean ? 'loaded' : 'NOT loaded'})`);
 console.log(`  sink local, per event               ${(local.cpuMs * 1000 / total).toFixed(2).padStart(8)} µs CPU`);
 const split = (r: Run) =>
   [...(r.threads ?? [])].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${((ms * 1000) / total).toFixed(2)}`).join(', ');
@@ -297,7 +299,7 @@ console.log(`ratio sink local / DuckDB write alone:      ${(perCore(local.cpuMs)
 console.log(`goal ≥ 100000 events/s per core Kafka → local Parquet: ${perCore(local.cpuMs) >= 100_000 ? 'met' : 'missed'}`);
 // Issue 12's goals: the sink with the raw zone on, per core, and against its client alone in this run.
 const vsClient = local.cpuMs / kafkajsOnly.cpuMs;
-console.log(`ratio sink local / kafkajs consume only (CPU per record): ${vsClient.toFixed(2)}×`);
+console.log(`ratio sink local / kafkajs consume only (CPU per record): ${vsClient.toFixed(2)}×; / kafkajs as it ships (own process): ${(local.cpuMs / kafkajsShipped.cpuMs).toFixed(2)}×`);
 console.log(`goal ≥ 50000 events/s per core with the raw zone: ${perCore(local.cpuMs) >= 50_000 && local.raw === total ? 'met' : 'missed'}; goal CPU per record ≤ 2.5× kafkajs alone: ${vsClient <= 2.5 ? 'met' : 'missed'}`);
 console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on this machine inflates CPU figures; the ratios are from the same run)`);
 process.exit(0);
