@@ -2,7 +2,7 @@
 // end of the event topics (positions are live) and from the start of the alert topic (the alerts raised
 // before the dashboard started are still on screen).
 import { setImmediate } from 'node:timers/promises';
-// Before kafkajs loads: its records decoded without a Long per field (see the module).
+// Before any consumer fetches: kafkajs then decodes records with the sink's decoder (see the module).
 import '../sink/kafkajs-records.ts';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { withTimeout, type Log } from '@city/protocol';

@@ -2,7 +2,7 @@
 // of push and streaming datasets): SASL PLAIN with the user name `$ConnectionString` and the
 // connection string as the password, TLS, no compression, the topic named by the string's EntityPath.
 // Each row is one JSON record with its table name, keyed so a window's revisions stay in order.
-// Before kafkajs loads: its records decoded without a Long per field (see the module).
+// Before any consumer fetches: kafkajs then decodes records with the sink's decoder (see the module).
 import '../sink/kafkajs-records.ts';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type KafkaConfig, type Producer } from 'kafkajs';
 import type { Log } from '@city/protocol';

@@ -8,7 +8,7 @@
 // metadata (see windows.ts). A kill -9 therefore replays only what open windows need, and the replay
 // reproduces the same contributions before it emits anything.
 import { EventEmitter } from 'node:events';
-// Before kafkajs loads: its records decoded without a Long per field (see the module).
+// Before any consumer fetches: kafkajs then decodes records with the sink's decoder (see the module).
 import '../sink/kafkajs-records.ts';
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Message, type Producer } from 'kafkajs';
 import {

@@ -7,7 +7,7 @@ import { zstdCompress, zstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { lz4Compress, lz4Decompress } from '@platformatic/wasm-utils';
 // kafkajs is CommonJS and these two are not among the names Node can import from it.
-// Before kafkajs loads: its records decoded without a Long per field (see the module).
+// Before any consumer fetches: kafkajs then decodes records with the sink's decoder (see the module).
 import './kafkajs-records.ts';
 import kafkajs from 'kafkajs';
 

@@ -1,6 +1,6 @@
 // The sink's Kafka consumer: one kafkajs consumer group member reading the sink's topics batch by batch,
 // with offsets committed only by the sink (no auto-commit, no auto-resolve of whole batches).
-// Before kafkajs loads: its records decoded without a Long per field (see the module).
+// Before any consumer fetches: kafkajs then decodes records with the sink's decoder (see the module).
 import './kafkajs-records.ts';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import { loadKafkaSecurity, withTimeout, type KafkaSecurityConfig, type Log, type OAuthBearerTokenProvider } from '@city/protocol';
