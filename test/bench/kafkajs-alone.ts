@@ -43,7 +43,7 @@ if (import.meta.main) {
   if (values.brokers === undefined || values.topics === undefined || values.total === undefined || values.group === undefined) {
     throw new Error('usage: kafkajs-alone.ts --brokers H:P --topics a,b --total N --group G [--lean]');
   }
-  const lean = values.lean === true ? await import('../../cloud/src/sink/kafkajs-records.ts') : undefined;
+  const lean = values.lean === true ? await import('@city/cloud/kafkajs-records') : undefined;
   const { Kafka: Client, logLevel } = await import('kafkajs');
   const client = new Client({ clientId: 'kafkajs-alone', brokers: values.brokers.split(','), logLevel: logLevel.NOTHING });
   const run = await consumeAlone(client, values.topics.split(','), Number(values.total), values.group);

@@ -32,7 +32,7 @@ import {
   type ObjectStore,
 } from '@city/cloud';
 import { ensureTopics, useKafka, KAFKA_VERSION } from '@city/deploy/kafka';
-import { leanRecordDecoder } from '../../cloud/src/sink/kafkajs-records.ts';
+import { leanRecordDecoder } from '@city/cloud/kafkajs-records';
 import { sampleEvent } from '../support/lake.ts';
 import { consumeAlone } from './kafkajs-alone.ts';
 import { readStat, USER_HZ } from '../support/proc.ts';
