@@ -19,6 +19,7 @@ import { isVersionedCatalog } from '../ports/catalog/index.ts';
 import { createLocalFolderStore } from '../ports/store/index.ts';
 import { Compactor } from './compactor.ts';
 import { createSinkConsumer, type SinkConsumer } from './consumer.ts';
+import { leanRecordDecoder } from './kafkajs-records.ts';
 import { DuplicateWindow } from './dedup.ts';
 import { emptyStats, type RebalanceInfo, type SinkEvents, type SinkStats } from './events.ts';
 import { Flusher } from './flush.ts';
@@ -178,7 +179,9 @@ export class Sink extends EventEmitter<SinkEvents> {
     this.#compactor.start();
     life.defer('compaction', () => this.#compactor.stop());
     life.defer('fetching', () => consumer.pauseAll());
-    this.#log('info', 'sink started', { groupId: o.groupId, brokers: o.brokers, topics: this.#topics.length, lake: this.#lake?.store.root });
+    // Which code decodes the records: the sink's stand-in for kafkajs's, or kafkajs's own (CITY_KAFKAJS_RECORDS=stock, another kafkajs).
+    const recordDecoder = leanRecordDecoder() ? 'sink' : 'kafkajs';
+    this.#log('info', 'sink started', { groupId: o.groupId, brokers: o.brokers, topics: this.#topics.length, lake: this.#lake?.store.root, recordDecoder });
   }
 
   /** Ends every open segment and flushes until nothing is buffered, then logs the totals. */
